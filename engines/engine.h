@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The engine interface: what the core asks of a key backend (OpenSSL keystore, SoftHSMv2, remote). */
+#ifndef KMS_ENGINE_H
+#define KMS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "common/attrs.h"
+
+/*
+ * Engines never see the store or PKCS#11 sessions. The core validates handles,
+ * session state, key usage attributes (CKA_SIGN, ...), lifecycle, and the
+ * size-query convention; the engine validates the mechanism, its parameters and
+ * whether the key type fits (CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID,
+ * CKR_KEY_TYPE_INCONSISTENT, CKR_KEY_SIZE_RANGE, CKR_DATA_LEN_RANGE, ...).
+ *
+ * A member set to NULL means "not supported"; the core checks that in one place
+ * (kms_engine_has) and answers CKR_FUNCTION_NOT_SUPPORTED or CKR_MECHANISM_INVALID.
+ */
+
+/* The kinds of operation a session can have active, one of each at a time. */
+enum kms_op_kind {
+	KMS_OP_DIGEST = 0,
+	KMS_OP_SIGN,
+	KMS_OP_VERIFY,
+	KMS_OP_ENCRYPT,
+	KMS_OP_DECRYPT,
+	KMS_OP__COUNT
+};
+
+/* One engine setting from the config file (a key = value line of its token section). */
+struct kms_engine_setting {
+	const char *key;
+	const char *value;
+};
+
+struct kms_engine_conf {
+	const char *token_label;
+	const struct kms_engine_setting *settings;
+	size_t n_settings;
+};
+
+/* A mechanism the engine offers, as C_GetMechanismInfo reports it. */
+struct kms_engine_mech {
+	CK_MECHANISM_TYPE type;
+	CK_ULONG min_key; /* bits for RSA and EC, as the spec says for each mechanism */
+	CK_ULONG max_key;
+	CK_FLAGS flags;   /* CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT, CKF_DECRYPT, CKF_GENERATE_KEY_PAIR, CKF_EC_* ... */
+};
+
+/* Parameters of a key-pair generation, parsed from the templates by the core. */
+struct kms_keygen_params {
+	CK_MECHANISM_TYPE mech;     /* CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN */
+	CK_ULONG modulus_bits;      /* RSA */
+	const uint8_t *pub_exp;     /* RSA CKA_PUBLIC_EXPONENT (big endian), NULL for 65537 */
+	size_t pub_exp_len;
+	const uint8_t *ec_params;   /* CKA_EC_PARAMS as given: DER OID, or DER PrintableString curve name */
+	size_t ec_params_len;
+};
+
+/*
+ * What an engine returns for a key it generated or imported.
+ * pub: the public attributes both halves carry, canonical forms:
+ *   CKA_KEY_TYPE (CK_ULONG), CKA_PUBLIC_KEY_INFO (DER SubjectPublicKeyInfo),
+ *   RSA: CKA_MODULUS, CKA_MODULUS_BITS (CK_ULONG), CKA_PUBLIC_EXPONENT;
+ *   EC/Edwards: CKA_EC_PARAMS (DER OID; for Ed25519 the OID 1.3.101.112), CKA_EC_POINT (DER OCTET STRING).
+ * blob: the engine's private-key blob (for openssl, PKCS#8 DER) in memory from
+ *   kms_secure_alloc; NULL for a public key. The core seals it before it reaches the store.
+ */
+struct kms_key_material {
+	struct kms_attrs pub;
+	uint8_t *blob;
+	size_t blob_len;
+};
+
+/* Frees pub and wipes and frees blob. */
+void kms_key_material_free(struct kms_key_material *km);
+
+/* Opaque engine objects. */
+struct kms_engine_key; /* a key decoded once and kept for operations */
+struct kms_engine_op;  /* one active operation */
+
+struct kms_engine_ops {
+	const char *name;
+
+	/* Creates an engine instance; CKR_GENERAL_ERROR (with a log line) on a bad setting. */
+	CK_RV (*init)(const struct kms_engine_conf *conf, void **inst);
+	void (*shutdown)(void *inst);
+	/* Called in a child process by C_Initialize after fork: drop inherited state without using it. */
+	void (*fork_child)(void *inst);
+
+	/* The mechanisms this instance offers; the array lives as long as the instance. */
+	const struct kms_engine_mech *(*mechanisms)(void *inst, size_t *n);
+
+	/* Generates a key pair; CKR_MECHANISM_INVALID, CKR_KEY_SIZE_RANGE, CKR_DOMAIN_PARAMS_INVALID,
+	 * CKR_TEMPLATE_INCONSISTENT on bad parameters. */
+	CK_RV (*generate_pair)(void *inst, const struct kms_keygen_params *p, struct kms_key_material *out);
+
+	/* Builds key material from an import template (C_CreateObject), class CKO_PRIVATE_KEY or
+	 * CKO_PUBLIC_KEY, key type CKK_RSA, CKK_EC or CKK_EC_EDWARDS. RSA private: CKA_MODULUS,
+	 * CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT and optionally the CRT parts; EC private: CKA_EC_PARAMS,
+	 * CKA_VALUE; public: CKA_MODULUS+CKA_PUBLIC_EXPONENT or CKA_EC_PARAMS+CKA_EC_POINT.
+	 * CKR_TEMPLATE_INCOMPLETE when a part is missing, CKR_ATTRIBUTE_VALUE_INVALID when it is malformed. */
+	CK_RV (*import)(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct kms_attrs *tmpl,
+			struct kms_key_material *out);
+
+	/* Decodes a key for use: blob for a private key (from generate_pair/import), or NULL with
+	 * pub's CKA_PUBLIC_KEY_INFO for a public key. */
+	CK_RV (*load)(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len,
+		      const struct kms_attrs *pub, struct kms_engine_key **key);
+	/* Wipes and frees a decoded key. Keys are shared by threads: load/unload are the only writers. */
+	void (*unload)(struct kms_engine_key *key);
+
+	/* Value of a private component of an extractable, non-sensitive private key (CKA_PRIVATE_EXPONENT,
+	 * CKA_PRIME_1, ..., CKA_VALUE for EC); malloc'd into *val (caller wipes and frees).
+	 * CKR_ATTRIBUTE_TYPE_INVALID when the key has no such component. */
+	CK_RV (*private_attr)(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
+
+	/* Starts an operation of the given kind with mech on key. key may be NULL only for KMS_OP_DIGEST. */
+	CK_RV (*op_init)(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech,
+			 struct kms_engine_key *key, struct kms_engine_op **op);
+	/* Largest output op_final/op_oneshot can produce for inlen bytes of input (for sign: the
+	 * signature length; for decrypt: an upper bound). */
+	size_t (*op_outlen)(struct kms_engine_op *op, size_t inlen);
+	/* Multi-part input (sign, verify, digest; encrypt/decrypt where the mechanism streams). */
+	CK_RV (*op_update)(struct kms_engine_op *op, const uint8_t *in, size_t inlen);
+	/* Ends a multi-part sign/digest: writes at most *outlen bytes (the core guarantees
+	 * *outlen >= op_outlen) and sets *outlen. */
+	CK_RV (*op_final)(struct kms_engine_op *op, uint8_t *out, size_t *outlen);
+	/* Single-part sign, encrypt, decrypt, digest; same output rule as op_final. */
+	CK_RV (*op_oneshot)(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out,
+			    size_t *outlen);
+	/* Single-part verify: CKR_OK, CKR_SIGNATURE_INVALID or CKR_SIGNATURE_LEN_RANGE. */
+	CK_RV (*op_verify)(struct kms_engine_op *op, const uint8_t *data, size_t len, const uint8_t *sig,
+			   size_t siglen);
+	/* Ends a multi-part verify after op_update calls. */
+	CK_RV (*op_verify_final)(struct kms_engine_op *op, const uint8_t *sig, size_t siglen);
+	/* Frees an operation (finished or abandoned), wiping any buffered data. */
+	void (*op_free)(struct kms_engine_op *op);
+
+	/* Random bytes from the engine's generator. */
+	CK_RV (*random)(void *inst, uint8_t *buf, size_t len);
+	/* Mixes seed material in; NULL member: the core answers CKR_RANDOM_SEED_NOT_SUPPORTED. */
+	CK_RV (*seed)(void *inst, const uint8_t *buf, size_t len);
+};
+
+/* The engine registry: returns the engine of that name, or NULL. */
+const struct kms_engine_ops *kms_engine_find(const char *name);
+
+/* The openssl software keystore engine. */
+extern const struct kms_engine_ops kms_engine_openssl;
+
+#endif

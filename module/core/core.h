@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The core's shared state: module, tokens, sessions, objects and the vendor attributes. */
+#ifndef KMS_CORE_H
+#define KMS_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "common/attrs.h"
+#include "common/util.h"
+#include "engines/engine.h"
+#include "module/core/config.h"
+#include "module/core/lock.h"
+#include "storage/store.h"
+
+/* Vendor attributes (CKA_VENDOR_DEFINED | "KM" << 16 | n): the management fields. */
+#define CKA_KMS11_BASE (CKA_VENDOR_DEFINED | 0x4b4d0000UL)
+#define CKA_KMS11_KEY_ID (CKA_KMS11_BASE + 0x01)  /* hex string */
+#define CKA_KMS11_ENGINE (CKA_KMS11_BASE + 0x02)  /* engine name */
+#define CKA_KMS11_CREATED (CKA_KMS11_BASE + 0x03) /* ISO 8601 UTC string */
+/* Internal attributes, above this mark, never leave the module. */
+#define CKA_KMS11_INTERNAL (CKA_KMS11_BASE + 0x8000)
+#define CKA_KMS11_SEALED (CKA_KMS11_INTERNAL + 0x01) /* sealed engine blob */
+
+#define KMS_MAX_PIN 256
+#define KMS_MIN_PIN 4
+#define KMS_PIN_TRIES 10
+#define KMS_TOKEN_KEY_LEN 32
+/* Session object ids carry this bit; token object ids stay below 2^62. */
+#define KMS_SESSION_OBJ_BIT (1ULL << 62)
+#define KMS_NO_USER ((CK_USER_TYPE)-1)
+
+/* A key's cached decoded form, shared by operations; freed when the last reference goes. */
+struct kms_keyref {
+	atomic_int refs;
+	const struct kms_engine_ops *eng;
+	struct kms_engine_key *k;
+};
+
+/* An object as the core sees it: its attributes and, for keys, the decoded key. */
+struct kms_obj {
+	atomic_int refs;
+	uint64_t id;       /* handle */
+	uint64_t gen;      /* store generation the attributes were read at (token objects) */
+	bool is_token;
+	CK_SESSION_HANDLE owner; /* session that created a session object */
+	struct kms_attrs attrs;
+	struct kms_lock key_lock; /* guards key loading */
+	struct kms_keyref *key;   /* NULL until first use */
+	uint8_t *blob;            /* session private keys: the engine blob, in secure memory */
+	size_t blob_len;
+};
+
+struct kms_token {
+	CK_SLOT_ID slot;
+	char conf_label[33];
+	uint32_t no; /* store token number */
+	const struct kms_engine_ops *eng;
+	void *einst;
+
+	struct kms_lock lock; /* guards the fields below */
+	CK_USER_TYPE login;   /* KMS_NO_USER, CKU_USER or CKU_SO */
+	uint8_t *token_key;   /* secure memory while logged in */
+	struct kms_map cache; /* token object id -> struct kms_obj* */
+	struct kms_map sobjs; /* session object id -> struct kms_obj* */
+};
+
+struct kms_find {
+	bool active;
+	uint64_t *ids;
+	size_t n, pos;
+};
+
+struct kms_active {
+	struct kms_engine_op *eop;
+	struct kms_keyref *key;
+	CK_MECHANISM_TYPE mech;
+	bool multipart; /* an Update was called */
+};
+
+struct kms_session {
+	atomic_int refs; /* the table's and each caller's */
+	bool closed;
+	CK_SESSION_HANDLE h;
+	struct kms_token *tok;
+	CK_FLAGS flags;
+	struct kms_lock lock;
+	struct kms_active op[KMS_OP__COUNT];
+	struct kms_find find;
+};
+
+struct kms_module {
+	bool initialized;
+	unsigned fork_gen;
+	struct kms_lock lock; /* sessions table, counters */
+	struct kms_conf conf;
+	struct kms_store *store;
+	struct kms_token *tokens;
+	size_t n_tokens;
+	struct kms_map sessions; /* handle -> struct kms_session* */
+	CK_SESSION_HANDLE next_session;
+	uint64_t next_sobj;
+};
+
+extern struct kms_module kms_mod;
+extern atomic_uint kms_fork_gen;
+
+/* init.c */
+CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args);
+CK_RV kms_core_finalize(void);
+/* CKR_CRYPTOKI_NOT_INITIALIZED unless initialised in this process. */
+static inline CK_RV kms_core_check(void)
+{
+	return (kms_mod.initialized && kms_mod.fork_gen == atomic_load(&kms_fork_gen)) ? CKR_OK
+										   : CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+/* CKR_SLOT_ID_INVALID for an unknown slot. */
+CK_RV kms_token_lookup(CK_SLOT_ID slot, struct kms_token **tok);
+
+/* token.c */
+CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info);
+/* Label shown for the token (the init label, else the config label), trimmed. */
+void kms_token_label(struct kms_token *tok, char out[33]);
+CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);
+CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len);
+CK_RV kms_token_logout(struct kms_token *tok);
+CK_RV kms_token_init_pin(struct kms_session *s, const char *pin, size_t len);
+CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, const char *pin, size_t len);
+/* Drops login state and cached keys of a token (logout, last session closed, finalize). */
+void kms_token_forget_login_locked(struct kms_token *tok);
+/* Seals an engine blob for object id under the token key; CKR_USER_NOT_LOGGED_IN without it. */
+CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const uint8_t *blob, size_t len, uint8_t **out,
+		     size_t *outlen);
+/* Opens a sealed blob into secure memory; CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR on a bad seal. */
+CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const uint8_t *in, size_t len, uint8_t **blob,
+		       size_t *bloblen);
+
+/* pin.c: the KDF and AES-GCM wrapping helpers */
+struct kms_kdf {
+	uint64_t n;
+	uint32_t r, p;
+	uint8_t salt[16];
+};
+/* Default scrypt parameters with a fresh salt. */
+CK_RV kms_kdf_new(struct kms_kdf *kdf);
+/* Derives a 32-byte key from a PIN; CKR_HOST_MEMORY / CKR_GENERAL_ERROR on failure. */
+CK_RV kms_kdf_derive(const struct kms_kdf *kdf, const char *pin, size_t len, uint8_t key[32]);
+/* AES-256-GCM seal: out = nonce(12) || ciphertext || tag(16), malloc'd. */
+CK_RV kms_gcm_seal(const uint8_t key[32], const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len,
+		   uint8_t **out, size_t *outlen);
+/* Opens a seal into secure memory; CKR_ENCRYPTED_DATA_INVALID when the tag does not match. */
+CK_RV kms_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len,
+		   uint8_t **out, size_t *outlen);
+
+/* session.c */
+/* Looks up and locks a session; CKR_SESSION_HANDLE_INVALID. Unlock with kms_session_put. */
+CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **s);
+void kms_session_put(struct kms_session *s);
+CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *h);
+CK_RV kms_session_close(CK_SESSION_HANDLE h);
+CK_RV kms_session_close_all(struct kms_token *tok);
+CK_STATE kms_session_state(struct kms_session *s);
+/* Number of sessions of tok (all, and read-write). */
+void kms_session_count(struct kms_token *tok, CK_ULONG *all, CK_ULONG *rw);
+/* Ends an active operation of that kind, freeing it. */
+void kms_session_op_end(struct kms_session *s, enum kms_op_kind kind);
+
+/* object.c */
+/* Looks up an object visible to session s and takes a reference; CKR_OBJECT_HANDLE_INVALID. */
+CK_RV kms_obj_get(struct kms_session *s, CK_OBJECT_HANDLE h, struct kms_obj **o);
+void kms_obj_put(struct kms_obj *o);
+/* The decoded key of o, loading it once (private keys need the user logged in). */
+CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **key);
+void kms_keyref_put(struct kms_keyref *k);
+CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h);
+CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+		   CK_OBJECT_HANDLE *out);
+CK_RV kms_obj_destroy(struct kms_session *s, CK_OBJECT_HANDLE h);
+CK_RV kms_obj_size(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG *size);
+CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *pub, CK_ULONG npub,
+			    CK_ATTRIBUTE *priv, CK_ULONG npriv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+/* Frees session objects of session h (or all of tok when h is 0). */
+void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h);
+void kms_obj_free(struct kms_obj *o);
+/* A new object taking over attrs (left empty); NULL when out of memory. */
+struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs);
+/* CKR_SESSION_READ_ONLY / CKR_USER_NOT_LOGGED_IN when the session may not write such an object. */
+CK_RV kms_obj_may_write(struct kms_session *s, bool token, bool priv);
+
+/* find.c */
+CK_RV kms_find_init(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+CK_RV kms_find_next(struct kms_session *s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
+CK_RV kms_find_final(struct kms_session *s);
+/* Finds objects of tok matching tmpl as the given login state allows (for the CLI and find). */
+CK_RV kms_find_ids(struct kms_token *tok, CK_SESSION_HANDLE owner, const struct kms_attrs *tmpl, bool priv,
+		   uint64_t **ids, size_t *n);
+
+/* Reads the attributes of token object id of tok straight from the store (for the CLI);
+ * CKR_OBJECT_HANDLE_INVALID when absent or held by another token. */
+CK_RV kms_obj_read(struct kms_token *tok, uint64_t id, struct kms_attrs *out);
+
+/* crypto.c */
+CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+/* Single-part sign/encrypt/decrypt with the size-query convention. */
+CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen,
+		     uint8_t *out, CK_ULONG *outlen);
+CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen);
+CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen);
+CK_RV kms_op_verify(struct kms_session *s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
+CK_RV kms_op_verify_final(struct kms_session *s, const uint8_t *sig, size_t siglen);
+CK_RV kms_random(struct kms_session *s, uint8_t *buf, size_t len);
+CK_RV kms_seed(struct kms_session *s, const uint8_t *buf, size_t len);
+
+/* mech.c */
+CK_RV kms_mech_list(struct kms_token *tok, CK_MECHANISM_TYPE *list, CK_ULONG *count);
+CK_RV kms_mech_info(struct kms_token *tok, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
+/* The engine entry for type, or NULL. */
+const struct kms_engine_mech *kms_mech_find(struct kms_token *tok, CK_MECHANISM_TYPE type);
+
+/* Copies a space-padded fixed-width field. */
+void kms_pad_copy(CK_UTF8CHAR *dst, size_t dstlen, const char *src);
+/* Checked conversion of a size to CK_ULONG (always fits on LP64; kept for one place to check). */
+static inline CK_ULONG kms_ul(size_t n)
+{
+	return (CK_ULONG)n;
+}
+
+#endif

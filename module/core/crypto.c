@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cryptographic operations: key and mechanism checks, the size-query convention, and dispatch to the engine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "module/core/core.h"
+
+/* The key usage attribute and mechanism flag each kind of operation needs. */
+static const struct {
+	CK_ATTRIBUTE_TYPE usage;
+	CK_FLAGS flag;
+	CK_OBJECT_CLASS cls;
+} op_needs[KMS_OP__COUNT] = {
+	[KMS_OP_DIGEST] = {0, CKF_DIGEST, 0},
+	[KMS_OP_SIGN] = {CKA_SIGN, CKF_SIGN, CKO_PRIVATE_KEY},
+	[KMS_OP_VERIFY] = {CKA_VERIFY, CKF_VERIFY, CKO_PUBLIC_KEY},
+	[KMS_OP_ENCRYPT] = {CKA_ENCRYPT, CKF_ENCRYPT, CKO_PUBLIC_KEY},
+	[KMS_OP_DECRYPT] = {CKA_DECRYPT, CKF_DECRYPT, CKO_PRIVATE_KEY},
+};
+
+/* True when CKA_ALLOWED_MECHANISMS is absent or lists mech. */
+static bool mech_allowed(const struct kms_attrs *a, CK_MECHANISM_TYPE mech)
+{
+	const struct kms_attr *am = kms_attrs_get(a, CKA_ALLOWED_MECHANISMS);
+	CK_MECHANISM_TYPE m;
+
+	if (!am || am->len == 0)
+		return true;
+	for (size_t off = 0; off + sizeof(m) <= am->len; off += sizeof(m)) {
+		memcpy(&m, am->val + off, sizeof(m));
+		if (m == mech)
+			return true;
+	}
+	return false;
+}
+
+CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *mech, CK_OBJECT_HANDLE hkey)
+{
+	struct kms_active *a = &s->op[kind];
+	const struct kms_engine_mech *em;
+	struct kms_obj *o = NULL;
+	struct kms_keyref *k = NULL;
+	unsigned long cls = 0;
+	CK_RV rv;
+
+	if (a->eop)
+		return CKR_OPERATION_ACTIVE;
+	em = kms_mech_find(s->tok, mech->mechanism);
+	if (!em || !(em->flags & op_needs[kind].flag))
+		return CKR_MECHANISM_INVALID;
+	rv = kms_obj_get(s, hkey, &o);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		return CKR_KEY_HANDLE_INVALID;
+	if (rv != CKR_OK)
+		return rv;
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY && cls != CKO_SECRET_KEY) {
+		rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if (cls != op_needs[kind].cls) {
+		rv = CKR_KEY_TYPE_INCONSISTENT;
+		goto out;
+	}
+	if (!kms_attrs_get_bool(&o->attrs, op_needs[kind].usage, false)) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out;
+	}
+	if (!mech_allowed(&o->attrs, mech->mechanism)) {
+		rv = CKR_MECHANISM_INVALID;
+		goto out;
+	}
+	rv = kms_obj_key(s, o, &k);
+	if (rv != CKR_OK)
+		goto out;
+	rv = s->tok->eng->op_init(s->tok->einst, kind, mech, k->k, &a->eop);
+	if (rv != CKR_OK) {
+		a->eop = NULL;
+		kms_keyref_put(k);
+		goto out;
+	}
+	a->key = k;
+	a->mech = mech->mechanism;
+	a->multipart = false;
+out:
+	kms_obj_put(o);
+	return rv;
+}
+
+/* Runs a one-shot or final step under the size-query convention: NULL out asks for the length
+ * (the operation stays active); a short buffer gets CKR_BUFFER_TOO_SMALL with the length needed. */
+static CK_RV sized_call(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, bool final,
+			uint8_t *out, CK_ULONG *outlen)
+{
+	const struct kms_engine_ops *eng = s->tok->eng;
+	struct kms_active *a = &s->op[kind];
+	size_t need = eng->op_outlen(a->eop, inlen), got;
+	uint8_t *tmp = NULL;
+	CK_RV rv;
+
+	if (!out) {
+		*outlen = kms_ul(need);
+		return CKR_OK;
+	}
+	if (*outlen >= need) {
+		got = *outlen;
+		rv = final ? eng->op_final(a->eop, out, &got) : eng->op_oneshot(a->eop, in, inlen, out, &got);
+		if (rv == CKR_OK)
+			*outlen = kms_ul(got);
+		goto done;
+	}
+	if (kind != KMS_OP_DECRYPT) {
+		*outlen = kms_ul(need);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	/* Decrypted data may be shorter than the bound: find out in scratch memory. */
+	tmp = kms_secure_alloc(need ? need : 1);
+	if (!tmp)
+		return CKR_HOST_MEMORY;
+	got = need;
+	rv = final ? eng->op_final(a->eop, tmp, &got) : eng->op_oneshot(a->eop, in, inlen, tmp, &got);
+	if (rv == CKR_OK && got > *outlen) {
+		*outlen = kms_ul(got);
+		kms_secure_free(tmp);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (rv == CKR_OK) {
+		memcpy(out, tmp, got);
+		*outlen = kms_ul(got);
+	}
+	kms_secure_free(tmp);
+done:
+	if (rv != CKR_BUFFER_TOO_SMALL)
+		kms_session_op_end(s, kind);
+	return rv;
+}
+
+CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
+		     CK_ULONG *outlen)
+{
+	struct kms_active *a = &s->op[kind];
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (a->multipart)
+		return CKR_OPERATION_ACTIVE;
+	return sized_call(s, kind, in, inlen, false, out, outlen);
+}
+
+CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen)
+{
+	struct kms_active *a = &s->op[kind];
+	CK_RV rv;
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (!s->tok->eng->op_update) {
+		kms_session_op_end(s, kind);
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	}
+	rv = s->tok->eng->op_update(a->eop, in, inlen);
+	if (rv != CKR_OK)
+		kms_session_op_end(s, kind);
+	else
+		a->multipart = true;
+	return rv;
+}
+
+CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen)
+{
+	struct kms_active *a = &s->op[kind];
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	return sized_call(s, kind, NULL, 0, true, out, outlen);
+}
+
+CK_RV kms_op_verify(struct kms_session *s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
+{
+	struct kms_active *a = &s->op[KMS_OP_VERIFY];
+	CK_RV rv;
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (a->multipart)
+		return CKR_OPERATION_ACTIVE;
+	rv = s->tok->eng->op_verify(a->eop, data, len, sig, siglen);
+	kms_session_op_end(s, KMS_OP_VERIFY);
+	return rv;
+}
+
+CK_RV kms_op_verify_final(struct kms_session *s, const uint8_t *sig, size_t siglen)
+{
+	struct kms_active *a = &s->op[KMS_OP_VERIFY];
+	CK_RV rv;
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	rv = s->tok->eng->op_verify_final(a->eop, sig, siglen);
+	kms_session_op_end(s, KMS_OP_VERIFY);
+	return rv;
+}
+
+CK_RV kms_random(struct kms_session *s, uint8_t *buf, size_t len)
+{
+	if (!s->tok->eng->random)
+		return CKR_RANDOM_NO_RNG;
+	return s->tok->eng->random(s->tok->einst, buf, len);
+}
+
+CK_RV kms_seed(struct kms_session *s, const uint8_t *buf, size_t len)
+{
+	if (!s->tok->eng->seed)
+		return CKR_RANDOM_SEED_NOT_SUPPORTED;
+	return s->tok->eng->seed(s->tok->einst, buf, len);
+}

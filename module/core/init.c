@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Module life cycle: C_Initialize and C_Finalize, the configured tokens, and fork handling. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "module/core/core.h"
+
+struct kms_module kms_mod;
+atomic_uint kms_fork_gen;
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&kms_fork_gen, 1);
+}
+
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a)
+{
+	int set;
+
+	if (!a)
+		return CKR_OK;
+	if (a->pReserved)
+		return CKR_ARGUMENTS_BAD;
+	set = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
+	if (set != 0 && set != 4)
+		return CKR_ARGUMENTS_BAD;
+	return CKR_OK;
+}
+
+static CK_RV tokens_open(void)
+{
+	CK_RV rv;
+
+	kms_mod.tokens = calloc(kms_mod.conf.n_tokens, sizeof(*kms_mod.tokens));
+	if (!kms_mod.tokens)
+		return CKR_HOST_MEMORY;
+	for (size_t i = 0; i < kms_mod.conf.n_tokens; i++) {
+		const struct kms_conf_token *ct = &kms_mod.conf.tokens[i];
+		struct kms_token *t = &kms_mod.tokens[i];
+		struct kms_engine_conf ec = {
+			.token_label = ct->label, .settings = ct->settings, .n_settings = ct->n_settings};
+
+		t->slot = i;
+		t->login = KMS_NO_USER;
+		snprintf(t->conf_label, sizeof(t->conf_label), "%s", ct->label);
+		t->eng = kms_engine_find(ct->engine);
+		if (!t->eng) {
+			KMS_ERR("token '%s': unknown engine '%s'", ct->label, ct->engine);
+			return CKR_GENERAL_ERROR;
+		}
+		rv = kms_lock_init(&t->lock);
+		if (rv != CKR_OK)
+			return rv;
+		rv = t->eng->init(&ec, &t->einst);
+		if (rv != CKR_OK) {
+			KMS_ERR("token '%s': engine '%s' failed to start", ct->label, ct->engine);
+			return rv;
+		}
+		rv = kms_store_token_number(kms_mod.store, ct->label, &t->no);
+		if (rv != CKR_OK)
+			return rv;
+		kms_mod.n_tokens = i + 1;
+	}
+	return CKR_OK;
+}
+
+static void tokens_close(void)
+{
+	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
+		struct kms_token *t = &kms_mod.tokens[i];
+
+		kms_session_close_all(t);
+		kms_lock_wr(&t->lock);
+		kms_token_forget_login_locked(t);
+		kms_lock_unlock(&t->lock);
+		kms_map_free(&t->cache);
+		kms_map_free(&t->sobjs);
+		if (t->einst)
+			t->eng->shutdown(t->einst);
+		kms_lock_destroy(&t->lock);
+	}
+	free(kms_mod.tokens);
+	kms_mod.tokens = NULL;
+	kms_mod.n_tokens = 0;
+}
+
+/* In a child after fork: forget what the parent had, without calling into it. */
+static void drop_inherited(void)
+{
+	if (!kms_mod.initialized)
+		return;
+	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
+		struct kms_token *t = &kms_mod.tokens[i];
+
+		if (t->eng->fork_child && t->einst)
+			t->eng->fork_child(t->einst);
+		if (t->token_key)
+			kms_wipe(t->token_key, KMS_TOKEN_KEY_LEN);
+	}
+	if (kms_mod.store)
+		kms_store_forget(kms_mod.store);
+	memset(&kms_mod, 0, sizeof(kms_mod));
+}
+
+CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
+{
+	char err[512];
+	CK_RV rv;
+
+	pthread_once(&atfork_once, install_atfork);
+	rv = check_args(args);
+	if (rv != CKR_OK)
+		return rv;
+	if (kms_mod.initialized && kms_mod.fork_gen != atomic_load(&kms_fork_gen))
+		drop_inherited();
+	if (kms_mod.initialized)
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+
+	kms_log_init();
+	memset(&kms_mod, 0, sizeof(kms_mod));
+	kms_lock_setup(args);
+	if (kms_conf_load(&kms_mod.conf, err, sizeof(err)) != 0) {
+		/* A bad configuration is always worth a line, even with logging off. */
+		kms_log_set_file(NULL);
+		KMS_ERR("configuration: %s", err);
+		kms_conf_free(&kms_mod.conf);
+		return CKR_GENERAL_ERROR;
+	}
+	if (kms_mod.conf.log_file)
+		kms_log_set_file(kms_mod.conf.log_file);
+	rv = kms_lock_init(&kms_mod.lock);
+	if (rv != CKR_OK)
+		goto fail_conf;
+	rv = kms_store_open(kms_mod.conf.store_dir, &kms_mod.store);
+	if (rv != CKR_OK) {
+		KMS_ERR("cannot open the store in %s", kms_mod.conf.store_dir);
+		goto fail_lock;
+	}
+	rv = tokens_open();
+	if (rv != CKR_OK)
+		goto fail_tokens;
+	kms_mod.next_session = 1;
+	kms_mod.next_sobj = 1;
+	kms_mod.fork_gen = atomic_load(&kms_fork_gen);
+	kms_mod.initialized = true;
+	return CKR_OK;
+
+fail_tokens:
+	tokens_close();
+	kms_store_close(kms_mod.store);
+	kms_mod.store = NULL;
+fail_lock:
+	kms_lock_destroy(&kms_mod.lock);
+fail_conf:
+	kms_conf_free(&kms_mod.conf);
+	return rv;
+}
+
+CK_RV kms_core_finalize(void)
+{
+	CK_RV rv = kms_core_check();
+
+	if (rv != CKR_OK)
+		return rv;
+	kms_mod.initialized = false;
+	tokens_close();
+	kms_map_free(&kms_mod.sessions);
+	kms_store_close(kms_mod.store);
+	kms_mod.store = NULL;
+	kms_lock_destroy(&kms_mod.lock);
+	kms_conf_free(&kms_mod.conf);
+	return CKR_OK;
+}
+
+CK_RV kms_token_lookup(CK_SLOT_ID slot, struct kms_token **tok)
+{
+	if (slot >= kms_mod.n_tokens)
+		return CKR_SLOT_ID_INVALID;
+	*tok = &kms_mod.tokens[slot];
+	return CKR_OK;
+}
+
+void kms_pad_copy(CK_UTF8CHAR *dst, size_t dstlen, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n > dstlen)
+		n = dstlen;
+	memset(dst, ' ', dstlen);
+	if (n)
+		memcpy(dst, src, n);
+}

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* New objects: C_CreateObject, C_CopyObject and C_GenerateKeyPair, sealed into the store or kept in the session. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "module/core/core.h"
+#include "module/core/template.h"
+
+/* Adds key identity and management fields: CKA_ID default, key id, engine, creation time. */
+static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
+{
+	const struct kms_attr *spki = kms_attrs_get(a, CKA_PUBLIC_KEY_INFO);
+	const struct kms_attr *id = kms_attrs_get(a, CKA_ID);
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	char ts[32], *hex = NULL;
+	int e = 0;
+
+	if (spki && spki->len) {
+		SHA256(spki->val, spki->len, md);
+		if (!id || id->len == 0)
+			e |= kms_attrs_set(a, CKA_ID, md, sizeof(md));
+		hex = kms_hex_encode(md, sizeof(md));
+		if (!hex)
+			return CKR_HOST_MEMORY;
+		if (!kms_attrs_get(a, CKA_KMS11_KEY_ID))
+			e |= kms_attrs_set(a, CKA_KMS11_KEY_ID, hex, strlen(hex));
+		free(hex);
+	}
+	if (!kms_attrs_get(a, CKA_KMS11_ENGINE))
+		e |= kms_attrs_set(a, CKA_KMS11_ENGINE, tok->eng->name, strlen(tok->eng->name));
+	kms_time_iso8601(time(NULL), ts, sizeof(ts));
+	if (!kms_attrs_get(a, CKA_KMS11_CREATED))
+		e |= kms_attrs_set(a, CKA_KMS11_CREATED, ts, strlen(ts));
+	return e ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+/* Seals an engine blob for token object id into its attributes. */
+static CK_RV seal_into(struct kms_token *tok, uint64_t id, struct kms_attrs *a, const uint8_t *blob, size_t len)
+{
+	uint8_t *sealed = NULL;
+	size_t sealedlen = 0;
+	CK_RV rv;
+
+	if (!blob)
+		return CKR_OK;
+	rv = kms_token_seal(tok, id, blob, len, &sealed, &sealedlen);
+	if (rv != CKR_OK)
+		return rv;
+	if (kms_attrs_set(a, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
+		rv = CKR_HOST_MEMORY;
+	free(sealed);
+	return rv;
+}
+
+/* Keeps a finished object (taking over attrs) in the session; the blob goes to secure memory. */
+static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, const uint8_t *blob, size_t bloblen,
+			    CK_OBJECT_HANDLE *h)
+{
+	struct kms_token *tok = s->tok;
+	struct kms_obj *o;
+	uint64_t id;
+	CK_RV rv;
+
+	kms_lock_wr(&kms_mod.lock);
+	id = KMS_SESSION_OBJ_BIT | kms_mod.next_sobj++;
+	kms_lock_unlock(&kms_mod.lock);
+	o = kms_obj_new(id, attrs);
+	if (!o)
+		return CKR_HOST_MEMORY;
+	o->owner = s->h;
+	if (blob) {
+		o->blob = kms_secure_dup(blob, bloblen);
+		o->blob_len = bloblen;
+		if (!o->blob) {
+			kms_obj_put(o);
+			return CKR_HOST_MEMORY;
+		}
+	}
+	kms_lock_wr(&tok->lock);
+	rv = kms_map_put(&tok->sobjs, id, o) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+	kms_lock_unlock(&tok->lock);
+	if (rv != CKR_OK) {
+		kms_obj_put(o);
+		return rv;
+	}
+	*h = id;
+	return CKR_OK;
+}
+
+/* Stores a finished object as a token object (its blob sealed) or a session object. */
+static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const uint8_t *blob, size_t bloblen,
+			CK_OBJECT_HANDLE *h)
+{
+	const struct kms_attrs *one[1] = {attrs};
+	uint64_t id = 0;
+	CK_RV rv;
+
+	if (!kms_attrs_get_bool(attrs, CKA_TOKEN, false))
+		return session_commit(s, attrs, blob, bloblen, h);
+	rv = kms_store_id_alloc(kms_mod.store, &id);
+	if (rv == CKR_OK)
+		rv = seal_into(s->tok, id, attrs, blob, bloblen);
+	if (rv == CKR_OK)
+		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
+	if (rv == CKR_OK)
+		*h = id;
+	return rv;
+}
+
+/* Stores both halves of a key pair; two token objects are written in one transaction. */
+static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct kms_attrs *priv, const uint8_t *blob,
+			 size_t bloblen, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
+	const struct kms_attrs *both[2] = {priv, pub};
+	uint64_t ids[2];
+	CK_RV rv;
+
+	if (!kms_attrs_get_bool(pub, CKA_TOKEN, false) || !kms_attrs_get_bool(priv, CKA_TOKEN, false)) {
+		rv = obj_commit(s, priv, blob, bloblen, hpriv);
+		if (rv != CKR_OK)
+			return rv;
+		rv = obj_commit(s, pub, NULL, 0, hpub);
+		if (rv != CKR_OK)
+			kms_obj_destroy(s, *hpriv);
+		return rv;
+	}
+	rv = kms_store_id_alloc_many(kms_mod.store, 2, ids);
+	if (rv == CKR_OK)
+		rv = seal_into(s->tok, ids[0], priv, blob, bloblen);
+	if (rv == CKR_OK)
+		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, ids, both, 2);
+	if (rv == CKR_OK) {
+		*hpriv = ids[0];
+		*hpub = ids[1];
+	}
+	return rv;
+}
+
+/* Drops private components from a template (they live only in the engine blob). */
+static void strip_private(struct kms_attrs *a, CK_KEY_TYPE kt)
+{
+	static const CK_ATTRIBUTE_TYPE comps[] = {CKA_PRIVATE_EXPONENT, CKA_PRIME_1,	 CKA_PRIME_2,
+						  CKA_EXPONENT_1,	CKA_EXPONENT_2, CKA_COEFFICIENT,
+						  CKA_VALUE};
+
+	for (size_t i = 0; i < sizeof(comps) / sizeof(comps[0]); i++)
+		if (kms_tmpl_is_private_component(comps[i], kt))
+			kms_attrs_del(a, comps[i]);
+}
+
+/* Merges the engine's canonical public attributes; a template value that contradicts the key's
+ * SubjectPublicKeyInfo is CKR_TEMPLATE_INCONSISTENT. */
+static CK_RV merge_public(struct kms_attrs *a, const struct kms_key_material *km, CK_OBJECT_CLASS cls)
+{
+	const struct kms_attr *want = kms_attrs_get(a, CKA_PUBLIC_KEY_INFO);
+	const struct kms_attr *have = kms_attrs_get(&km->pub, CKA_PUBLIC_KEY_INFO);
+
+	if (want && want->len && have &&
+	    (want->len != have->len || memcmp(want->val, have->val, have->len) != 0))
+		return CKR_TEMPLATE_INCONSISTENT;
+	if (kms_attrs_merge(a, &km->pub) != 0)
+		return CKR_HOST_MEMORY;
+	if (cls == CKO_PRIVATE_KEY)
+		kms_attrs_del(a, CKA_MODULUS_BITS);
+	return CKR_OK;
+}
+
+static bool is_supported_key_type(unsigned long kt)
+{
+	return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS;
+}
+
+CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h)
+{
+	struct kms_attrs a = KMS_ATTRS_INIT;
+	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
+	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv;
+
+	rv = kms_tmpl_from_ck(tmpl, n, &a);
+	if (rv != CKR_OK)
+		return rv;
+	if (kms_attrs_get_ulong(&a, CKA_CLASS, &cls) != 0) {
+		rv = kms_attrs_get(&a, CKA_CLASS) ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY && cls != CKO_DATA) {
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		goto out;
+	}
+	if (cls != CKO_DATA) {
+		if (kms_attrs_get_ulong(&a, CKA_KEY_TYPE, &kt) != 0) {
+			rv = kms_attrs_get(&a, CKA_KEY_TYPE) ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_TEMPLATE_INCOMPLETE;
+			goto out;
+		}
+		if (!is_supported_key_type(kt)) {
+			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			goto out;
+		}
+	}
+	rv = kms_tmpl_check(&a, cls, kt, KMS_TMPL_CREATE, NULL, false);
+	if (rv != CKR_OK)
+		goto out;
+	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false),
+			       kms_attrs_get_bool(&a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY));
+	if (rv != CKR_OK)
+		goto out;
+	if (cls != CKO_DATA) {
+		if (!s->tok->eng->import) {
+			rv = CKR_FUNCTION_NOT_SUPPORTED;
+			goto out;
+		}
+		rv = s->tok->eng->import(s->tok->einst, cls, kt, &a, &km);
+		if (rv != CKR_OK)
+			goto out;
+		strip_private(&a, kt);
+		rv = merge_public(&a, &km, cls);
+		if (rv != CKR_OK)
+			goto out;
+	}
+	rv = kms_tmpl_defaults(&a, cls, kt);
+	if (rv == CKR_OK && cls != CKO_DATA)
+		rv = add_identity(s->tok, &a);
+	if (rv == CKR_OK)
+		rv = obj_commit(s, &a, km.blob, km.blob_len, h);
+out:
+	kms_key_material_free(&km);
+	kms_attrs_free(&a);
+	return rv;
+}
+
+CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT, a = KMS_ATTRS_INIT;
+	struct kms_obj *o = NULL;
+	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
+	const struct kms_attr *sealed;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	bool secure = false;
+	CK_RV rv;
+
+	rv = kms_obj_get(s, h, &o);
+	if (rv != CKR_OK)
+		return rv;
+	if (!kms_attrs_get_bool(&o->attrs, CKA_COPYABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	rv = kms_tmpl_from_ck(tmpl, n, &t);
+	if (rv != CKR_OK)
+		goto out;
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	kms_attrs_get_ulong(&o->attrs, CKA_KEY_TYPE, &kt);
+	rv = kms_tmpl_check(&t, cls, kt, KMS_TMPL_COPY, &o->attrs, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
+	if (rv != CKR_OK)
+		goto out;
+	if (kms_attrs_copy(&a, &o->attrs) != 0 || kms_attrs_merge(&a, &t) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	kms_attrs_del(&a, CKA_KMS11_SEALED);
+	kms_attrs_del(&a, CKA_KMS11_CREATED);
+	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, false));
+	if (rv != CKR_OK)
+		goto out;
+	if (cls == CKO_PRIVATE_KEY && o->is_token) {
+		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
+		rv = sealed ? kms_token_unseal(s->tok, o->id, sealed->val, sealed->len, &blob, &bloblen)
+			    : CKR_DEVICE_ERROR;
+		if (rv != CKR_OK)
+			goto out;
+		secure = true;
+	} else if (cls == CKO_PRIVATE_KEY) {
+		blob = o->blob;
+		bloblen = o->blob_len;
+	}
+	rv = add_identity(s->tok, &a);
+	if (rv == CKR_OK)
+		rv = obj_commit(s, &a, blob, bloblen, out);
+out:
+	if (secure)
+		kms_secure_free(blob);
+	kms_attrs_free(&a);
+	kms_attrs_free(&t);
+	kms_obj_put(o);
+	return rv;
+}
+
+/* Reads the generation parameters from the public template. */
+static CK_RV keygen_params(const CK_MECHANISM *mech, const struct kms_attrs *pub, struct kms_keygen_params *p,
+			   CK_KEY_TYPE *kt)
+{
+	const struct kms_attr *a;
+
+	memset(p, 0, sizeof(*p));
+	p->mech = mech->mechanism;
+	if (mech->pParameter || mech->ulParameterLen)
+		return CKR_MECHANISM_PARAM_INVALID;
+	switch (mech->mechanism) {
+	case CKM_RSA_PKCS_KEY_PAIR_GEN:
+		*kt = CKK_RSA;
+		if (kms_attrs_get_ulong(pub, CKA_MODULUS_BITS, &p->modulus_bits) != 0)
+			return kms_attrs_get(pub, CKA_MODULUS_BITS) ? CKR_ATTRIBUTE_VALUE_INVALID
+								  : CKR_TEMPLATE_INCOMPLETE;
+		a = kms_attrs_get(pub, CKA_PUBLIC_EXPONENT);
+		if (a && a->len) {
+			p->pub_exp = a->val;
+			p->pub_exp_len = a->len;
+		}
+		return CKR_OK;
+	case CKM_EC_KEY_PAIR_GEN:
+	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+		*kt = mech->mechanism == CKM_EC_KEY_PAIR_GEN ? CKK_EC : CKK_EC_EDWARDS;
+		a = kms_attrs_get(pub, CKA_EC_PARAMS);
+		if (!a || !a->len)
+			return CKR_TEMPLATE_INCOMPLETE;
+		p->ec_params = a->val;
+		p->ec_params_len = a->len;
+		return CKR_OK;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
+}
+
+/* Checks class and key type given in a generation template against what is generated. */
+static CK_RV check_kind(const struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
+{
+	unsigned long v;
+
+	if (kms_attrs_get(a, CKA_CLASS) && (kms_attrs_get_ulong(a, CKA_CLASS, &v) != 0 || v != cls))
+		return CKR_TEMPLATE_INCONSISTENT;
+	if (kms_attrs_get(a, CKA_KEY_TYPE) && (kms_attrs_get_ulong(a, CKA_KEY_TYPE, &v) != 0 || v != kt))
+		return CKR_TEMPLATE_INCONSISTENT;
+	return CKR_OK;
+}
+
+CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *pubt, CK_ULONG npub,
+			    CK_ATTRIBUTE *privt, CK_ULONG npriv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
+	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT;
+	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
+	const struct kms_engine_mech *em;
+	struct kms_keygen_params p;
+	CK_KEY_TYPE kt = 0;
+	CK_RV rv;
+
+	em = kms_mech_find(s->tok, mech->mechanism);
+	if (!em || !(em->flags & CKF_GENERATE_KEY_PAIR) || !s->tok->eng->generate_pair)
+		return CKR_MECHANISM_INVALID;
+	rv = kms_tmpl_from_ck(pubt, npub, &pub);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_from_ck(privt, npriv, &priv);
+	if (rv == CKR_OK)
+		rv = keygen_params(mech, &pub, &p, &kt);
+	if (rv == CKR_OK)
+		rv = check_kind(&pub, CKO_PUBLIC_KEY, kt);
+	if (rv == CKR_OK)
+		rv = check_kind(&priv, CKO_PRIVATE_KEY, kt);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_check(&pub, CKO_PUBLIC_KEY, kt, KMS_TMPL_GENERATE, NULL, false);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_check(&priv, CKO_PRIVATE_KEY, kt, KMS_TMPL_GENERATE, NULL, false);
+	if (rv != CKR_OK)
+		goto out;
+	/* The private key's value never comes from the template. */
+	if (kms_attrs_get(&priv, CKA_VALUE) || kms_attrs_get(&priv, CKA_PRIVATE_EXPONENT) ||
+	    kms_attrs_get(&pub, CKA_EC_POINT) || kms_attrs_get(&pub, CKA_MODULUS)) {
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	rv = kms_obj_may_write(s, kms_attrs_get_bool(&pub, CKA_TOKEN, false), kms_attrs_get_bool(&pub, CKA_PRIVATE, false));
+	if (rv == CKR_OK)
+		rv = kms_obj_may_write(s, kms_attrs_get_bool(&priv, CKA_TOKEN, false),
+				       kms_attrs_get_bool(&priv, CKA_PRIVATE, true));
+	if (rv != CKR_OK)
+		goto out;
+
+	rv = s->tok->eng->generate_pair(s->tok->einst, &p, &km);
+	if (rv != CKR_OK)
+		goto out;
+	kms_attrs_del(&pub, CKA_PUBLIC_EXPONENT);
+	rv = merge_public(&pub, &km, CKO_PUBLIC_KEY);
+	if (rv == CKR_OK)
+		rv = merge_public(&priv, &km, CKO_PRIVATE_KEY);
+	if (rv != CKR_OK)
+		goto out;
+	if (kms_attrs_set_bool(&pub, CKA_LOCAL, true) || kms_attrs_set_bool(&priv, CKA_LOCAL, true) ||
+	    kms_attrs_set_ulong(&pub, CKA_KEY_GEN_MECHANISM, mech->mechanism) ||
+	    kms_attrs_set_ulong(&priv, CKA_KEY_GEN_MECHANISM, mech->mechanism)) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	/* Both halves share CKA_ID: the private template's, else the public one's, else the SPKI digest. */
+	if (!kms_attrs_get(&priv, CKA_ID) && kms_attrs_get(&pub, CKA_ID)) {
+		const struct kms_attr *id = kms_attrs_get(&pub, CKA_ID);
+
+		if (kms_attrs_set(&priv, CKA_ID, id->val, id->len)) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+	} else if (kms_attrs_get(&priv, CKA_ID) && !kms_attrs_get(&pub, CKA_ID)) {
+		const struct kms_attr *id = kms_attrs_get(&priv, CKA_ID);
+
+		if (kms_attrs_set(&pub, CKA_ID, id->val, id->len)) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+	}
+	rv = kms_tmpl_defaults(&pub, CKO_PUBLIC_KEY, kt);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_defaults(&priv, CKO_PRIVATE_KEY, kt);
+	if (rv != CKR_OK)
+		goto out;
+	if (kms_attrs_set_bool(&priv, CKA_ALWAYS_SENSITIVE, kms_attrs_get_bool(&priv, CKA_SENSITIVE, true)) ||
+	    kms_attrs_set_bool(&priv, CKA_NEVER_EXTRACTABLE, !kms_attrs_get_bool(&priv, CKA_EXTRACTABLE, false))) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	rv = add_identity(s->tok, &pub);
+	if (rv == CKR_OK)
+		rv = add_identity(s->tok, &priv);
+	if (rv == CKR_OK)
+		rv = pair_commit(s, &pub, &priv, km.blob, km.blob_len, hpub, hpriv);
+out:
+	kms_key_material_free(&km);
+	kms_attrs_free(&pub);
+	kms_attrs_free(&priv);
+	return rv;
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Objects: lookup with the per-process cache, decoded keys, and attribute reads and writes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "module/core/core.h"
+#include "module/core/template.h"
+
+void kms_keyref_put(struct kms_keyref *k)
+{
+	if (k && atomic_fetch_sub(&k->refs, 1) == 1) {
+		k->eng->unload(k->k);
+		free(k);
+	}
+}
+
+void kms_obj_free(struct kms_obj *o)
+{
+	if (o->key)
+		kms_keyref_put(o->key);
+	kms_secure_free(o->blob);
+	kms_attrs_free(&o->attrs);
+	kms_lock_destroy(&o->key_lock);
+	free(o);
+}
+
+void kms_obj_put(struct kms_obj *o)
+{
+	if (o && atomic_fetch_sub(&o->refs, 1) == 1)
+		kms_obj_free(o);
+}
+
+/* A new object holding attrs (taken over: attrs is left empty). */
+struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs)
+{
+	struct kms_obj *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	if (kms_lock_init(&o->key_lock) != CKR_OK) {
+		free(o);
+		return NULL;
+	}
+	atomic_init(&o->refs, 1);
+	o->id = id;
+	o->attrs = *attrs;
+	kms_attrs_init(attrs);
+	return o;
+}
+
+/* True when the session may see the object: private ones need the user logged in. */
+static bool visible(struct kms_session *s, const struct kms_obj *o)
+{
+	bool ok = true;
+
+	if (kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false)) {
+		kms_lock_rd(&s->tok->lock);
+		ok = s->tok->login == CKU_USER;
+		kms_lock_unlock(&s->tok->lock);
+	}
+	return ok;
+}
+
+/* Reads a token object through the cache: a cached copy is current while the store's generation
+ * has not moved since it was read; otherwise the object is read again. */
+static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **out)
+{
+	struct kms_attrs attrs = KMS_ATTRS_INIT;
+	struct kms_obj *o, *old;
+	uint64_t gen = kms_store_generation(kms_mod.store);
+	uint32_t no = 0;
+	CK_RV rv;
+
+	kms_lock_rd(&tok->lock);
+	o = kms_map_get(&tok->cache, id);
+	if (o && o->gen == gen)
+		atomic_fetch_add(&o->refs, 1);
+	else
+		o = NULL;
+	kms_lock_unlock(&tok->lock);
+	if (o) {
+		*out = o;
+		return CKR_OK;
+	}
+
+	rv = kms_store_obj_get_gen(kms_mod.store, id, &no, &attrs, &gen);
+	if (rv == CKR_OBJECT_HANDLE_INVALID) {
+		kms_lock_wr(&tok->lock);
+		old = kms_map_del(&tok->cache, id);
+		kms_lock_unlock(&tok->lock);
+		kms_obj_put(old);
+	}
+	if (rv != CKR_OK)
+		return rv;
+	if (no != tok->no) {
+		kms_attrs_free(&attrs);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
+	o = kms_obj_new(id, &attrs);
+	if (!o) {
+		kms_attrs_free(&attrs);
+		return CKR_HOST_MEMORY;
+	}
+	o->gen = gen;
+	o->is_token = true;
+	kms_lock_wr(&tok->lock);
+	old = kms_map_get(&tok->cache, id);
+	if (old) {
+		/* Key material never changes for an id: keep the decoded key. */
+		kms_lock_rd(&old->key_lock);
+		if (old->key) {
+			atomic_fetch_add(&old->key->refs, 1);
+			o->key = old->key;
+		}
+		kms_lock_unlock(&old->key_lock);
+	}
+	if (kms_map_put(&tok->cache, id, o) != 0) {
+		kms_lock_unlock(&tok->lock);
+		kms_obj_put(o);
+		return CKR_HOST_MEMORY;
+	}
+	atomic_fetch_add(&o->refs, 1); /* the cache's reference and the caller's */
+	kms_lock_unlock(&tok->lock);
+	kms_obj_put(old);
+	*out = o;
+	return CKR_OK;
+}
+
+CK_RV kms_obj_get(struct kms_session *s, CK_OBJECT_HANDLE h, struct kms_obj **out)
+{
+	struct kms_token *tok = s->tok;
+	struct kms_obj *o = NULL;
+	CK_RV rv;
+
+	if (h == CK_INVALID_HANDLE)
+		return CKR_OBJECT_HANDLE_INVALID;
+	if (h & KMS_SESSION_OBJ_BIT) {
+		kms_lock_rd(&tok->lock);
+		o = kms_map_get(&tok->sobjs, h);
+		if (o)
+			atomic_fetch_add(&o->refs, 1);
+		kms_lock_unlock(&tok->lock);
+		if (!o)
+			return CKR_OBJECT_HANDLE_INVALID;
+	} else {
+		rv = token_obj_get(tok, h, &o);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (!visible(s, o)) {
+		kms_obj_put(o);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
+	*out = o;
+	return CKR_OK;
+}
+
+CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **out)
+{
+	struct kms_token *tok = s->tok;
+	const struct kms_attr *sealed;
+	struct kms_keyref *k = NULL;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	unsigned long cls = CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv = CKR_OK;
+
+	kms_lock_rd(&o->key_lock);
+	if (o->key) {
+		k = o->key;
+		atomic_fetch_add(&k->refs, 1);
+	}
+	kms_lock_unlock(&o->key_lock);
+	if (k) {
+		*out = k;
+		return CKR_OK;
+	}
+
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return CKR_HOST_MEMORY;
+	atomic_init(&k->refs, 1);
+	k->eng = tok->eng;
+	if (cls == CKO_PRIVATE_KEY && o->is_token) {
+		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
+		if (!sealed) {
+			rv = CKR_DEVICE_ERROR;
+			goto out;
+		}
+		rv = kms_token_unseal(tok, o->id, sealed->val, sealed->len, &blob, &bloblen);
+		if (rv != CKR_OK)
+			goto out;
+		rv = tok->eng->load(tok->einst, cls, blob, bloblen, &o->attrs, &k->k);
+	} else if (cls == CKO_PRIVATE_KEY) {
+		rv = tok->eng->load(tok->einst, cls, o->blob, o->blob_len, &o->attrs, &k->k);
+	} else {
+		rv = tok->eng->load(tok->einst, cls, NULL, 0, &o->attrs, &k->k);
+	}
+	if (rv != CKR_OK)
+		goto out;
+	kms_lock_wr(&o->key_lock);
+	if (o->key) {
+		/* Another thread loaded it first: use that one. */
+		kms_keyref_put(k);
+		k = o->key;
+	} else {
+		o->key = k;
+	}
+	atomic_fetch_add(&k->refs, 1);
+	kms_lock_unlock(&o->key_lock);
+	*out = k;
+	k = NULL;
+out:
+	kms_secure_free(blob);
+	if (k) {
+		free(k);
+	}
+	return rv;
+}
+
+/* Writes the length (or CK_UNAVAILABLE_INFORMATION) and value of one attribute. */
+static CK_RV put_value(CK_ATTRIBUTE *t, const uint8_t *val, size_t len)
+{
+	if (!t->pValue) {
+		t->ulValueLen = kms_ul(len);
+		return CKR_OK;
+	}
+	if (t->ulValueLen < len) {
+		t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (len)
+		memcpy(t->pValue, val, len);
+	t->ulValueLen = kms_ul(len);
+	return CKR_OK;
+}
+
+/* A private component of a key that may be read in clear (not sensitive, extractable). */
+static CK_RV private_component(struct kms_session *s, struct kms_obj *o, CK_ATTRIBUTE *t)
+{
+	struct kms_keyref *k = NULL;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	CK_RV rv;
+
+	if (kms_attrs_get_bool(&o->attrs, CKA_SENSITIVE, true) || !kms_attrs_get_bool(&o->attrs, CKA_EXTRACTABLE, false))
+		return CKR_ATTRIBUTE_SENSITIVE;
+	if (!s->tok->eng->private_attr)
+		return CKR_ATTRIBUTE_SENSITIVE;
+	rv = kms_obj_key(s, o, &k);
+	if (rv != CKR_OK)
+		return rv;
+	rv = s->tok->eng->private_attr(k->k, t->type, &val, &len);
+	kms_keyref_put(k);
+	if (rv != CKR_OK)
+		return rv;
+	rv = put_value(t, val, len);
+	kms_free_wiped(val, len);
+	return rv;
+}
+
+CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+	struct kms_obj *o = NULL;
+	unsigned long kt = CK_UNAVAILABLE_INFORMATION, cls = CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv, result = CKR_OK;
+
+	rv = kms_obj_get(s, h, &o);
+	if (rv != CKR_OK)
+		return rv;
+	kms_attrs_get_ulong(&o->attrs, CKA_KEY_TYPE, &kt);
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_ATTRIBUTE *t = &tmpl[i];
+		const struct kms_attr *a = NULL;
+
+		if (cls == CKO_PRIVATE_KEY && kms_tmpl_is_private_component(t->type, kt)) {
+			rv = private_component(s, o, t);
+			if (rv != CKR_OK) {
+				t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+				result = rv;
+			}
+			continue;
+		}
+		if (!kms_tmpl_is_internal(t->type))
+			a = kms_attrs_get(&o->attrs, t->type);
+		if (!a) {
+			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			result = CKR_ATTRIBUTE_TYPE_INVALID;
+			continue;
+		}
+		rv = put_value(t, a->val, a->len);
+		if (rv != CKR_OK)
+			result = rv;
+	}
+	kms_obj_put(o);
+	return result;
+}
+
+CK_RV kms_obj_size(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG *size)
+{
+	struct kms_obj *o = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CK_RV rv;
+
+	rv = kms_obj_get(s, h, &o);
+	if (rv != CKR_OK)
+		return rv;
+	if (kms_attrs_encode(&o->attrs, &buf, &len) != 0)
+		rv = CKR_HOST_MEMORY;
+	else
+		*size = kms_ul(len);
+	free(buf);
+	kms_obj_put(o);
+	return rv;
+}
+
+/* Checks that the session may change an object with these attributes. */
+CK_RV kms_obj_may_write(struct kms_session *s, bool token, bool priv)
+{
+	CK_STATE st = kms_session_state(s);
+
+	if (token && !(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	if (priv && st != CKS_RO_USER_FUNCTIONS && st != CKS_RW_USER_FUNCTIONS)
+		return CKR_USER_NOT_LOGGED_IN;
+	return CKR_OK;
+}
+
+/* Replaces a session object by a copy with new attributes (taken over), keeping its key:
+ * readers holding the old copy keep a consistent view. */
+static CK_RV replace_session_obj(struct kms_token *tok, struct kms_obj *o, struct kms_attrs *attrs)
+{
+	struct kms_obj *n = kms_obj_new(o->id, attrs), *old;
+
+	if (!n)
+		return CKR_HOST_MEMORY;
+	n->owner = o->owner;
+	if (o->blob) {
+		n->blob = kms_secure_dup(o->blob, o->blob_len);
+		n->blob_len = o->blob_len;
+		if (!n->blob) {
+			kms_obj_put(n);
+			return CKR_HOST_MEMORY;
+		}
+	}
+	kms_lock_rd(&o->key_lock);
+	if (o->key) {
+		atomic_fetch_add(&o->key->refs, 1);
+		n->key = o->key;
+	}
+	kms_lock_unlock(&o->key_lock);
+	kms_lock_wr(&tok->lock);
+	old = kms_map_get(&tok->sobjs, o->id);
+	if (old != o || kms_map_put(&tok->sobjs, o->id, n) != 0) {
+		kms_lock_unlock(&tok->lock);
+		kms_obj_put(n);
+		return old != o ? CKR_OBJECT_HANDLE_INVALID : CKR_HOST_MEMORY;
+	}
+	kms_lock_unlock(&tok->lock);
+	kms_obj_put(old);
+	return CKR_OK;
+}
+
+CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
+	struct kms_obj *o = NULL;
+	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv;
+
+	rv = kms_obj_get(s, h, &o);
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_obj_may_write(s, o->is_token, false);
+	if (rv != CKR_OK)
+		goto out;
+	if (!kms_attrs_get_bool(&o->attrs, CKA_MODIFIABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	rv = kms_tmpl_from_ck(tmpl, n, &t);
+	if (rv != CKR_OK)
+		goto out;
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	kms_attrs_get_ulong(&o->attrs, CKA_KEY_TYPE, &kt);
+	rv = kms_tmpl_check(&t, cls, kt, KMS_TMPL_SET, &o->attrs, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
+	if (rv != CKR_OK)
+		goto out;
+	if (kms_attrs_copy(&next, &o->attrs) != 0 || kms_attrs_merge(&next, &t) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if (o->is_token) {
+		rv = kms_store_obj_put(kms_mod.store, s->tok->no, o->id, &next, false);
+	} else {
+		rv = replace_session_obj(s->tok, o, &next);
+	}
+out:
+	kms_attrs_free(&next);
+	kms_attrs_free(&t);
+	kms_obj_put(o);
+	return rv;
+}
+
+CK_RV kms_obj_destroy(struct kms_session *s, CK_OBJECT_HANDLE h)
+{
+	struct kms_obj *o = NULL, *gone = NULL;
+	CK_RV rv;
+
+	rv = kms_obj_get(s, h, &o);
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_obj_may_write(s, o->is_token, kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false));
+	if (rv != CKR_OK)
+		goto out;
+	if (!kms_attrs_get_bool(&o->attrs, CKA_DESTROYABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	if (o->is_token)
+		rv = kms_store_obj_del(kms_mod.store, o->id);
+	if (rv != CKR_OK)
+		goto out;
+	kms_lock_wr(&s->tok->lock);
+	gone = kms_map_del(o->is_token ? &s->tok->cache : &s->tok->sobjs, o->id);
+	kms_lock_unlock(&s->tok->lock);
+	kms_obj_put(gone);
+out:
+	kms_obj_put(o);
+	return rv;
+}
+
+struct drop_ctx {
+	CK_SESSION_HANDLE owner;
+	uint64_t *ids;
+	size_t n;
+};
+
+static void drop_collect(uint64_t id, void *val, void *vctx)
+{
+	struct drop_ctx *c = vctx;
+	struct kms_obj *o = val;
+
+	if (!c->owner || o->owner == c->owner)
+		c->ids[c->n++] = id;
+}
+
+void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h)
+{
+	struct drop_ctx c = {.owner = h};
+
+	kms_lock_wr(&tok->lock);
+	c.ids = calloc(tok->sobjs.n + 1, sizeof(*c.ids));
+	if (c.ids) {
+		kms_map_each(&tok->sobjs, drop_collect, &c);
+		for (size_t i = 0; i < c.n; i++)
+			kms_obj_put(kms_map_del(&tok->sobjs, c.ids[i]));
+	}
+	kms_lock_unlock(&tok->lock);
+	free(c.ids);
+}

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tokens: their record in the store, token info, C_InitToken, PINs, login and the token key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "module/core/core.h"
+
+/* Token record fields (a kms_attrs list kept in the store's meta database). */
+enum {
+	TR_LABEL = 1,
+	TR_SERIAL,
+	TR_FLAGS,
+	TR_USER_FAILS,
+	TR_SO_FAILS,
+	TR_USER_KDF,
+	TR_SO_KDF,
+	TR_USER_WRAP,
+	TR_SO_WRAP,
+};
+#define TRF_INITIALIZED 1UL
+#define TRF_USER_PIN 2UL
+
+static const uint8_t wrap_aad[] = "kms11 token key v1";
+
+static CK_RV record_read(struct kms_token *tok, struct kms_attrs *rec)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CK_RV rv;
+
+	kms_attrs_init(rec);
+	rv = kms_store_token_get(kms_mod.store, tok->conf_label, &buf, &len);
+	if (rv != CKR_OK || !buf)
+		return rv;
+	if (kms_attrs_decode(buf, len, rec) != 0)
+		rv = CKR_DEVICE_ERROR;
+	free(buf);
+	return rv;
+}
+
+static unsigned long rec_ulong(const struct kms_attrs *rec, uint64_t type)
+{
+	unsigned long v = 0;
+
+	kms_attrs_get_ulong(rec, type, &v);
+	return v;
+}
+
+static int kdf_get(const struct kms_attrs *rec, uint64_t type, struct kms_kdf *kdf)
+{
+	const struct kms_attr *a = kms_attrs_get(rec, type);
+
+	if (!a || a->len != sizeof(*kdf))
+		return -1;
+	memcpy(kdf, a->val, sizeof(*kdf));
+	return 0;
+}
+
+void kms_token_label(struct kms_token *tok, char out[33])
+{
+	struct kms_attrs rec;
+	const struct kms_attr *a;
+
+	snprintf(out, 33, "%s", tok->conf_label);
+	if (record_read(tok, &rec) != CKR_OK)
+		return;
+	a = kms_attrs_get(&rec, TR_LABEL);
+	if (a && a->len > 0 && a->len <= 32) {
+		memcpy(out, a->val, a->len);
+		out[a->len] = 0;
+	}
+	kms_attrs_free(&rec);
+}
+
+CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info)
+{
+	struct kms_attrs rec;
+	unsigned long flags, ufails, sofails;
+	const struct kms_attr *a;
+	CK_ULONG all = 0, rw = 0;
+	char label[33];
+	CK_RV rv;
+
+	rv = record_read(tok, &rec);
+	if (rv != CKR_OK)
+		return rv;
+	flags = rec_ulong(&rec, TR_FLAGS);
+	ufails = rec_ulong(&rec, TR_USER_FAILS);
+	sofails = rec_ulong(&rec, TR_SO_FAILS);
+	memset(info, 0, sizeof(*info));
+	snprintf(label, sizeof(label), "%s", tok->conf_label);
+	a = kms_attrs_get(&rec, TR_LABEL);
+	if (a && a->len > 0 && a->len <= 32) {
+		memcpy(label, a->val, a->len);
+		label[a->len] = 0;
+	}
+	kms_pad_copy(info->label, sizeof(info->label), label);
+	kms_pad_copy(info->manufacturerID, sizeof(info->manufacturerID), "kms11");
+	kms_pad_copy(info->model, sizeof(info->model), tok->eng->name);
+	a = kms_attrs_get(&rec, TR_SERIAL);
+	{
+		char serial[17] = "0000000000000000";
+
+		if (a && a->len == 16)
+			memcpy(serial, a->val, 16);
+		kms_pad_copy(info->serialNumber, sizeof(info->serialNumber), serial);
+	}
+	info->flags = CKF_RNG | CKF_LOGIN_REQUIRED;
+	if (flags & TRF_INITIALIZED)
+		info->flags |= CKF_TOKEN_INITIALIZED;
+	if (flags & TRF_USER_PIN)
+		info->flags |= CKF_USER_PIN_INITIALIZED;
+	if (ufails >= KMS_PIN_TRIES)
+		info->flags |= CKF_USER_PIN_LOCKED;
+	else if (ufails == KMS_PIN_TRIES - 1)
+		info->flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
+	else if (ufails > 0)
+		info->flags |= CKF_USER_PIN_COUNT_LOW;
+	if (sofails > 0)
+		info->flags |= CKF_SO_PIN_COUNT_LOW;
+	kms_session_count(tok, &all, &rw);
+	info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
+	info->ulSessionCount = all;
+	info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
+	info->ulRwSessionCount = rw;
+	info->ulMaxPinLen = KMS_MAX_PIN;
+	info->ulMinPinLen = KMS_MIN_PIN;
+	info->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	info->hardwareVersion.major = 0;
+	info->hardwareVersion.minor = 1;
+	info->firmwareVersion.major = 0;
+	info->firmwareVersion.minor = 1;
+	memset(info->utcTime, ' ', sizeof(info->utcTime));
+	kms_attrs_free(&rec);
+	return CKR_OK;
+}
+
+/* Wraps the token key under a PIN: fresh KDF parameters into kdf, the seal into *wrap. */
+static CK_RV wrap_under_pin(const uint8_t *tkey, const char *pin, size_t len, struct kms_kdf *kdf, uint8_t **wrap,
+			    size_t *wraplen)
+{
+	uint8_t k[32];
+	CK_RV rv;
+
+	rv = kms_kdf_new(kdf);
+	if (rv == CKR_OK)
+		rv = kms_kdf_derive(kdf, pin, len, k);
+	if (rv == CKR_OK)
+		rv = kms_gcm_seal(k, wrap_aad, sizeof(wrap_aad), tkey, KMS_TOKEN_KEY_LEN, wrap, wraplen);
+	kms_wipe(k, sizeof(k));
+	return rv;
+}
+
+/* Opens the token key with a PIN: CKR_PIN_INCORRECT when it does not open. */
+static CK_RV unwrap_with_pin(const struct kms_attrs *rec, uint64_t kdf_type, uint64_t wrap_type, const char *pin,
+			     size_t len, uint8_t **tkey)
+{
+	const struct kms_attr *w = kms_attrs_get(rec, wrap_type);
+	struct kms_kdf kdf;
+	uint8_t k[32];
+	size_t n = 0;
+	CK_RV rv;
+
+	if (!w || kdf_get(rec, kdf_type, &kdf) != 0)
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	rv = kms_kdf_derive(&kdf, pin, len, k);
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_gcm_open(k, wrap_aad, sizeof(wrap_aad), w->val, w->len, tkey, &n);
+	kms_wipe(k, sizeof(k));
+	if (rv == CKR_ENCRYPTED_DATA_INVALID)
+		return CKR_PIN_INCORRECT;
+	if (rv == CKR_OK && n != KMS_TOKEN_KEY_LEN) {
+		kms_secure_free(*tkey);
+		*tkey = NULL;
+		return CKR_DEVICE_ERROR;
+	}
+	return rv;
+}
+
+struct fails_ctx {
+	uint64_t type;
+	bool reset;
+};
+
+/* Counts a failed PIN (or resets the count) inside one store transaction. */
+static CK_RV fails_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+{
+	struct fails_ctx *ctx = vctx;
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	unsigned long fails = 0;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!old || kms_attrs_decode(old, oldlen, &rec) != 0)
+		return CKR_DEVICE_ERROR;
+	kms_attrs_get_ulong(&rec, ctx->type, &fails);
+	fails = ctx->reset ? 0 : fails + 1;
+	if (kms_attrs_set_ulong(&rec, ctx->type, fails) == 0 && kms_attrs_encode(&rec, newrec, newlen) == 0)
+		rv = CKR_OK;
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+static CK_RV fails_set(struct kms_token *tok, uint64_t type, bool reset)
+{
+	struct fails_ctx ctx = {.type = type, .reset = reset};
+
+	return kms_store_token_update(kms_mod.store, tok->conf_label, fails_update, &ctx);
+}
+
+/* Checks a PIN against the record, counting failures; returns the token key on success. */
+static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin, size_t len, uint8_t **tkey)
+{
+	uint64_t kdf_t = user == CKU_SO ? TR_SO_KDF : TR_USER_KDF;
+	uint64_t wrap_t = user == CKU_SO ? TR_SO_WRAP : TR_USER_WRAP;
+	uint64_t fails_t = user == CKU_SO ? TR_SO_FAILS : TR_USER_FAILS;
+	struct kms_attrs rec;
+	unsigned long flags, fails;
+	CK_RV rv;
+
+	rv = record_read(tok, &rec);
+	if (rv != CKR_OK)
+		return rv;
+	flags = rec_ulong(&rec, TR_FLAGS);
+	fails = rec_ulong(&rec, fails_t);
+	if (!(flags & TRF_INITIALIZED)) {
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+		goto out;
+	}
+	if (user == CKU_USER && !(flags & TRF_USER_PIN)) {
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+		goto out;
+	}
+	if (user == CKU_USER && fails >= KMS_PIN_TRIES) {
+		rv = CKR_PIN_LOCKED;
+		goto out;
+	}
+	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
+		rv = CKR_PIN_INCORRECT;
+	else
+		rv = unwrap_with_pin(&rec, kdf_t, wrap_t, pin, len, tkey);
+	if (rv == CKR_PIN_INCORRECT) {
+		CK_RV frv = fails_set(tok, fails_t, false);
+
+		if (frv != CKR_OK)
+			rv = frv;
+	} else if (rv == CKR_OK && fails > 0) {
+		fails_set(tok, fails_t, true);
+	}
+out:
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+static void drop_key_cb(uint64_t id, void *val, void *ctx)
+{
+	struct kms_obj *o = val;
+
+	(void)id;
+	(void)ctx;
+	kms_lock_wr(&o->key_lock);
+	if (o->key) {
+		kms_keyref_put(o->key);
+		o->key = NULL;
+	}
+	kms_lock_unlock(&o->key_lock);
+}
+
+void kms_token_forget_login_locked(struct kms_token *tok)
+{
+	tok->login = KMS_NO_USER;
+	kms_secure_free(tok->token_key);
+	tok->token_key = NULL;
+	kms_map_each(&tok->cache, drop_key_cb, NULL);
+	kms_map_each(&tok->sobjs, drop_key_cb, NULL);
+}
+
+/* Returns true when the token has a read-only session. */
+static bool has_ro_session(struct kms_token *tok)
+{
+	CK_ULONG all = 0, rw = 0;
+
+	kms_session_count(tok, &all, &rw);
+	return all > rw;
+}
+
+CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len)
+{
+	struct kms_token *tok = s->tok;
+	uint8_t *tkey = NULL;
+	CK_RV rv;
+
+	if (user == CKU_CONTEXT_SPECIFIC)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (user != CKU_USER && user != CKU_SO)
+		return CKR_USER_TYPE_INVALID;
+	kms_lock_rd(&tok->lock);
+	if (tok->login == user)
+		rv = CKR_USER_ALREADY_LOGGED_IN;
+	else if (tok->login != KMS_NO_USER)
+		rv = CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	else
+		rv = CKR_OK;
+	kms_lock_unlock(&tok->lock);
+	if (rv != CKR_OK)
+		return rv;
+	if (user == CKU_SO && has_ro_session(tok))
+		return CKR_SESSION_READ_ONLY_EXISTS;
+
+	rv = pin_check(tok, user, pin, len, &tkey);
+	if (rv != CKR_OK)
+		return rv;
+	kms_lock_wr(&tok->lock);
+	if (tok->login != KMS_NO_USER) {
+		rv = tok->login == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+		kms_secure_free(tkey);
+	} else {
+		tok->login = user;
+		tok->token_key = tkey;
+	}
+	kms_lock_unlock(&tok->lock);
+	return rv;
+}
+
+CK_RV kms_token_logout(struct kms_token *tok)
+{
+	CK_RV rv = CKR_OK;
+
+	kms_lock_wr(&tok->lock);
+	if (tok->login == KMS_NO_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		kms_token_forget_login_locked(tok);
+	kms_lock_unlock(&tok->lock);
+	return rv;
+}
+
+/* Builds a fresh record for C_InitToken. */
+static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, uint8_t **out, size_t *outlen)
+{
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	uint8_t tkey[KMS_TOKEN_KEY_LEN], rnd[8];
+	struct kms_kdf kdf;
+	uint8_t *wrap = NULL;
+	size_t wraplen = 0;
+	char *serial = NULL;
+	CK_RV rv;
+
+	if (RAND_bytes(tkey, sizeof(tkey)) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return CKR_GENERAL_ERROR;
+	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
+	kms_wipe(tkey, sizeof(tkey));
+	if (rv != CKR_OK)
+		return rv;
+	serial = kms_hex_encode(rnd, sizeof(rnd));
+	rv = CKR_HOST_MEMORY;
+	if (!serial || kms_attrs_set(&rec, TR_LABEL, label, strlen(label)) ||
+	    kms_attrs_set(&rec, TR_SERIAL, serial, 16) || kms_attrs_set_ulong(&rec, TR_FLAGS, TRF_INITIALIZED) ||
+	    kms_attrs_set_ulong(&rec, TR_USER_FAILS, 0) || kms_attrs_set_ulong(&rec, TR_SO_FAILS, 0) ||
+	    kms_attrs_set(&rec, TR_SO_KDF, &kdf, sizeof(kdf)) || kms_attrs_set(&rec, TR_SO_WRAP, wrap, wraplen) ||
+	    kms_attrs_encode(&rec, out, outlen))
+		goto out;
+	rv = CKR_OK;
+out:
+	free(serial);
+	free(wrap);
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+static void free_obj_cb(uint64_t id, void *val, void *ctx)
+{
+	(void)id;
+	(void)ctx;
+	kms_obj_put(val);
+}
+
+CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
+{
+	struct kms_attrs rec;
+	CK_ULONG all = 0, rw = 0;
+	uint8_t *buf = NULL, *tkey = NULL;
+	size_t len = 0;
+	CK_RV rv;
+
+	if (so_len < KMS_MIN_PIN || so_len > KMS_MAX_PIN)
+		return CKR_PIN_LEN_RANGE;
+	kms_session_count(tok, &all, &rw);
+	if (all > 0)
+		return CKR_SESSION_EXISTS;
+	rv = record_read(tok, &rec);
+	if (rv != CKR_OK)
+		return rv;
+	if (rec_ulong(&rec, TR_FLAGS) & TRF_INITIALIZED) {
+		rv = unwrap_with_pin(&rec, TR_SO_KDF, TR_SO_WRAP, so_pin, so_len, &tkey);
+		kms_secure_free(tkey);
+		if (rv == CKR_PIN_INCORRECT)
+			fails_set(tok, TR_SO_FAILS, false);
+	}
+	kms_attrs_free(&rec);
+	if (rv != CKR_OK)
+		return rv;
+	rv = record_new(label, so_pin, so_len, &buf, &len);
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_store_token_reset(kms_mod.store, tok->no, tok->conf_label, buf, len);
+	free(buf);
+	if (rv != CKR_OK)
+		return rv;
+	kms_lock_wr(&tok->lock);
+	kms_token_forget_login_locked(tok);
+	kms_map_each(&tok->cache, free_obj_cb, NULL);
+	kms_map_free(&tok->cache);
+	kms_lock_unlock(&tok->lock);
+	return CKR_OK;
+}
+
+struct setwrap_ctx {
+	uint64_t kdf_type, wrap_type;
+	const struct kms_kdf *kdf;
+	const uint8_t *wrap;
+	size_t wraplen;
+	bool set_user_flag;
+};
+
+static CK_RV setwrap_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+{
+	struct setwrap_ctx *c = vctx;
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	unsigned long flags = 0;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!old || kms_attrs_decode(old, oldlen, &rec) != 0)
+		return CKR_DEVICE_ERROR;
+	kms_attrs_get_ulong(&rec, TR_FLAGS, &flags);
+	if (c->set_user_flag)
+		flags |= TRF_USER_PIN;
+	if (kms_attrs_set(&rec, c->kdf_type, c->kdf, sizeof(*c->kdf)) ||
+	    kms_attrs_set(&rec, c->wrap_type, c->wrap, c->wraplen) || kms_attrs_set_ulong(&rec, TR_FLAGS, flags) ||
+	    kms_attrs_set_ulong(&rec, c->kdf_type == TR_SO_KDF ? TR_SO_FAILS : TR_USER_FAILS, 0) ||
+	    kms_attrs_encode(&rec, newrec, newlen))
+		goto out;
+	rv = CKR_OK;
+out:
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+/* Wraps tkey under a new PIN for user (CKU_USER or CKU_SO) and writes it. */
+static CK_RV set_pin_wrap(struct kms_token *tok, CK_USER_TYPE user, const uint8_t *tkey, const char *pin, size_t len)
+{
+	struct kms_kdf kdf;
+	uint8_t *wrap = NULL;
+	size_t wraplen = 0;
+	struct setwrap_ctx c;
+	CK_RV rv;
+
+	rv = wrap_under_pin(tkey, pin, len, &kdf, &wrap, &wraplen);
+	if (rv != CKR_OK)
+		return rv;
+	c.kdf_type = user == CKU_SO ? TR_SO_KDF : TR_USER_KDF;
+	c.wrap_type = user == CKU_SO ? TR_SO_WRAP : TR_USER_WRAP;
+	c.kdf = &kdf;
+	c.wrap = wrap;
+	c.wraplen = wraplen;
+	c.set_user_flag = user == CKU_USER;
+	rv = kms_store_token_update(kms_mod.store, tok->conf_label, setwrap_update, &c);
+	free(wrap);
+	return rv;
+}
+
+CK_RV kms_token_init_pin(struct kms_session *s, const char *pin, size_t len)
+{
+	struct kms_token *tok = s->tok;
+	uint8_t *tkey = NULL;
+	CK_RV rv = CKR_OK;
+
+	if (kms_session_state(s) != CKS_RW_SO_FUNCTIONS)
+		return CKR_USER_NOT_LOGGED_IN;
+	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
+		return CKR_PIN_LEN_RANGE;
+	kms_lock_rd(&tok->lock);
+	if (!tok->token_key)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else if (!(tkey = kms_secure_dup(tok->token_key, KMS_TOKEN_KEY_LEN)))
+		rv = CKR_HOST_MEMORY;
+	kms_lock_unlock(&tok->lock);
+	if (rv == CKR_OK)
+		rv = set_pin_wrap(tok, CKU_USER, tkey, pin, len);
+	kms_secure_free(tkey);
+	return rv;
+}
+
+CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, const char *pin, size_t len)
+{
+	CK_STATE st = kms_session_state(s);
+	CK_USER_TYPE user = st == CKS_RW_SO_FUNCTIONS ? CKU_SO : CKU_USER;
+	uint8_t *tkey = NULL;
+	CK_RV rv;
+
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
+		return CKR_PIN_LEN_RANGE;
+	rv = pin_check(s->tok, user, old, oldlen, &tkey);
+	if (rv == CKR_OK)
+		rv = set_pin_wrap(s->tok, user, tkey, pin, len);
+	kms_secure_free(tkey);
+	return rv;
+}
+
+static void seal_aad(uint64_t id, uint8_t aad[17])
+{
+	memcpy(aad, "kms11-obj", 9);
+	kms_be64_put(aad + 9, id);
+}
+
+CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const uint8_t *blob, size_t len, uint8_t **out,
+		     size_t *outlen)
+{
+	uint8_t aad[17];
+	CK_RV rv;
+
+	seal_aad(id, aad);
+	kms_lock_rd(&tok->lock);
+	if (!tok->token_key || tok->login != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		rv = kms_gcm_seal(tok->token_key, aad, sizeof(aad), blob, len, out, outlen);
+	kms_lock_unlock(&tok->lock);
+	return rv;
+}
+
+CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const uint8_t *in, size_t len, uint8_t **blob,
+		       size_t *bloblen)
+{
+	uint8_t aad[17];
+	CK_RV rv;
+
+	seal_aad(id, aad);
+	kms_lock_rd(&tok->lock);
+	if (!tok->token_key || tok->login != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		rv = kms_gcm_open(tok->token_key, aad, sizeof(aad), in, len, blob, bloblen);
+	kms_lock_unlock(&tok->lock);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
+		KMS_ERR("object %llu: sealed key does not open", (unsigned long long)id);
+		rv = CKR_DEVICE_ERROR;
+	}
+	return rv;
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Sign, verify, encrypt, decrypt and random entry points. */
+#include "module/pkcs11/entry.h"
+
+static CK_RV op_init(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = !mech ? CKR_ARGUMENTS_BAD : kms_op_init(s, kind, mech, key);
+	kms_session_put(s);
+	return rv;
+}
+
+static CK_RV op_oneshot(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,
+			CK_ULONG_PTR outlen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if ((!in && inlen) || !outlen) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, kind);
+	} else {
+		rv = kms_op_oneshot(s, kind, in, inlen, out, outlen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+static CK_RV op_update(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!in && inlen) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, kind);
+	} else {
+		rv = kms_op_update(s, kind, in, inlen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+static CK_RV op_final(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!outlen) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, kind);
+	} else {
+		rv = kms_op_final(s, kind, out, outlen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, KMS_OP_SIGN, pMechanism, hKey);
+}
+
+CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+	     CK_ULONG_PTR pulSignatureLen)
+{
+	return op_oneshot(hSession, KMS_OP_SIGN, pData, ulDataLen, pSignature, pulSignatureLen);
+}
+
+CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return op_update(hSession, KMS_OP_SIGN, pPart, ulPartLen);
+}
+
+CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	return op_final(hSession, KMS_OP_SIGN, pSignature, pulSignatureLen);
+}
+
+CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, KMS_OP_VERIFY, pMechanism, hKey);
+}
+
+CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+	       CK_ULONG ulSignatureLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if ((!pData && ulDataLen) || !pSignature) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, KMS_OP_VERIFY);
+	} else {
+		rv = kms_op_verify(s, pData, ulDataLen, pSignature, ulSignatureLen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return op_update(hSession, KMS_OP_VERIFY, pPart, ulPartLen);
+}
+
+CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pSignature) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, KMS_OP_VERIFY);
+	} else {
+		rv = kms_op_verify_final(s, pSignature, ulSignatureLen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, KMS_OP_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+		CK_ULONG_PTR pulEncryptedDataLen)
+{
+	return op_oneshot(hSession, KMS_OP_ENCRYPT, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen);
+}
+
+CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
+		      CK_ULONG_PTR pulEncryptedPartLen)
+{
+	(void)hSession, (void)pPart, (void)ulPartLen, (void)pEncryptedPart, (void)pulEncryptedPartLen;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
+{
+	(void)hSession, (void)pLastEncryptedPart, (void)pulLastEncryptedPartLen;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, KMS_OP_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData,
+		CK_ULONG_PTR pulDataLen)
+{
+	return op_oneshot(hSession, KMS_OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, pData, pulDataLen);
+}
+
+CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+	(void)hSession, (void)pEncryptedPart, (void)ulEncryptedPartLen, (void)pPart, (void)pulPartLen;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
+{
+	(void)hSession, (void)pLastPart, (void)pulLastPartLen;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = (!RandomData && ulRandomLen) ? CKR_ARGUMENTS_BAD : kms_random(s, RandomData, ulRandomLen);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = (!pSeed && ulSeedLen) ? CKR_ARGUMENTS_BAD : kms_seed(s, pSeed, ulSeedLen);
+	kms_session_put(s);
+	return rv;
+}

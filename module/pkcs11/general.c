@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* General, slot, token, session and login entry points. */
+#include <stdio.h>
+#include <string.h>
+
+#include "module/pkcs11/entry.h"
+
+CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
+{
+	return kms_core_initialize(pInitArgs);
+}
+
+CK_RV C_Finalize(CK_VOID_PTR pReserved)
+{
+	if (pReserved)
+		return CKR_ARGUMENTS_BAD;
+	return kms_core_finalize();
+}
+
+CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+{
+	CK_RV rv = kms_core_check();
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pInfo->cryptokiVersion.major = 2;
+	pInfo->cryptokiVersion.minor = 40;
+	kms_pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "kms11");
+	kms_pad_copy(pInfo->libraryDescription, sizeof(pInfo->libraryDescription), "kms11 PKCS#11 key manager");
+	pInfo->libraryVersion.major = 0;
+	pInfo->libraryVersion.minor = 1;
+	return CKR_OK;
+}
+
+CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	CK_RV rv = kms_core_check();
+
+	(void)tokenPresent;
+	if (rv != CKR_OK)
+		return rv;
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	if (pSlotList && *pulCount < kms_mod.n_tokens) {
+		*pulCount = kms_ul(kms_mod.n_tokens);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (pSlotList)
+		for (size_t i = 0; i < kms_mod.n_tokens; i++)
+			pSlotList[i] = kms_mod.tokens[i].slot;
+	*pulCount = kms_ul(kms_mod.n_tokens);
+	return CKR_OK;
+}
+
+CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+	struct kms_token *tok;
+	char desc[80];
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	memset(pInfo, 0, sizeof(*pInfo));
+	snprintf(desc, sizeof(desc), "kms11 %s (%s engine)", tok->conf_label, tok->eng->name);
+	kms_pad_copy(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
+	kms_pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "kms11");
+	pInfo->flags = CKF_TOKEN_PRESENT;
+	pInfo->hardwareVersion.minor = 1;
+	pInfo->firmwareVersion.minor = 1;
+	return CKR_OK;
+}
+
+CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+	struct kms_token *tok;
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	return kms_token_info(tok, pInfo);
+}
+
+CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+{
+	struct kms_token *tok;
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	return kms_mech_list(tok, pMechanismList, pulCount);
+}
+
+CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
+{
+	struct kms_token *tok;
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	return kms_mech_info(tok, type, pInfo);
+}
+
+CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+	struct kms_token *tok;
+	char label[33];
+	size_t n = 32;
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!pLabel || (!pPin && ulPinLen))
+		return CKR_ARGUMENTS_BAD;
+	memcpy(label, pLabel, 32);
+	while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == 0))
+		n--;
+	label[n] = 0;
+	if (n == 0)
+		snprintf(label, sizeof(label), "%s", tok->conf_label);
+	return kms_token_init(tok, (const char *)pPin, ulPinLen, label);
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = (!pPin && ulPinLen) ? CKR_ARGUMENTS_BAD : kms_token_init_pin(s, (const char *)pPin, ulPinLen);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+	       CK_ULONG ulNewLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if ((!pOldPin && ulOldLen) || (!pNewPin && ulNewLen))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = kms_token_set_pin(s, (const char *)pOldPin, ulOldLen, (const char *)pNewPin, ulNewLen);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+		    CK_SESSION_HANDLE_PTR phSession)
+{
+	struct kms_token *tok;
+	CK_RV rv = kms_core_check();
+
+	(void)pApplication;
+	(void)Notify;
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	if (!phSession)
+		return CKR_ARGUMENTS_BAD;
+	return kms_session_open(tok, flags, phSession);
+}
+
+CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
+{
+	CK_RV rv = kms_core_check();
+
+	if (rv != CKR_OK)
+		return rv;
+	return kms_session_close(hSession);
+}
+
+CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
+{
+	struct kms_token *tok;
+	CK_RV rv = kms_core_check();
+
+	if (rv == CKR_OK)
+		rv = kms_token_lookup(slotID, &tok);
+	if (rv != CKR_OK)
+		return rv;
+	return kms_session_close_all(tok);
+}
+
+CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pInfo) {
+		rv = CKR_ARGUMENTS_BAD;
+	} else {
+		pInfo->slotID = s->tok->slot;
+		pInfo->state = kms_session_state(s);
+		pInfo->flags = s->flags;
+		pInfo->ulDeviceError = 0;
+	}
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = (!pPin && ulPinLen) ? CKR_ARGUMENTS_BAD : kms_token_login(s, userType, (const char *)pPin, ulPinLen);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_Logout(CK_SESSION_HANDLE hSession)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_token_logout(s->tok);
+	kms_session_put(s);
+	return rv;
+}

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Token objects in the store: records, their index entries, and template queries over the indexes. */
+#include "storage/store-int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* The class key of an object without a well-formed CKA_CLASS, so every object is in idx_class. */
+#define KMS_CLASS_NONE UINT64_MAX
+/* obj_token value: u32 token || u64 stamp, big endian. */
+#define KMS_OBJ_TOKEN_LEN 12
+
+struct kms_ikey {
+	uint8_t buf[KMS_STORE_KEY_MAX];
+	MDB_val k;
+};
+
+/* Index key token(4) || value, or token(4) || SHA-256(value) when too long for LMDB. */
+static int kms_ikey_bytes(const struct kms_store *s, struct kms_ikey *ik, uint32_t no, const uint8_t *v, size_t len)
+{
+	kms_be32_put(ik->buf, no);
+	ik->k.mv_data = ik->buf;
+	if (len > s->maxkey - 4) {
+		if (!EVP_Digest(v, len, ik->buf + 4, NULL, EVP_sha256(), NULL))
+			return ENOMEM;
+		ik->k.mv_size = 4 + 32;
+		return 0;
+	}
+	if (len)
+		memcpy(ik->buf + 4, v, len);
+	ik->k.mv_size = 4 + len;
+	return 0;
+}
+
+/* Index key token(4) || value as u64 (big endian). */
+static void kms_ikey_u64(struct kms_ikey *ik, uint32_t no, uint64_t v)
+{
+	kms_be32_put(ik->buf, no);
+	kms_be64_put(ik->buf + 4, v);
+	ik->k.mv_data = ik->buf;
+	ik->k.mv_size = 12;
+}
+
+/* Reads an unsigned long attribute from a record; 0 or -1 when absent or malformed. */
+static int kms_record_ulong(const uint8_t *rec, size_t len, uint64_t type, uint64_t *out)
+{
+	const uint8_t *v;
+	unsigned long ul;
+	size_t vl;
+
+	if (kms_record_find(rec, len, type, &v, &vl) < 0 || vl != sizeof(ul))
+		return -1;
+	memcpy(&ul, v, sizeof(ul));
+	*out = ul;
+	return 0;
+}
+
+static int kms_index_op(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, bool add)
+{
+	int rc;
+
+	if (add) {
+		rc = mdb_put(txn, dbi, k, v, MDB_NODUPDATA);
+		return rc == MDB_KEYEXIST ? 0 : rc;
+	}
+	rc = mdb_del(txn, dbi, k, v);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Adds (or removes) the index entries of one object record. */
+static int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec,
+			    size_t len, bool add)
+{
+	static const struct {
+		uint64_t type;
+		enum kms_store_db db;
+	} bytes_idx[] = { { CKA_LABEL, KMS_DB_LABEL }, { CKA_ID, KMS_DB_ID } };
+	struct kms_ikey ik;
+	uint8_t idbuf[8];
+	MDB_val iv = { 8, idbuf };
+	const uint8_t *v;
+	uint64_t u;
+	size_t vl;
+	int rc;
+
+	kms_be64_put(idbuf, id);
+	for (size_t i = 0; i < sizeof(bytes_idx) / sizeof(bytes_idx[0]); i++) {
+		if (kms_record_find(rec, len, bytes_idx[i].type, &v, &vl) < 0)
+			continue;
+		rc = kms_ikey_bytes(s, &ik, no, v, vl);
+		if (rc == 0)
+			rc = kms_index_op(txn, s->dbi[bytes_idx[i].db], &ik.k, &iv, add);
+		if (rc)
+			return rc;
+	}
+	if (kms_record_ulong(rec, len, CKA_CLASS, &u) < 0)
+		u = KMS_CLASS_NONE;
+	kms_ikey_u64(&ik, no, u);
+	rc = kms_index_op(txn, s->dbi[KMS_DB_CLASS], &ik.k, &iv, add);
+	if (rc)
+		return rc;
+	if (kms_record_ulong(rec, len, CKA_KEY_TYPE, &u) == 0) {
+		kms_ikey_u64(&ik, no, u);
+		rc = kms_index_op(txn, s->dbi[KMS_DB_KEYTYPE], &ik.k, &iv, add);
+	}
+	return rc;
+}
+
+/* Removes the record and index entries of id (token entry tv) inside txn. */
+static int kms_obj_unindex(struct kms_store *s, MDB_txn *txn, MDB_val *idk, const MDB_val *tv, uint64_t id)
+{
+	MDB_val rv;
+	int rc;
+
+	if (tv->mv_size < 4)
+		return MDB_CORRUPTED;
+	rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], idk, &rv);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	return kms_index_record(s, txn, kms_be32_get(tv->mv_data), id, rv.mv_data, rv.mv_size, false);
+}
+
+int kms_store_obj_del_txn(struct kms_store *s, MDB_txn *txn, uint64_t id)
+{
+	uint8_t idbuf[8];
+	MDB_val idk = { 8, idbuf }, tv;
+	int rc;
+
+	kms_be64_put(idbuf, id);
+	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc)
+		return rc;
+	rc = kms_obj_unindex(s, txn, &idk, &tv, id);
+	if (rc)
+		return rc;
+	rc = mdb_del(txn, s->dbi[KMS_DB_OBJECTS], &idk, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	return mdb_del(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, NULL);
+}
+
+static int kms_ids_push(uint64_t **ids, size_t *n, size_t *cap, uint64_t id)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		uint64_t *p;
+
+		if (nc > SIZE_MAX / sizeof(*p))
+			return ENOMEM;
+		p = realloc(*ids, nc * sizeof(*p));
+		if (!p)
+			return ENOMEM;
+		*ids = p;
+		*cap = nc;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+int kms_store_token_ids(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t **ids, size_t *n, size_t *cap)
+{
+	MDB_cursor *c = NULL;
+	uint8_t pfx[4];
+	MDB_val k = { 4, pfx }, v;
+	int rc;
+
+	kms_be32_put(pfx, no);
+	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_CLASS], &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 4 || memcmp(k.mv_data, pfx, 4) != 0)
+			break;
+		if (v.mv_size != 8)
+			continue;
+		rc = kms_ids_push(ids, n, cap, kms_be64_get(v.mv_data));
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Writes object id of token no (encoded record rec) inside txn, with its token entry and index
+ * entries. When create, MDB_KEYEXIST if it exists; otherwise replaces it. Returns an LMDB code. */
+static int kms_obj_put_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec,
+			   size_t reclen, bool create)
+{
+	uint8_t idbuf[8], tokbuf[KMS_OBJ_TOKEN_LEN];
+	MDB_val idk = { 8, idbuf }, tv, v;
+	int rc;
+
+	kms_be64_put(idbuf, id);
+	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc == 0) {
+		if (create)
+			return MDB_KEYEXIST;
+		rc = kms_obj_unindex(s, txn, &idk, &tv, id);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	v.mv_size = reclen;
+	v.mv_data = (void *)rec;
+	rc = mdb_put(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v, 0);
+	if (rc)
+		return rc;
+	kms_be32_put(tokbuf, no);
+	kms_be64_put(tokbuf + 4, (uint64_t)mdb_txn_id(txn));
+	v.mv_size = sizeof(tokbuf);
+	v.mv_data = tokbuf;
+	rc = mdb_put(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &v, 0);
+	if (rc)
+		return rc;
+	return kms_index_record(s, txn, no, id, rec, reclen, true);
+}
+
+/* Writes n objects in one transaction (all or none); see kms_store_obj_put and _create_many. */
+static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
+			      const struct kms_attrs *const *attrs, size_t n, bool create)
+{
+	MDB_txn *txn = NULL;
+	uint8_t **recs;
+	size_t *lens;
+	CK_RV rv;
+	int rc;
+	size_t i;
+
+	recs = calloc(n, sizeof(*recs));
+	lens = calloc(n, sizeof(*lens));
+	if (!recs || !lens) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!attrs[i] || ids[i] == 0) {
+			rv = CKR_ARGUMENTS_BAD;
+			goto out;
+		}
+		if (kms_attrs_encode(attrs[i], &recs[i], &lens[i]) < 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+	}
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = kms_obj_put_txn(s, txn, no, ids[i], recs[i], lens[i], create);
+	if (rc == MDB_KEYEXIST) {
+		KMS_ERR("store: object %llu already exists", (unsigned long long)ids[i - 1]);
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "object put");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	for (i = 0; recs && lens && i < n; i++) {
+		if (recs[i]) {
+			OPENSSL_cleanse(recs[i], lens[i]);
+			free(recs[i]);
+		}
+	}
+	free(lens);
+	free(recs);
+	return rv;
+}
+
+CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create)
+{
+	if (!s || !a || id == 0)
+		return CKR_ARGUMENTS_BAD;
+	return kms_obj_put_many(s, no, &id, &a, 1, create);
+}
+
+CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
+				const struct kms_attrs *const *attrs, size_t n)
+{
+	if (!s || (n && (!ids || !attrs)))
+		return CKR_ARGUMENTS_BAD;
+	if (n == 0)
+		return CKR_OK;
+	return kms_obj_put_many(s, no, ids, attrs, n, true);
+}
+
+CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
+			    uint64_t *gen)
+{
+	MDB_txn *txn = NULL;
+	uint8_t idbuf[8];
+	MDB_val idk = { 8, idbuf }, tv, v;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !out)
+		return CKR_ARGUMENTS_BAD;
+	kms_attrs_init(out);
+	kms_be64_put(idbuf, id);
+	rc = kms_store_rbegin(s, &txn);
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+	/* A read transaction's id is that of the last write committed before it began. */
+	if (gen)
+		*gen = (uint64_t)mdb_txn_id(txn);
+	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc == 0)
+		rc = tv.mv_size < 4 ? MDB_CORRUPTED : mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object get");
+		goto out;
+	}
+	if (kms_attrs_decode(v.mv_data, v.mv_size, out) < 0) {
+		KMS_ERR("store: object %llu: bad record", (unsigned long long)id);
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	if (no)
+		*no = kms_be32_get(tv.mv_data);
+	rv = CKR_OK;
+out:
+	kms_store_rend(s, txn);
+	return rv;
+}
+
+CK_RV kms_store_obj_get(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out)
+{
+	return kms_store_obj_get_gen(s, id, no, out, NULL);
+}
+
+CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
+{
+	MDB_txn *txn = NULL;
+	uint8_t idbuf[8];
+	MDB_val idk = { 8, idbuf }, tv;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !stamp)
+		return CKR_ARGUMENTS_BAD;
+	kms_be64_put(idbuf, id);
+	rc = kms_store_rbegin(s, &txn);
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc == 0 && tv.mv_size != KMS_OBJ_TOKEN_LEN)
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		*stamp = kms_be64_get((const uint8_t *)tv.mv_data + 4);
+	rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object stamp");
+	kms_store_rend(s, txn);
+	return rv;
+}
+
+CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id)
+{
+	MDB_txn *txn = NULL;
+	CK_RV rv;
+	int rc;
+
+	if (!s)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = kms_store_obj_del_txn(s, txn, id);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object delete");
+	if (txn)
+		mdb_txn_abort(txn);
+	return rv;
+}
+
+/* Query state shared by the candidate checks of one find. */
+struct kms_find {
+	struct kms_store *s;
+	MDB_txn *txn;
+	uint32_t no;
+	const struct kms_attrs *tmpl;
+	bool include_private;
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+/* Keeps candidate id when it belongs to the token and its record matches the template. */
+static int kms_find_check(struct kms_find *f, uint64_t id)
+{
+	uint8_t idbuf[8];
+	MDB_val idk = { 8, idbuf }, tv, rv;
+	const uint8_t *val;
+	size_t vlen;
+	int rc;
+
+	kms_be64_put(idbuf, id);
+	rc = mdb_get(f->txn, f->s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (tv.mv_size < 4 || kms_be32_get(tv.mv_data) != f->no)
+		return 0;
+	rc = mdb_get(f->txn, f->s->dbi[KMS_DB_OBJECTS], &idk, &rv);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (!f->include_private && kms_record_find(rv.mv_data, rv.mv_size, CKA_PRIVATE, &val, &vlen) == 0 &&
+	    vlen == 1 && val[0] != 0)
+		return 0;
+	for (size_t i = 0; i < f->tmpl->n; i++) {
+		const struct kms_attr *at = &f->tmpl->v[i];
+
+		if (kms_record_find(rv.mv_data, rv.mv_size, at->type, &val, &vlen) < 0 || vlen != at->len)
+			return 0;
+		if (vlen && memcmp(val, at->val, vlen) != 0)
+			return 0;
+	}
+	return kms_ids_push(&f->ids, &f->n, &f->cap, id);
+}
+
+/* Checks every id stored under one index key. */
+static int kms_find_key(struct kms_find *f, MDB_dbi dbi, MDB_val *key)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k = *key, v;
+	int rc;
+
+	rc = mdb_cursor_open(f->txn, dbi, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size != 8)
+			continue;
+		rc = kms_find_check(f, kms_be64_get(v.mv_data));
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int kms_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
+			 uint64_t **ids, size_t *n)
+{
+	struct kms_find f = { .s = s, .no = no, .tmpl = tmpl, .include_private = include_private };
+	const struct kms_attr *at;
+	uint64_t *all = NULL;
+	size_t nall = 0, capall = 0;
+	struct kms_ikey ik;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !tmpl || !ids || !n)
+		return CKR_ARGUMENTS_BAD;
+	*ids = NULL;
+	*n = 0;
+	rc = kms_store_rbegin(s, &f.txn);
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+	if ((at = kms_attrs_get(tmpl, CKA_LABEL)) != NULL) {
+		rc = kms_ikey_bytes(s, &ik, no, at->val, at->len);
+		if (rc == 0)
+			rc = kms_find_key(&f, s->dbi[KMS_DB_LABEL], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_ID)) != NULL) {
+		rc = kms_ikey_bytes(s, &ik, no, at->val, at->len);
+		if (rc == 0)
+			rc = kms_find_key(&f, s->dbi[KMS_DB_ID], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_KEY_TYPE)) != NULL && at->len == sizeof(unsigned long)) {
+		unsigned long ul;
+
+		memcpy(&ul, at->val, sizeof(ul));
+		kms_ikey_u64(&ik, no, ul);
+		rc = kms_find_key(&f, s->dbi[KMS_DB_KEYTYPE], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_CLASS)) != NULL && at->len == sizeof(unsigned long)) {
+		unsigned long ul;
+
+		memcpy(&ul, at->val, sizeof(ul));
+		kms_ikey_u64(&ik, no, ul);
+		rc = kms_find_key(&f, s->dbi[KMS_DB_CLASS], &ik.k);
+	} else {
+		rc = kms_store_token_ids(s, f.txn, no, &all, &nall, &capall);
+		for (size_t i = 0; rc == 0 && i < nall; i++)
+			rc = kms_find_check(&f, all[i]);
+	}
+	kms_store_rend(s, f.txn);
+	free(all);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "object find");
+		free(f.ids);
+		return rv;
+	}
+	if (f.n > 1) {
+		size_t j = 1;
+
+		qsort(f.ids, f.n, sizeof(f.ids[0]), kms_u64_cmp);
+		for (size_t i = 1; i < f.n; i++) {
+			if (f.ids[i] != f.ids[j - 1])
+				f.ids[j++] = f.ids[i];
+		}
+		f.n = j;
+	}
+	*ids = f.ids;
+	*n = f.n;
+	return CKR_OK;
+}

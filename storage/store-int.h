@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to storage/: the store handle, its named databases and the transaction helpers. */
+#ifndef KMS_STORE_INT_H
+#define KMS_STORE_INT_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "storage/store.h"
+
+/* Read transactions kept (reset) for reuse, so a read does not take a reader slot each time. */
+#define KMS_STORE_POOL 16
+/* Room for an index key: LMDB's default limit is 511 bytes. */
+#define KMS_STORE_KEY_MAX 512
+
+enum kms_store_db {
+	KMS_DB_OBJECTS,
+	KMS_DB_OBJ_TOKEN,
+	KMS_DB_LABEL,
+	KMS_DB_ID,
+	KMS_DB_CLASS,
+	KMS_DB_KEYTYPE,
+	KMS_DB_META,
+	KMS_DB_COUNT
+};
+
+struct kms_store {
+	MDB_env *env;
+	MDB_dbi dbi[KMS_DB_COUNT];
+	size_t maxkey;
+	pthread_mutex_t pool_lock;
+	MDB_txn *pool[KMS_STORE_POOL];
+	size_t npool;
+};
+
+/* Maps an LMDB or errno code to a CK_RV (MDB_NOTFOUND to notfound), logging unexpected ones. */
+CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what);
+/* Starts a read-only transaction, reusing a pooled one when possible; returns an LMDB code. */
+int kms_store_rbegin(struct kms_store *s, MDB_txn **txn);
+/* Ends a read-only transaction from kms_store_rbegin, returning it to the pool. */
+void kms_store_rend(struct kms_store *s, MDB_txn *txn);
+/* Deletes object id (record, token entry and index entries) inside txn; MDB_NOTFOUND when absent. */
+int kms_store_obj_del_txn(struct kms_store *s, MDB_txn *txn, uint64_t id);
+/* Appends to *ids the ids of every object of token no (walking idx_class); returns an LMDB code. */
+int kms_store_token_ids(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t **ids, size_t *n, size_t *cap);
+
+#endif

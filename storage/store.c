@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The LMDB environment of a store: opening, error mapping, read transaction pool, ids and token records. */
+#include "storage/store-int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define KMS_STORE_SCHEMA 1u
+#define KMS_STORE_MAPSIZE (16ull << 30)
+#define KMS_STORE_MAXREADERS 512
+#define KMS_STORE_ID_LIMIT (1ull << 62)
+
+static const struct {
+	const char *name;
+	unsigned int flags;
+} kms_store_dbs[KMS_DB_COUNT] = {
+	[KMS_DB_OBJECTS] = { "objects", 0 },
+	[KMS_DB_OBJ_TOKEN] = { "obj_token", 0 },
+	[KMS_DB_LABEL] = { "idx_label", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_ID] = { "idx_id", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_CLASS] = { "idx_class", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_KEYTYPE] = { "idx_keytype", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_META] = { "meta", 0 },
+};
+
+CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return CKR_OK;
+	case MDB_NOTFOUND:
+		return notfound;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		KMS_WARN("store: %s: %s", what, mdb_strerror(rc));
+		return CKR_DEVICE_MEMORY;
+	case ENOMEM:
+		return CKR_HOST_MEMORY;
+	default:
+		KMS_ERR("store: %s: %s", what, mdb_strerror(rc));
+		return CKR_DEVICE_ERROR;
+	}
+}
+
+int kms_store_rbegin(struct kms_store *s, MDB_txn **txn)
+{
+	MDB_txn *t = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->npool > 0)
+		t = s->pool[--s->npool];
+	pthread_mutex_unlock(&s->pool_lock);
+	if (t) {
+		rc = mdb_txn_renew(t);
+		if (rc == MDB_SUCCESS) {
+			*txn = t;
+			return rc;
+		}
+		mdb_txn_abort(t);
+	}
+	return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+}
+
+void kms_store_rend(struct kms_store *s, MDB_txn *txn)
+{
+	mdb_txn_reset(txn);
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->npool < KMS_STORE_POOL) {
+		s->pool[s->npool++] = txn;
+		txn = NULL;
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	if (txn)
+		mdb_txn_abort(txn);
+}
+
+/* mkdir -p; the directories it creates get mode 0700. Returns 0 or -1 (errno set). */
+static int kms_store_mkdirs(const char *dir)
+{
+	struct stat st;
+	char *p, *path;
+	int ret = -1;
+
+	path = strdup(dir);
+	if (!path)
+		return -1;
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			goto out;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		goto out;
+	if (stat(path, &st) < 0)
+		goto out;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		goto out;
+	}
+	ret = 0;
+out:
+	free(path);
+	return ret;
+}
+
+static size_t kms_store_mapsize(void)
+{
+	const char *e = getenv("KMS11_STORE_MAPSIZE");
+	unsigned long long v;
+	char *end;
+
+	if (!e || !*e)
+		return (size_t)KMS_STORE_MAPSIZE;
+	errno = 0;
+	v = strtoull(e, &end, 10);
+	if (errno || *end || v == 0 || v > SIZE_MAX) {
+		KMS_WARN("store: ignoring KMS11_STORE_MAPSIZE=%s", e);
+		return (size_t)KMS_STORE_MAPSIZE;
+	}
+	return (size_t)v;
+}
+
+/* Opens every named database and checks (or writes) the schema version, in one write transaction. */
+static CK_RV kms_store_setup(struct kms_store *s)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { 6, (void *)"schema" }, v;
+	uint8_t buf[4];
+	CK_RV rv;
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
+	for (int i = 0; i < KMS_DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, kms_store_dbs[i].name, kms_store_dbs[i].flags | MDB_CREATE, &s->dbi[i]);
+		if (rc) {
+			rv = kms_store_rv(rc, CKR_DEVICE_ERROR, kms_store_dbs[i].name);
+			goto out;
+		}
+	}
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		kms_be32_put(buf, KMS_STORE_SCHEMA);
+		v.mv_size = sizeof(buf);
+		v.mv_data = buf;
+		rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
+	} else if (rc == MDB_SUCCESS) {
+		if (v.mv_size != 4 || kms_be32_get(v.mv_data) > KMS_STORE_SCHEMA) {
+			KMS_ERR("store: unsupported schema version");
+			rv = CKR_DEVICE_ERROR;
+			goto out;
+		}
+	}
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "schema");
+		goto out;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "commit");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return rv;
+}
+
+CK_RV kms_store_open(const char *dir, struct kms_store **out)
+{
+	struct kms_store *s = NULL;
+	CK_RV rv;
+	int rc, dead;
+
+	if (!dir || !*dir || !out)
+		return CKR_ARGUMENTS_BAD;
+	*out = NULL;
+	if (kms_store_mkdirs(dir) < 0) {
+		KMS_ERR("store: cannot create %s: %s", dir, strerror(errno));
+		return CKR_DEVICE_ERROR;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return CKR_HOST_MEMORY;
+	if (pthread_mutex_init(&s->pool_lock, NULL) != 0) {
+		free(s);
+		return CKR_CANT_LOCK;
+	}
+	rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(s->env, KMS_STORE_MAXREADERS);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(s->env, KMS_DB_COUNT + 4);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(s->env, kms_store_mapsize());
+	if (rc == 0)
+		rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	if (rc) {
+		KMS_ERR("store: cannot open %s: %s", dir, mdb_strerror(rc));
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	/* Free the reader slots of processes that died while reading (they pin old pages). */
+	dead = 0;
+	rc = mdb_reader_check(s->env, &dead);
+	if (rc == 0 && dead > 0)
+		KMS_INFO("store: cleared %d stale reader slots", dead);
+	s->maxkey = (size_t)mdb_env_get_maxkeysize(s->env);
+	if (s->maxkey > KMS_STORE_KEY_MAX)
+		s->maxkey = KMS_STORE_KEY_MAX;
+	rv = kms_store_setup(s);
+	if (rv == CKR_DEVICE_MEMORY)
+		rv = CKR_DEVICE_ERROR;
+out:
+	if (rv != CKR_OK) {
+		kms_store_close(s);
+		return rv;
+	}
+	*out = s;
+	return CKR_OK;
+}
+
+void kms_store_close(struct kms_store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->npool; i++)
+		mdb_txn_abort(s->pool[i]);
+	s->npool = 0;
+	if (s->env)
+		mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->pool_lock);
+	free(s);
+}
+
+void kms_store_forget(struct kms_store *s)
+{
+	/* The environment, its pooled transactions, descriptors and mapping belong to
+	 * the parent's LMDB state: touching them here is not allowed, and closing the
+	 * descriptors would drop this process's locks on the files once it reopens them.
+	 * They are leaked on purpose; only the handle itself is freed. */
+	free(s);
+}
+
+/* Builds the meta key "<prefix><label>"; returns a malloc'd buffer or NULL. */
+static char *kms_store_meta_key(const struct kms_store *s, const char *prefix, const char *label, MDB_val *k)
+{
+	size_t pl = strlen(prefix), ll = strlen(label);
+	char *key;
+
+	if (ll > s->maxkey - pl)
+		return NULL;
+	key = malloc(pl + ll + 1);
+	if (!key)
+		return NULL;
+	memcpy(key, prefix, pl);
+	memcpy(key + pl, label, ll + 1);
+	k->mv_size = pl + ll;
+	k->mv_data = key;
+	return key;
+}
+
+CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *no)
+{
+	MDB_val k, v, nk = { 10, (void *)"next_tokno" };
+	MDB_txn *txn = NULL;
+	uint8_t buf[4];
+	uint32_t next = 1;
+	char *key;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !label || !no)
+		return CKR_ARGUMENTS_BAD;
+	key = kms_store_meta_key(s, "tokno:", label, &k);
+	if (!key)
+		return CKR_ARGUMENTS_BAD;
+	/* Fast path: already assigned. */
+	rc = kms_store_rbegin(s, &txn);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+		goto out_free;
+	}
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == 4)
+		*no = kms_be32_get(v.mv_data);
+	kms_store_rend(s, txn);
+	txn = NULL;
+	if (rc == 0) {
+		rv = v.mv_size == 4 ? CKR_OK : CKR_DEVICE_ERROR;
+		goto out_free;
+	}
+	if (rc != MDB_NOTFOUND) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "tokno");
+		goto out_free;
+	}
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
+		goto out_free;
+	}
+	/* Another process may have assigned it since. */
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == 0) {
+		rv = v.mv_size == 4 ? CKR_OK : CKR_DEVICE_ERROR;
+		if (rv == CKR_OK)
+			*no = kms_be32_get(v.mv_data);
+		goto out;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto fail;
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &nk, &v);
+	if (rc == 0 && v.mv_size == 4)
+		next = kms_be32_get(v.mv_data);
+	else if (rc != MDB_NOTFOUND && rc != 0)
+		goto fail;
+	if (next == UINT32_MAX) {
+		rv = CKR_DEVICE_MEMORY;
+		goto out;
+	}
+	kms_be32_put(buf, next);
+	v.mv_size = 4;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
+	if (rc)
+		goto fail;
+	kms_be32_put(buf, next + 1);
+	rc = mdb_put(txn, s->dbi[KMS_DB_META], &nk, &v, 0);
+	if (rc)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	*no = next;
+	rv = CKR_OK;
+	goto out;
+fail:
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token number");
+	if (rv == CKR_HOST_MEMORY)
+		rv = CKR_DEVICE_ERROR;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+out_free:
+	free(key);
+	return rv;
+}
+
+CK_RV kms_store_token_get(struct kms_store *s, const char *label, uint8_t **rec, size_t *len)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	char *key;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !label || !rec || !len)
+		return CKR_ARGUMENTS_BAD;
+	*rec = NULL;
+	*len = 0;
+	key = kms_store_meta_key(s, "token:", label, &k);
+	if (!key)
+		return CKR_ARGUMENTS_BAD;
+	rc = kms_store_rbegin(s, &txn);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+		goto out;
+	}
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rv = CKR_OK;
+	} else if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token get");
+	} else {
+		*rec = malloc(v.mv_size ? v.mv_size : 1);
+		if (*rec) {
+			memcpy(*rec, v.mv_data, v.mv_size);
+			*len = v.mv_size;
+			rv = CKR_OK;
+		} else {
+			rv = CKR_HOST_MEMORY;
+		}
+	}
+	kms_store_rend(s, txn);
+out:
+	free(key);
+	return rv;
+}
+
+/* Writes the token record of label inside txn. */
+static int kms_store_token_write(struct kms_store *s, MDB_txn *txn, const MDB_val *k, const uint8_t *rec,
+				 size_t len)
+{
+	MDB_val v = { len, (void *)rec };
+
+	return mdb_put(txn, s->dbi[KMS_DB_META], (MDB_val *)k, &v, 0);
+}
+
+/* Writes the token record of label, first deleting the objects of token no when wipe is set. */
+static CK_RV kms_store_token_store(struct kms_store *s, bool wipe, uint32_t no, const char *label,
+				   const uint8_t *rec, size_t len)
+{
+	MDB_txn *txn = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	MDB_val k;
+	char *key;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !label || (!rec && len))
+		return CKR_ARGUMENTS_BAD;
+	key = kms_store_meta_key(s, "token:", label, &k);
+	if (!key)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto fail;
+	if (wipe) {
+		rc = kms_store_token_ids(s, txn, no, &ids, &n, &cap);
+		if (rc)
+			goto fail;
+		for (size_t i = 0; i < n; i++) {
+			rc = kms_store_obj_del_txn(s, txn, ids[i]);
+			if (rc && rc != MDB_NOTFOUND)
+				goto fail;
+		}
+	}
+	rc = kms_store_token_write(s, txn, &k, rec, len);
+	if (rc)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	rv = CKR_OK;
+	goto out;
+fail:
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token write");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	free(ids);
+	free(key);
+	return rv;
+}
+
+CK_RV kms_store_token_put(struct kms_store *s, const char *label, const uint8_t *rec, size_t len)
+{
+	return kms_store_token_store(s, false, 0, label, rec, len);
+}
+
+CK_RV kms_store_token_reset(struct kms_store *s, uint32_t no, const char *label, const uint8_t *rec,
+			    size_t len)
+{
+	return kms_store_token_store(s, true, no, label, rec, len);
+}
+
+CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_token_update_fn fn, void *ctx)
+{
+	MDB_txn *txn = NULL;
+	uint8_t *newrec = NULL;
+	size_t newlen = 0;
+	MDB_val k, v;
+	char *key;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !label || !fn)
+		return CKR_ARGUMENTS_BAD;
+	key = kms_store_meta_key(s, "token:", label, &k);
+	if (!key)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto fail;
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = NULL;
+		v.mv_size = 0;
+	} else if (rc) {
+		goto fail;
+	}
+	rv = fn(ctx, v.mv_data, v.mv_size, &newrec, &newlen);
+	if (rv != CKR_OK)
+		goto out;
+	if (!newrec && newlen) {
+		rv = CKR_GENERAL_ERROR;
+		goto out;
+	}
+	rc = kms_store_token_write(s, txn, &k, newrec, newlen);
+	if (rc)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	rv = CKR_OK;
+	goto out;
+fail:
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token update");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (newrec) {
+		OPENSSL_cleanse(newrec, newlen);
+		free(newrec);
+	}
+	free(key);
+	return rv;
+}
+
+CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
+{
+	MDB_val k = { 7, (void *)"next_id" }, v;
+	MDB_txn *txn = NULL;
+	uint64_t next = 1;
+	uint8_t buf[8];
+	CK_RV rv;
+	int rc;
+
+	if (!s || (n && !ids))
+		return CKR_ARGUMENTS_BAD;
+	if (n == 0)
+		return CKR_OK;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto fail;
+	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		next = kms_be64_get(v.mv_data);
+	else if (rc == 0 || rc != MDB_NOTFOUND) {
+		rc = rc ? rc : MDB_CORRUPTED;
+		goto fail;
+	}
+	if (next == 0 || next >= KMS_STORE_ID_LIMIT || n > KMS_STORE_ID_LIMIT - next) {
+		rv = CKR_DEVICE_MEMORY;
+		goto out;
+	}
+	kms_be64_put(buf, next + n);
+	v.mv_size = 8;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
+	if (rc)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = next + i;
+	rv = CKR_OK;
+	goto out;
+fail:
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "id alloc");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return rv;
+}
+
+CK_RV kms_store_id_alloc(struct kms_store *s, uint64_t *id)
+{
+	return kms_store_id_alloc_many(s, 1, id);
+}
+
+uint64_t kms_store_generation(struct kms_store *s)
+{
+	MDB_envinfo info;
+
+	/* Reads the newer of the two meta pages: no lock, no reader slot, no system call. */
+	if (!s || mdb_env_info(s->env, &info) != MDB_SUCCESS)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The LMDB store: token objects as attribute records with stable 64-bit ids, their indexes, and token records. */
+#ifndef KMS_STORE_H
+#define KMS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "common/attrs.h"
+
+/*
+ * One LMDB environment per store directory (data.mdb, lock.mdb), opened with
+ * MDB_NOTLS. Named databases:
+ *   objects      u64 id (big endian) -> record (kms_attrs encoding, see common/attrs.h)
+ *   obj_token    u64 id -> u32 token || u64 stamp (big endian): the token that holds the object,
+ *                and the id of the write transaction that last wrote it
+ *   idx_label    token(4) || CKA_LABEL bytes      -> ids (MDB_DUPSORT|MDB_DUPFIXED, 8-byte BE values)
+ *   idx_id       token(4) || CKA_ID bytes         -> ids
+ *   idx_class    token(4) || CKA_CLASS (u64 BE)   -> ids   [every object has a class: the per-token scan]
+ *   idx_keytype  token(4) || CKA_KEY_TYPE (u64 BE) -> ids
+ *   meta         "schema" -> u32 version; "next_id" -> u64; "token:<label>" -> token record;
+ *                "tokno:<label>" -> u32 token number; "next_tokno" -> u32
+ * Index keys longer than LMDB's key limit use the SHA-256 of the value instead of the value
+ * (matching still compares full records, so this only widens the candidate set).
+ * Every write is one transaction. Transaction ids grow by one per committed write, so the
+ * generation (kms_store_generation) and stamps order every committed state of the store.
+ * Errors map to CK_RV in one function:
+ * MDB_MAP_FULL -> CKR_DEVICE_MEMORY, MDB_NOTFOUND -> CKR_OBJECT_HANDLE_INVALID (for objects),
+ * ENOMEM -> CKR_HOST_MEMORY, anything else -> CKR_DEVICE_ERROR (logged).
+ */
+
+struct kms_store;
+
+/* Opens (creating dir with mode 0700 and the databases as needed) the store in dir;
+ * CKR_DEVICE_ERROR when the directory cannot be created or LMDB fails (logged). */
+CK_RV kms_store_open(const char *dir, struct kms_store **out);
+/* Closes the store; no transaction may be in use. */
+void kms_store_close(struct kms_store *s);
+/* In a child after fork: forgets the inherited environment without calling LMDB
+ * (LMDB must not be used across fork); the caller then opens the store again. */
+void kms_store_forget(struct kms_store *s);
+
+/* Returns the number of a token label, assigning the next one in one transaction when new;
+ * CKR_DEVICE_ERROR on failure. */
+CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *no);
+/* Reads a token record into a malloc'd buffer; CKR_OK with *rec NULL when there is none. */
+CK_RV kms_store_token_get(struct kms_store *s, const char *label, uint8_t **rec, size_t *len);
+/* Writes a token record (one transaction). */
+CK_RV kms_store_token_put(struct kms_store *s, const char *label, const uint8_t *rec, size_t len);
+/* Atomically: deletes every object of token no with its index entries, and writes the token
+ * record (C_InitToken); one transaction. */
+CK_RV kms_store_token_reset(struct kms_store *s, uint32_t no, const char *label, const uint8_t *rec,
+			    size_t len);
+/* Atomically updates a token record: calls fn(ctx, old, oldlen, &new, &newlen) inside the write
+ * transaction (old is NULL when absent); fn returns CKR_OK to write *new (malloc'd, freed by the
+ * store), or an error that aborts the transaction and is returned. Used for PIN failure counters. */
+typedef CK_RV (*kms_store_token_update_fn)(void *ctx, const uint8_t *old, size_t oldlen, uint8_t **newrec,
+					  size_t *newlen);
+CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_token_update_fn fn, void *ctx);
+
+/* Allocates a new object id (never reused, never 0, below 2^62) in one transaction;
+ * CKR_DEVICE_MEMORY when the ids are exhausted or the map is full. */
+CK_RV kms_store_id_alloc(struct kms_store *s, uint64_t *id);
+/* Allocates n consecutive new object ids into ids[0..n) in one transaction; errors as
+ * kms_store_id_alloc (nothing is allocated then). n == 0 does nothing. */
+CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids);
+/* Writes the object id of token no: when create, CKR_DEVICE_ERROR if it exists; otherwise
+ * replaces it. Index entries follow the new attributes. One transaction. */
+CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create);
+/* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE
+ * transaction: all are written or none (a key pair is never half-written). CKR_DEVICE_ERROR
+ * when an id already exists (or appears twice), CKR_ARGUMENTS_BAD when one is 0; other errors
+ * as kms_store_obj_put. n == 0 does nothing. */
+CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
+				const struct kms_attrs *const *attrs, size_t n);
+/* Reads object id into out, which must be empty (KMS_ATTRS_INIT or freed): it is overwritten
+ * without being freed. CKR_OBJECT_HANDLE_INVALID when absent (out left empty);
+ * *no (may be NULL) gets its token. */
+CK_RV kms_store_obj_get(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out);
+/* As kms_store_obj_get, and *gen gets the generation of the state that was read (the id of the
+ * last write transaction committed before the read). A copy of the object stays valid while
+ * kms_store_generation() still returns *gen. */
+CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
+			    uint64_t *gen);
+/* Reads the record's stamp: the LMDB transaction id that last wrote the object; cheap (no decode).
+ * CKR_OBJECT_HANDLE_INVALID when absent. */
+CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp);
+/* Returns the id of the last write transaction committed to the store by any process (0 for a
+ * NULL store). Takes no lock, no reader slot and no transaction: it reads LMDB's meta pages
+ * (mdb_env_info), a few nanoseconds. A commit shows here slightly before new read transactions see
+ * it, so never pair this value with data read afterwards: to validate a cached object, compare it
+ * with the gen that kms_store_obj_get_gen returned for the copy (equal: nothing was committed since
+ * the copy was read, so the copy is current). */
+uint64_t kms_store_generation(struct kms_store *s);
+/* Deletes object id with its index entries; CKR_OBJECT_HANDLE_INVALID when absent. */
+CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id);
+/* Finds the objects of token no whose records hold every attribute of tmpl with equal bytes.
+ * When include_private is false, objects with CKA_PRIVATE true are left out. Uses the most
+ * selective index the template allows (label, id, then key type, then class; a template with none
+ * walks idx_class for that token). Returns a malloc'd array of ids in ascending order. */
+CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
+			 uint64_t **ids, size_t *n);
+
+#endif

@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers of the interop suites: a fresh store, the module path, token init, checks and cleanup.
+#
+# Source it from a suite: `. "$(dirname "$0")/common.sh"`. It sets:
+#   KMS11_MODULE  the module under test (from the environment; required)
+#   KMS_TMP       a private temporary directory, removed on exit
+#   KMS11_STORE   a fresh store directory inside KMS_TMP
+#   P11           pkcs11-tool with the module and the token selected (an array)
+# For validating the scripts against SoftHSMv2, set KMS11_TEST_BACKEND=softhsm; CI always tests kms11.
+
+set -euo pipefail
+
+KMS_SO_PIN=12345678
+KMS_PIN=1234
+KMS_LABEL=kms11
+KMS_PASSED=0
+KMS_FAILED=0
+KMS_PIDS=()
+
+kms_die() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+kms_cleanup() {
+	local rc=$?
+	local pid
+	for pid in "${KMS_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -n "${KMS11_KEEP_TMP:-}" ]; then
+		echo "# kept $KMS_TMP" >&2
+	elif [ -n "${KMS_TMP:-}" ] && [ -d "$KMS_TMP" ]; then
+		rm -rf -- "$KMS_TMP"
+	fi
+	exit "$rc"
+}
+trap kms_cleanup EXIT
+
+# A missing client is a failure, never a skip.
+kms_need() {
+	local b
+	for b in "$@"; do
+		command -v "$b" >/dev/null 2>&1 ||
+			kms_die "required client '$b' is not installed (see .ci/run for the packages)"
+	done
+}
+
+KMS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kms11-interop.XXXXXX")
+export KMS11_STORE="$KMS_TMP/store"
+
+if [ "${KMS11_TEST_BACKEND:-kms11}" = softhsm ]; then
+	KMS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+	mkdir -p "$KMS_TMP/softhsm"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$KMS_TMP/softhsm" \
+		>"$KMS_TMP/softhsm2.conf"
+	export SOFTHSM2_CONF="$KMS_TMP/softhsm2.conf"
+fi
+: "${KMS11_MODULE:?KMS11_MODULE must name the module under test (libkms11.so)}"
+[ -f "$KMS11_MODULE" ] || kms_die "module $KMS11_MODULE does not exist"
+export KMS11_MODULE
+
+P11=(pkcs11-tool --module "$KMS11_MODULE")
+P11T=(pkcs11-tool --module "$KMS11_MODULE" --token-label "$KMS_LABEL")
+
+# Records one passing check.
+kms_ok() {
+	KMS_PASSED=$((KMS_PASSED + 1))
+	echo "ok - $*"
+}
+
+# Records one failing check and carries on; the suite fails at the end.
+kms_fail() {
+	KMS_FAILED=$((KMS_FAILED + 1))
+	echo "not ok - $*"
+}
+
+# kms_run DESC CMD...: runs CMD with its output in $KMS_TMP/last.log; a pass or a fail with the output.
+kms_run() {
+	local desc=$1
+	shift
+	local rc=0
+	"$@" >"$KMS_TMP/last.log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		kms_ok "$desc"
+		return 0
+	fi
+	kms_fail "$desc (exit $rc): $*"
+	sed 's/^/    | /' "$KMS_TMP/last.log" | tail -n 30
+	return 1
+}
+
+# kms_try CMD...: runs CMD for its side effect, with the output in last.log; no record.
+kms_try() {
+	"$@" >"$KMS_TMP/last.log" 2>&1
+}
+
+# kms_check DESC COND...: records the result of a test command (no output shown).
+kms_check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		kms_ok "$desc"
+	else
+		kms_fail "$desc"
+	fi
+}
+
+# Initialises the token (label kms11, SO PIN, user PIN) as a person would with pkcs11-tool.
+kms_token_init() {
+	kms_need pkcs11-tool
+	"${P11[@]}" --init-token --label "$KMS_LABEL" --so-pin "$KMS_SO_PIN" >"$KMS_TMP/init.log" 2>&1 ||
+		{ cat "$KMS_TMP/init.log" >&2; kms_die "pkcs11-tool --init-token failed"; }
+	"${P11T[@]}" --login --login-type so --so-pin "$KMS_SO_PIN" --init-pin --pin "$KMS_PIN" \
+		>>"$KMS_TMP/init.log" 2>&1 ||
+		{ cat "$KMS_TMP/init.log" >&2; kms_die "pkcs11-tool --init-pin failed"; }
+}
+
+# Ends the suite: prints the count and exits non-zero on any failure.
+kms_finish() {
+	echo "# checks: $KMS_PASSED ok, $KMS_FAILED not ok"
+	[ "$KMS_FAILED" -eq 0 ] && [ "$KMS_PASSED" -gt 0 ]
+}
+
+# A free TCP port on 127.0.0.1.
+kms_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}

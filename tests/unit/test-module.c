@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The module through its C_* function list: states, argument checks and the spec's return codes. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <p11-kit/pkcs11.h>
+
+#include "common/ckr.h"
+
+#define SO_PIN "12345678"
+#define USER_PIN "1234"
+
+static CK_FUNCTION_LIST *f;
+static void *dl;
+static char store[256];
+
+#define ck_assert_rv(expr, want)                                                                            \
+	do {                                                                                                \
+		CK_RV _rv = (expr);                                                                         \
+		ck_assert_msg(_rv == (CK_RV)(want), "%s: got %s, want %s", #expr, kms_ckr_name(_rv),          \
+			      kms_ckr_name(want));                                                          \
+	} while (0)
+
+static void load(void)
+{
+	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
+	const char *path = getenv("KMS11_MODULE");
+
+	ck_assert_msg(path != NULL, "KMS11_MODULE is not set");
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(dl != NULL, "dlopen: %s", dlerror());
+	get = (CK_RV(*)(CK_FUNCTION_LIST_PTR_PTR))dlsym(dl, "C_GetFunctionList");
+	ck_assert_ptr_nonnull(get);
+	ck_assert_rv(get(&f), CKR_OK);
+}
+
+static void setup_store(void)
+{
+	snprintf(store, sizeof(store), "/tmp/kms11-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(store));
+	setenv("KMS11_STORE", store, 1);
+	unsetenv("KMS11_CONF");
+	load();
+}
+
+static void teardown_store(void)
+{
+	char cmd[300];
+
+	if (f)
+		f->C_Finalize(NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Initialises the module and the token with its PINs. */
+static void setup_token(void)
+{
+	CK_UTF8CHAR label[32];
+	CK_SESSION_HANDLE s;
+
+	setup_store();
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	memset(label, ' ', sizeof(label));
+	memcpy(label, "kms11", 5);
+	ck_assert_rv(f->C_InitToken(0, (CK_UTF8CHAR_PTR)SO_PIN, 8, label), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_OK);
+	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+static CK_SESSION_HANDLE user_session(void)
+{
+	CK_SESSION_HANDLE s;
+
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	return s;
+}
+
+static void gen_ec(CK_SESSION_HANDLE s, CK_BBOOL token, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, p256, sizeof(p256)}, {CKA_TOKEN, &token, 1}, {CKA_LABEL, "ec", 2}};
+	CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &token, 1}, {CKA_LABEL, "ec", 2}, {CKA_SIGN, &yes, 1}};
+
+	ck_assert_rv(f->C_GenerateKeyPair(s, &m, pt, 3, vt, 3, pub, priv), CKR_OK);
+}
+
+START_TEST(test_initialize_rules)
+{
+	CK_C_INITIALIZE_ARGS args;
+	CK_INFO info;
+
+	setup_store();
+	ck_assert_rv(f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	memset(&args, 0, sizeof(args));
+	args.pReserved = &args;
+	ck_assert_rv(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+	memset(&args, 0, sizeof(args));
+	args.CreateMutex = (CK_CREATEMUTEX)1; /* only one of the four */
+	ck_assert_rv(f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	ck_assert_rv(f->C_Initialize(&args), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+	ck_assert_rv(f->C_GetInfo(NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_GetInfo(&info), CKR_OK);
+	ck_assert_int_eq(info.cryptokiVersion.major, 2);
+	ck_assert_int_eq(info.cryptokiVersion.minor, 40);
+	ck_assert_rv(f->C_Finalize(&args), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	f = NULL;
+	teardown_store();
+}
+END_TEST
+
+static int mutexes_made;
+
+static CK_RV app_create(CK_VOID_PTR_PTR m)
+{
+	*m = calloc(1, sizeof(int));
+	mutexes_made++;
+	return *m ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+static CK_RV app_destroy(CK_VOID_PTR m)
+{
+	free(m);
+	return CKR_OK;
+}
+
+static CK_RV app_lock(CK_VOID_PTR m)
+{
+	int *v = m;
+
+	ck_assert_int_eq(*v, 0);
+	*v = 1;
+	return CKR_OK;
+}
+
+static CK_RV app_unlock(CK_VOID_PTR m)
+{
+	int *v = m;
+
+	ck_assert_int_eq(*v, 1);
+	*v = 0;
+	return CKR_OK;
+}
+
+START_TEST(test_app_mutexes)
+{
+	CK_C_INITIALIZE_ARGS args = {app_create, app_destroy, app_lock, app_unlock, 0, NULL};
+	CK_SESSION_HANDLE s;
+	CK_TOKEN_INFO ti;
+
+	setup_store();
+	ck_assert_rv(f->C_Initialize(&args), CKR_OK);
+	ck_assert_int_gt(mutexes_made, 0);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GetTokenInfo(0, &ti), CKR_OK);
+	ck_assert_int_eq(ti.ulSessionCount, 1);
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_slots_and_token_info)
+{
+	CK_SLOT_ID slots[4];
+	CK_ULONG n = 0;
+	CK_TOKEN_INFO ti;
+	CK_SLOT_INFO si;
+	CK_MECHANISM_INFO mi;
+	CK_MECHANISM_TYPE mechs[64];
+
+	setup_store();
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, NULL, NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+	ck_assert_int_eq(n, 1);
+	n = 0;
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_int_eq(n, 1);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	ck_assert_rv(f->C_GetSlotInfo(7, &si), CKR_SLOT_ID_INVALID);
+	ck_assert_rv(f->C_GetSlotInfo(slots[0], &si), CKR_OK);
+	ck_assert(si.flags & CKF_TOKEN_PRESENT);
+	ck_assert_rv(f->C_GetTokenInfo(slots[0], &ti), CKR_OK);
+	ck_assert(!(ti.flags & CKF_TOKEN_INITIALIZED));
+	ck_assert(ti.flags & CKF_RNG);
+	ck_assert_int_eq(memcmp(ti.label, "kms11 ", 6), 0);
+	n = 0;
+	ck_assert_rv(f->C_GetMechanismList(0, NULL, &n), CKR_OK);
+	ck_assert_int_gt(n, 10);
+	ck_assert_int_le(n, 64);
+	ck_assert_rv(f->C_GetMechanismList(0, mechs, &n), CKR_OK);
+	ck_assert_rv(f->C_GetMechanismInfo(0, CKM_RSA_PKCS_KEY_PAIR_GEN, &mi), CKR_OK);
+	ck_assert(mi.flags & CKF_GENERATE_KEY_PAIR);
+	ck_assert_int_eq(mi.ulMinKeySize, 2048);
+	ck_assert_rv(f->C_GetMechanismInfo(0, CKM_ECDSA, &mi), CKR_OK);
+	ck_assert(mi.flags & CKF_SIGN);
+	ck_assert_int_eq(mi.ulMinKeySize, 256);
+	ck_assert_int_eq(mi.ulMaxKeySize, 521);
+	ck_assert_rv(f->C_GetMechanismInfo(0, CKM_VENDOR_DEFINED + 5, &mi), CKR_MECHANISM_INVALID);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_session_states)
+{
+	CK_SESSION_HANDLE ro, rw;
+	CK_SESSION_INFO si;
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, 0, NULL, NULL, &ro), CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_OpenSession(3, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_SLOT_ID_INVALID);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw), CKR_OK);
+	ck_assert_rv(f->C_GetSessionInfo(ro, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RO_PUBLIC_SESSION);
+	ck_assert_rv(f->C_GetSessionInfo(rw, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RW_PUBLIC_SESSION);
+	/* SO cannot log in while a read-only session exists. */
+	ck_assert_rv(f->C_Login(rw, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_SESSION_READ_ONLY_EXISTS);
+	ck_assert_rv(f->C_Login(rw, CKU_USER, (CK_UTF8CHAR_PTR)"9999", 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_Login(rw, 77, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_USER_TYPE_INVALID);
+	ck_assert_rv(f->C_Login(rw, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ck_assert_rv(f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_USER_ALREADY_LOGGED_IN);
+	ck_assert_rv(f->C_Login(ro, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+	ck_assert_rv(f->C_GetSessionInfo(ro, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RO_USER_FUNCTIONS);
+	ck_assert_rv(f->C_GetSessionInfo(rw, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RW_USER_FUNCTIONS);
+	ck_assert_rv(f->C_Logout(ro), CKR_OK);
+	ck_assert_rv(f->C_Logout(ro), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_CloseSession(ro), CKR_OK);
+	ck_assert_rv(f->C_CloseSession(ro), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(f->C_Login(rw, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_OK);
+	ck_assert_rv(f->C_GetSessionInfo(rw, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RW_SO_FUNCTIONS);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_SESSION_READ_WRITE_SO_EXISTS);
+	ck_assert_rv(f->C_CloseAllSessions(0), CKR_OK);
+	ck_assert_rv(f->C_GetSessionInfo(rw, &si), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(f->C_GetSessionInfo(0, &si), CKR_SESSION_HANDLE_INVALID);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_pin_lockout)
+{
+	CK_SESSION_HANDLE s;
+	CK_TOKEN_INFO ti;
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	for (int i = 0; i < 10; i++) {
+		ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"0000", 4), CKR_PIN_INCORRECT);
+		ck_assert_rv(f->C_GetTokenInfo(0, &ti), CKR_OK);
+		ck_assert(ti.flags & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_LOCKED));
+		if (i == 8)
+			ck_assert(ti.flags & CKF_USER_PIN_FINAL_TRY);
+	}
+	ck_assert(ti.flags & CKF_USER_PIN_LOCKED);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_PIN_LOCKED);
+	/* Only the SO resets it. */
+	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)"5678", 4), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_OK);
+	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)"56", 2), CKR_PIN_LEN_RANGE);
+	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)"5678", 4), CKR_OK);
+	ck_assert_rv(f->C_Logout(s), CKR_OK);
+	ck_assert_rv(f->C_GetTokenInfo(0, &ti), CKR_OK);
+	ck_assert(!(ti.flags & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_COUNT_LOW)));
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"5678", 4), CKR_OK);
+	/* C_SetPIN rewraps the token key; the new PIN works after. */
+	ck_assert_rv(f->C_SetPIN(s, (CK_UTF8CHAR_PTR)"0000", 4, (CK_UTF8CHAR_PTR)"4321", 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_SetPIN(s, (CK_UTF8CHAR_PTR)"5678", 4, (CK_UTF8CHAR_PTR)"4321", 4), CKR_OK);
+	ck_assert_rv(f->C_Logout(s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"5678", 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"4321", 4), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_objects_and_attributes)
+{
+	CK_SESSION_HANDLE s, pub_s;
+	CK_OBJECT_HANDLE pub, priv, copy, found[8];
+	CK_ULONG n = 0, size = 0;
+	CK_BYTE buf[512];
+	CK_BBOOL f_ = CK_FALSE, t_ = CK_TRUE;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+
+	setup_token();
+	s = user_session();
+	gen_ec(s, CK_TRUE, &pub, &priv);
+	/* length query, short buffer, sensitive, unknown attribute: all processed, each marked */
+	{
+		CK_ATTRIBUTE t[] = {{CKA_EC_POINT, NULL, 0}, {CKA_LABEL, buf, 1}, {CKA_VALUE, buf + 8, 64},
+				    {CKA_VENDOR_DEFINED + 77, buf + 100, 8}, {CKA_ID, buf + 200, 64}};
+
+		ck_assert_rv(f->C_GetAttributeValue(s, priv, t, 5), CKR_ATTRIBUTE_SENSITIVE);
+		ck_assert_int_eq(t[0].ulValueLen, CK_UNAVAILABLE_INFORMATION); /* not on a private key */
+		ck_assert_int_eq(t[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+		ck_assert_int_eq(t[2].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+		ck_assert_int_eq(t[3].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+		ck_assert_int_eq(t[4].ulValueLen, 32); /* CKA_ID = SHA-256 of the SPKI */
+	}
+	{
+		CK_ATTRIBUTE t[] = {{CKA_EC_POINT, NULL, 0}};
+
+		ck_assert_rv(f->C_GetAttributeValue(s, pub, t, 1), CKR_OK);
+		ck_assert_int_eq(t[0].ulValueLen, 67);
+		t[0].pValue = buf;
+		t[0].ulValueLen = 10;
+		ck_assert_rv(f->C_GetAttributeValue(s, pub, t, 1), CKR_BUFFER_TOO_SMALL);
+		t[0].ulValueLen = sizeof(buf);
+		ck_assert_rv(f->C_GetAttributeValue(s, pub, t, 1), CKR_OK);
+		ck_assert_int_eq(buf[0], 0x04);
+		ck_assert_int_eq(buf[1], 65);
+		ck_assert_int_eq(buf[2], 0x04);
+	}
+	ck_assert_rv(f->C_GetAttributeValue(s, 0xdead, NULL, 0), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_rv(f->C_GetObjectSize(s, priv, &size), CKR_OK);
+	ck_assert_int_gt(size, 0);
+	/* C_SetAttributeValue: label changes; SENSITIVE is one-way; CKA_CLASS is read-only */
+	{
+		CK_ATTRIBUTE t[] = {{CKA_LABEL, "renamed", 7}};
+		CK_ATTRIBUTE u[] = {{CKA_SENSITIVE, &f_, 1}};
+		CK_ATTRIBUTE c[] = {{CKA_CLASS, &cls, sizeof(cls)}};
+		CK_ATTRIBUTE bad[] = {{CKA_SIGN, buf, 4}};
+		CK_ATTRIBUTE r[] = {{CKA_LABEL, buf, sizeof(buf)}};
+
+		ck_assert_rv(f->C_SetAttributeValue(s, priv, t, 1), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(s, priv, r, 1), CKR_OK);
+		ck_assert_int_eq(r[0].ulValueLen, 7);
+		ck_assert_int_eq(memcmp(buf, "renamed", 7), 0);
+		ck_assert_rv(f->C_SetAttributeValue(s, priv, u, 1), CKR_ATTRIBUTE_READ_ONLY);
+		ck_assert_rv(f->C_SetAttributeValue(s, priv, c, 1), CKR_ATTRIBUTE_READ_ONLY);
+		ck_assert_rv(f->C_SetAttributeValue(s, priv, bad, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	}
+	/* C_CopyObject to a session object that is not modifiable */
+	{
+		CK_ATTRIBUTE t[] = {{CKA_TOKEN, &f_, 1}, {CKA_MODIFIABLE, &f_, 1}};
+		CK_ATTRIBUTE l[] = {{CKA_LABEL, "x", 1}};
+		CK_ATTRIBUTE back[] = {{CKA_MODIFIABLE, &t_, 1}};
+
+		ck_assert_rv(f->C_CopyObject(s, priv, t, 2, &copy), CKR_OK);
+		ck_assert(copy != priv);
+		ck_assert_rv(f->C_SetAttributeValue(s, copy, l, 1), CKR_ACTION_PROHIBITED);
+		ck_assert_rv(f->C_CopyObject(s, copy, back, 1, &n), CKR_ATTRIBUTE_READ_ONLY);
+	}
+	/* Find: by class, private invisible from a public session */
+	{
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}};
+
+		ck_assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+		ck_assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OPERATION_ACTIVE);
+		ck_assert_rv(f->C_FindObjects(s, found, 8, &n), CKR_OK);
+		ck_assert_int_eq(n, 2); /* the token key and its session copy */
+		ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+		ck_assert_rv(f->C_FindObjects(s, found, 8, &n), CKR_OPERATION_NOT_INITIALIZED);
+		ck_assert_rv(f->C_Logout(s), CKR_OK);
+		ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &pub_s), CKR_OK);
+		ck_assert_rv(f->C_FindObjectsInit(pub_s, t, 1), CKR_OK);
+		ck_assert_rv(f->C_FindObjects(pub_s, found, 8, &n), CKR_OK);
+		ck_assert_int_eq(n, 0);
+		ck_assert_rv(f->C_FindObjectsFinal(pub_s), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(pub_s, priv, NULL, 0), CKR_OBJECT_HANDLE_INVALID);
+	}
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_create_object_templates)
+{
+	CK_SESSION_HANDLE s, ro;
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS pubc = CKO_PUBLIC_KEY, bogus = 0x4242;
+	CK_KEY_TYPE rsa = CKK_RSA;
+	CK_BBOOL t_ = CK_TRUE;
+	CK_BYTE mod[256], exp[] = {1, 0, 1};
+
+	memset(mod, 0xc5, sizeof(mod));
+	mod[255] |= 1;
+	setup_token();
+	s = user_session();
+	{
+		CK_ATTRIBUTE none[] = {{CKA_LABEL, "x", 1}};
+		CK_ATTRIBUTE badcls[] = {{CKA_CLASS, &bogus, sizeof(bogus)}};
+		CK_ATTRIBUTE nokt[] = {{CKA_CLASS, &pubc, sizeof(pubc)}};
+		CK_ATTRIBUTE incons[] = {{CKA_CLASS, &pubc, sizeof(pubc)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+					 {CKA_LABEL, "a", 1}, {CKA_LABEL, "b", 1}};
+		CK_ATTRIBUTE ro_attr[] = {{CKA_CLASS, &pubc, sizeof(pubc)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+					  {CKA_LOCAL, &t_, 1}, {CKA_MODULUS, mod, sizeof(mod)},
+					  {CKA_PUBLIC_EXPONENT, exp, 3}};
+		CK_ATTRIBUTE incomplete[] = {{CKA_CLASS, &pubc, sizeof(pubc)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+					     {CKA_MODULUS, mod, sizeof(mod)}};
+		CK_ATTRIBUTE wrongattr[] = {{CKA_CLASS, &pubc, sizeof(pubc)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+					    {CKA_SIGN, &t_, 1}, {CKA_MODULUS, mod, sizeof(mod)},
+					    {CKA_PUBLIC_EXPONENT, exp, 3}};
+		CK_ATTRIBUTE good[] = {{CKA_CLASS, &pubc, sizeof(pubc)}, {CKA_KEY_TYPE, &rsa, sizeof(rsa)},
+				       {CKA_TOKEN, &t_, 1}, {CKA_MODULUS, mod, sizeof(mod)},
+				       {CKA_PUBLIC_EXPONENT, exp, 3}};
+		CK_ATTRIBUTE nullval[] = {{CKA_CLASS, NULL, sizeof(pubc)}};
+
+		ck_assert_rv(f->C_CreateObject(s, none, 1, &h), CKR_TEMPLATE_INCOMPLETE);
+		ck_assert_rv(f->C_CreateObject(s, badcls, 1, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+		ck_assert_rv(f->C_CreateObject(s, nokt, 1, &h), CKR_TEMPLATE_INCOMPLETE);
+		ck_assert_rv(f->C_CreateObject(s, incons, 4, &h), CKR_TEMPLATE_INCONSISTENT);
+		ck_assert_rv(f->C_CreateObject(s, ro_attr, 5, &h), CKR_ATTRIBUTE_READ_ONLY);
+		ck_assert_rv(f->C_CreateObject(s, incomplete, 3, &h), CKR_TEMPLATE_INCOMPLETE);
+		ck_assert_rv(f->C_CreateObject(s, wrongattr, 5, &h), CKR_ATTRIBUTE_TYPE_INVALID);
+		ck_assert_rv(f->C_CreateObject(s, nullval, 1, &h), CKR_ARGUMENTS_BAD);
+		ck_assert_rv(f->C_CreateObject(s, good, 5, NULL), CKR_ARGUMENTS_BAD);
+		ck_assert_rv(f->C_CreateObject(s, good, 5, &h), CKR_OK);
+		ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+		ck_assert_rv(f->C_CreateObject(ro, good, 5, &h), CKR_SESSION_READ_ONLY);
+		ck_assert_rv(f->C_DestroyObject(ro, h), CKR_SESSION_READ_ONLY);
+		ck_assert_rv(f->C_DestroyObject(s, h), CKR_OK);
+		ck_assert_rv(f->C_DestroyObject(s, h), CKR_OBJECT_HANDLE_INVALID);
+	}
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_sign_verify_codes)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE pub, priv;
+	CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0}, rsa = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_MECHANISM bogus = {CKM_VENDOR_DEFINED + 1, NULL, 0};
+	CK_BYTE data[] = "kms11 test data", sig[256];
+	CK_ULONG siglen = 0;
+	CK_BBOOL f_ = CK_FALSE;
+
+	setup_token();
+	s = user_session();
+	gen_ec(s, CK_FALSE, &pub, &priv);
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), sig, &siglen), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_rv(f->C_SignInit(s, NULL, priv), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_SignInit(s, &bogus, priv), CKR_MECHANISM_INVALID);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, 0x1234), CKR_KEY_HANDLE_INVALID);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, pub), CKR_KEY_TYPE_INCONSISTENT);
+	ck_assert_rv(f->C_SignInit(s, &rsa, priv), CKR_KEY_TYPE_INCONSISTENT);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OPERATION_ACTIVE);
+	/* size query leaves the operation active; a short buffer too */
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), NULL, &siglen), CKR_OK);
+	ck_assert_int_eq(siglen, 64);
+	siglen = 10;
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), sig, &siglen), CKR_BUFFER_TOO_SMALL);
+	ck_assert_int_eq(siglen, 64);
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), sig, &siglen), CKR_OK);
+	ck_assert_int_eq(siglen, 64);
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), sig, &siglen), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, data, sizeof(data), sig, siglen), CKR_OK);
+	sig[5] ^= 1;
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, data, sizeof(data), sig, siglen), CKR_SIGNATURE_INVALID);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, data, sizeof(data), sig, 12), CKR_SIGNATURE_LEN_RANGE);
+	/* multi-part equals one-shot (verify the multi-part signature one-shot) */
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+	ck_assert_rv(f->C_SignUpdate(s, data, 5), CKR_OK);
+	ck_assert_rv(f->C_SignUpdate(s, data + 5, sizeof(data) - 5), CKR_OK);
+	ck_assert_rv(f->C_Sign(s, data, sizeof(data), sig, &siglen), CKR_OPERATION_ACTIVE);
+	siglen = sizeof(sig);
+	ck_assert_rv(f->C_SignFinal(s, sig, &siglen), CKR_OK);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, data, sizeof(data), sig, siglen), CKR_OK);
+	/* key usage enforced */
+	{
+		CK_ATTRIBUTE t[] = {{CKA_SIGN, &f_, 1}};
+
+		ck_assert_rv(f->C_SetAttributeValue(s, priv, t, 1), CKR_OK);
+		ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	}
+	/* private keys need the user */
+	ck_assert_rv(f->C_Logout(s), CKR_OK);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_KEY_HANDLE_INVALID);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_token_objects_persist)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE pub, priv, found[4];
+	CK_ULONG n = 0;
+	CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+	CK_BYTE hash[32] = {1, 2, 3}, sig[128];
+	CK_ULONG siglen = sizeof(sig);
+
+	setup_token();
+	s = user_session();
+	gen_ec(s, CK_TRUE, &pub, &priv);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	s = user_session();
+	{
+		CK_ATTRIBUTE t[] = {{CKA_LABEL, "ec", 2}};
+
+		ck_assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+		ck_assert_rv(f->C_FindObjects(s, found, 4, &n), CKR_OK);
+		ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+	}
+	ck_assert_int_eq(n, 2);
+	ck_assert(found[0] == pub || found[1] == pub);
+	ck_assert(found[0] == priv || found[1] == priv);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+	ck_assert_rv(f->C_Sign(s, hash, sizeof(hash), sig, &siglen), CKR_OK);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, hash, sizeof(hash), sig, siglen), CKR_OK);
+	/* C_InitToken wipes the token's objects */
+	ck_assert_rv(f->C_CloseAllSessions(0), CKR_OK);
+	{
+		CK_UTF8CHAR label[32];
+
+		memset(label, ' ', sizeof(label));
+		ck_assert_rv(f->C_InitToken(0, (CK_UTF8CHAR_PTR)"bad-pin!", 8, label), CKR_PIN_INCORRECT);
+		ck_assert_rv(f->C_InitToken(0, (CK_UTF8CHAR_PTR)SO_PIN, 8, label), CKR_OK);
+	}
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(s, pub, NULL, 0), CKR_OBJECT_HANDLE_INVALID);
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_random_and_unsupported)
+{
+	CK_SESSION_HANDLE s;
+	CK_BYTE a[32] = {0}, b[32] = {0};
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GenerateRandom(s, a, sizeof(a)), CKR_OK);
+	ck_assert_rv(f->C_GenerateRandom(s, b, sizeof(b)), CKR_OK);
+	ck_assert(memcmp(a, b, sizeof(a)) != 0);
+	ck_assert_rv(f->C_GenerateRandom(s, NULL, 4), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(f->C_SeedRandom(s, a, sizeof(a)), CKR_OK);
+	ck_assert_rv(f->C_DigestInit(s, &sha), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_rv(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_rv(f->C_GetFunctionStatus(s), CKR_FUNCTION_NOT_PARALLEL);
+	teardown_store();
+}
+END_TEST
+
+static Suite *module_suite(void)
+{
+	Suite *su = suite_create("module");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_initialize_rules);
+	tcase_add_test(tc, test_app_mutexes);
+	tcase_add_test(tc, test_slots_and_token_info);
+	tcase_add_test(tc, test_session_states);
+	tcase_add_test(tc, test_pin_lockout);
+	tcase_add_test(tc, test_objects_and_attributes);
+	tcase_add_test(tc, test_create_object_templates);
+	tcase_add_test(tc, test_sign_verify_codes);
+	tcase_add_test(tc, test_token_objects_persist);
+	tcase_add_test(tc, test_random_and_unsupported);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(module_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
