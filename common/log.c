@@ -74,7 +74,7 @@ void kms_log_init(void)
 	}
 	if (path != NULL && path[0] != '\0') {
 		f = kms_log_open(path);
-		if (level == KMS_LOG_OFF)
+		if (f != NULL && level == KMS_LOG_OFF)
 			level = KMS_LOG_ERROR;
 	}
 	kms_log_lock();
@@ -86,12 +86,12 @@ void kms_log_init(void)
 
 void kms_log_set_file(const char *path)
 {
-	FILE *f;
+	FILE *f = NULL;
 	int saved = errno;
 
-	if (path == NULL)
-		return;
-	f = kms_log_open(path);
+	/* NULL, or a path that cannot be opened, keeps the current sink. */
+	if (path != NULL)
+		f = kms_log_open(path);
 	kms_log_lock();
 	if (f != NULL)
 		kms_log_set_file_locked(f);
@@ -140,4 +140,11 @@ void kms_log_close(void)
 	kms_log_lock();
 	kms_log_set_file_locked(NULL);
 	kms_log_unlock();
+}
+
+void kms_log_set_level(int level)
+{
+	if (level < KMS_LOG_ERROR || level > KMS_LOG_DEBUG)
+		return;
+	__atomic_store_n(&kms_log_level, level, __ATOMIC_RELAXED);
 }

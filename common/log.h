@@ -11,6 +11,8 @@ void kms_log_init(void);
 /* Sends log lines to this file from now on (appends; NULL keeps the current sink);
  * enables logging at level ERROR if it was off. */
 void kms_log_set_file(const char *path);
+/* Sets the level (KMS_LOG_ERROR..KMS_LOG_DEBUG; other values are ignored), as a config file's debug = does. */
+void kms_log_set_level(int level);
 /* Returns 1 when a line of this level would be written. */
 int kms_log_enabled(enum kms_log_level level);
 void kms_log(enum kms_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

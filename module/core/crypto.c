@@ -173,6 +173,10 @@ CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, C
 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	if (!s->tok->eng->op_final) {
+		kms_session_op_end(s, kind);
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	}
 	return sized_call(s, kind, NULL, 0, true, out, outlen);
 }
 
@@ -185,7 +189,8 @@ CK_RV kms_op_verify(struct kms_session *s, const uint8_t *data, size_t len, cons
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->multipart)
 		return CKR_OPERATION_ACTIVE;
-	rv = s->tok->eng->op_verify(a->eop, data, len, sig, siglen);
+	rv = s->tok->eng->op_verify ? s->tok->eng->op_verify(a->eop, data, len, sig, siglen)
+				    : CKR_FUNCTION_NOT_SUPPORTED;
 	kms_session_op_end(s, KMS_OP_VERIFY);
 	return rv;
 }
@@ -197,7 +202,8 @@ CK_RV kms_op_verify_final(struct kms_session *s, const uint8_t *sig, size_t sigl
 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
-	rv = s->tok->eng->op_verify_final(a->eop, sig, siglen);
+	rv = s->tok->eng->op_verify_final ? s->tok->eng->op_verify_final(a->eop, sig, siglen)
+					  : CKR_FUNCTION_NOT_SUPPORTED;
 	kms_session_op_end(s, KMS_OP_VERIFY);
 	return rv;
 }

@@ -40,6 +40,13 @@ static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a)
 	return CKR_OK;
 }
 
+/* The members every engine must have; the others may be NULL ("not supported"). */
+static bool engine_complete(const struct kms_engine_ops *e)
+{
+	return e->name && e->init && e->shutdown && e->mechanisms && e->load && e->unload && e->op_init &&
+	       e->op_outlen && e->op_oneshot && e->op_free;
+}
+
 static CK_RV tokens_open(void)
 {
 	CK_RV rv;
@@ -57,8 +64,8 @@ static CK_RV tokens_open(void)
 		t->login = KMS_NO_USER;
 		snprintf(t->conf_label, sizeof(t->conf_label), "%s", ct->label);
 		t->eng = kms_engine_find(ct->engine);
-		if (!t->eng) {
-			KMS_ERR("token '%s': unknown engine '%s'", ct->label, ct->engine);
+		if (!t->eng || !engine_complete(t->eng)) {
+			KMS_ERR("token '%s': unknown or incomplete engine '%s'", ct->label, ct->engine);
 			return CKR_GENERAL_ERROR;
 		}
 		rv = kms_lock_init(&t->lock);
@@ -141,6 +148,8 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 	}
 	if (kms_mod.conf.log_file)
 		kms_log_set_file(kms_mod.conf.log_file);
+	if (kms_mod.conf.debug >= 0 && !getenv("KMS11_DEBUG"))
+		kms_log_set_level(kms_mod.conf.debug);
 	rv = kms_lock_init(&kms_mod.lock);
 	if (rv != CKR_OK)
 		goto fail_conf;

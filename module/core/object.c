@@ -266,6 +266,17 @@ static CK_RV private_component(struct kms_session *s, struct kms_obj *o, CK_ATTR
 	return rv;
 }
 
+/* Of the three "not really errors" of C_GetAttributeValue, the one to report when several occur. */
+static CK_RV worse(CK_RV a, CK_RV b)
+{
+	static const CK_RV order[] = {CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID, CKR_BUFFER_TOO_SMALL};
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (a == order[i] || b == order[i])
+			return order[i];
+	return a != CKR_OK ? a : b;
+}
+
 CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
 {
 	struct kms_obj *o = NULL;
@@ -285,7 +296,7 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 			rv = private_component(s, o, t);
 			if (rv != CKR_OK) {
 				t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
-				result = rv;
+				result = worse(result, rv);
 			}
 			continue;
 		}
@@ -293,12 +304,12 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 			a = kms_attrs_get(&o->attrs, t->type);
 		if (!a) {
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
-			result = CKR_ATTRIBUTE_TYPE_INVALID;
+			result = worse(result, CKR_ATTRIBUTE_TYPE_INVALID);
 			continue;
 		}
 		rv = put_value(t, a->val, a->len);
 		if (rv != CKR_OK)
-			result = rv;
+			result = worse(result, rv);
 	}
 	kms_obj_put(o);
 	return result;

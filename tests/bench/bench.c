@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kms11-bench: signing throughput of libkms11.so against raw OpenSSL on the same keys, and store scale. */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>

@@ -43,9 +43,13 @@ else
 fi
 
 # The CLI's key signs through the module; openssl verifies with the public key the module exports.
+# (pkcs11-tool --sign selects keys by --id only.)
 echo "smoke" >"$KMS_TMP/msg"
-if kms_run "pkcs11-tool signs with the CLI's key" "${P11T[@]}" --login --pin "$KMS_PIN" --sign -m ECDSA-SHA256 \
-	--signature-format openssl --label smoke-ec -i "$KMS_TMP/msg" -o "$KMS_TMP/msg.sig"; then
+kms_try "${P11T[@]}" -O --type pubkey || true
+cli_id=$(awk '$1 == "label:" { l = $2 } $1 == "ID:" && l == "smoke-ec" { print $2; exit }' "$KMS_TMP/last.log")
+kms_check "pkcs11-tool -O shows the CLI's key with a CKA_ID (${cli_id:-none})" [ -n "$cli_id" ]
+if [ -n "$cli_id" ] && kms_run "pkcs11-tool signs with the CLI's key" "${P11T[@]}" --login --pin "$KMS_PIN" \
+	--sign -m ECDSA-SHA256 --signature-format openssl --id "$cli_id" -i "$KMS_TMP/msg" -o "$KMS_TMP/msg.sig"; then
 	kms_try "${P11T[@]}" --read-object --type pubkey --label smoke-ec -o "$KMS_TMP/pub.der" || true
 	kms_run "openssl verifies it" openssl dgst -sha256 -verify "$KMS_TMP/pub.der" -keyform DER \
 		-signature "$KMS_TMP/msg.sig" "$KMS_TMP/msg" || true

@@ -306,11 +306,11 @@ START_TEST(test_objects_and_attributes)
 	gen_ec(s, CK_TRUE, &pub, &priv);
 	/* length query, short buffer, sensitive, unknown attribute: all processed, each marked */
 	{
-		CK_ATTRIBUTE t[] = {{CKA_EC_POINT, NULL, 0}, {CKA_LABEL, buf, 1}, {CKA_VALUE, buf + 8, 64},
+		CK_ATTRIBUTE t[] = {{CKA_MODULUS, NULL, 0}, {CKA_LABEL, buf, 1}, {CKA_VALUE, buf + 8, 64},
 				    {CKA_VENDOR_DEFINED + 77, buf + 100, 8}, {CKA_ID, buf + 200, 64}};
 
 		ck_assert_rv(f->C_GetAttributeValue(s, priv, t, 5), CKR_ATTRIBUTE_SENSITIVE);
-		ck_assert_int_eq(t[0].ulValueLen, CK_UNAVAILABLE_INFORMATION); /* not on a private key */
+		ck_assert_int_eq(t[0].ulValueLen, CK_UNAVAILABLE_INFORMATION); /* not on an EC key */
 		ck_assert_int_eq(t[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
 		ck_assert_int_eq(t[2].ulValueLen, CK_UNAVAILABLE_INFORMATION);
 		ck_assert_int_eq(t[3].ulValueLen, CK_UNAVAILABLE_INFORMATION);

@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* openssl engine keys: generation, import from PKCS#11 components, PKCS#8 blobs and public attributes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+
+#include "common/mem.h"
+#include "engines/openssl/ossl.h"
+
+static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+
+/* Writes a DER length; returns the bytes used (at most 4). */
+static size_t der_len(uint8_t *p, size_t n)
+{
+	if (n < 0x80) {
+		p[0] = (uint8_t)n;
+		return 1;
+	}
+	if (n < 0x100) {
+		p[0] = 0x81;
+		p[1] = (uint8_t)n;
+		return 2;
+	}
+	p[0] = 0x82;
+	p[1] = (uint8_t)(n >> 8);
+	p[2] = (uint8_t)n;
+	return 3;
+}
+
+/* Sets type to DER OCTET STRING { raw }. */
+static int set_octet_string(struct kms_attrs *a, uint64_t type, const uint8_t *raw, size_t n)
+{
+	uint8_t buf[8 + 1024];
+	size_t h;
+
+	if (n > 1024)
+		return -1;
+	buf[0] = 0x04;
+	h = 1 + der_len(buf + 1, n);
+	memcpy(buf + h, raw, n);
+	return kms_attrs_set(a, type, buf, h + n);
+}
+
+/* Reads a DER OCTET STRING wrapper if p is exactly one; otherwise returns p as it is. */
+static const uint8_t *unwrap_octet_string(const uint8_t *p, size_t n, size_t *outlen)
+{
+	size_t len, h;
+
+	if (n >= 2 && p[0] == 0x04) {
+		if (p[1] < 0x80) {
+			len = p[1];
+			h = 2;
+		} else if (p[1] == 0x81 && n >= 3) {
+			len = p[2];
+			h = 3;
+		} else if (p[1] == 0x82 && n >= 4) {
+			len = ((size_t)p[2] << 8) | p[3];
+			h = 4;
+		} else {
+			len = 0;
+			h = 0;
+		}
+		if (h && h + len == n) {
+			*outlen = len;
+			return p + h;
+		}
+	}
+	*outlen = n;
+	return p;
+}
+
+static int set_bn(struct kms_attrs *a, uint64_t type, const EVP_PKEY *pk, const char *param)
+{
+	BIGNUM *bn = NULL;
+	uint8_t *buf;
+	int n, rc = -1;
+
+	if (EVP_PKEY_get_bn_param(pk, param, &bn) != 1)
+		return -1;
+	n = BN_num_bytes(bn);
+	buf = malloc(n > 0 ? (size_t)n : 1);
+	if (buf) {
+		BN_bn2bin(bn, buf);
+		rc = kms_attrs_set(a, type, buf, (size_t)n);
+		kms_free_wiped(buf, (size_t)n);
+	}
+	BN_clear_free(bn);
+	return rc;
+}
+
+/* The curve of DER EC parameters: an OID or a PrintableString name. NID_undef when unknown;
+ * *bad set when the bytes are not DER of either kind. */
+static int curve_nid(const uint8_t *p, size_t n, bool *bad)
+{
+	char name[64];
+	int nid = NID_undef;
+
+	*bad = false;
+	if (n >= 2 && p[0] == 0x06 && (size_t)p[1] + 2 == n) {
+		const unsigned char *q = p;
+		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)n);
+
+		if (!obj) {
+			*bad = true;
+			return NID_undef;
+		}
+		nid = OBJ_obj2nid(obj);
+		ASN1_OBJECT_free(obj);
+		return nid;
+	}
+	if (n >= 2 && (p[0] == 0x13 || p[0] == 0x0c) && (size_t)p[1] + 2 == n && p[1] < sizeof(name)) {
+		memcpy(name, p + 2, p[1]);
+		name[p[1]] = 0;
+		if (!strcasecmp(name, "edwards25519") || !strcasecmp(name, "ed25519"))
+			return NID_ED25519;
+		nid = EC_curve_nist2nid(name);
+		if (nid == NID_undef)
+			nid = OBJ_sn2nid(name);
+		if (nid == NID_undef)
+			nid = OBJ_ln2nid(name);
+		return nid;
+	}
+	*bad = true;
+	return NID_undef;
+}
+
+static bool ec_nid_ok(int nid)
+{
+	return nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 || nid == NID_secp521r1;
+}
+
+/* Fills the public attributes both halves of a key carry. */
+static CK_RV public_attrs(EVP_PKEY *pk, struct kms_attrs *a)
+{
+	uint8_t *spki = NULL, buf[256];
+	int spkilen;
+	size_t n = 0;
+	int e = 0;
+
+	spkilen = i2d_PUBKEY(pk, &spki);
+	if (spkilen <= 0)
+		return CKR_GENERAL_ERROR;
+	e |= kms_attrs_set(a, CKA_PUBLIC_KEY_INFO, spki, (size_t)spkilen);
+	OPENSSL_free(spki);
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, CKK_RSA);
+		e |= set_bn(a, CKA_MODULUS, pk, OSSL_PKEY_PARAM_RSA_N);
+		e |= set_bn(a, CKA_PUBLIC_EXPONENT, pk, OSSL_PKEY_PARAM_RSA_E);
+		e |= kms_attrs_set_ulong(a, CKA_MODULUS_BITS, (unsigned long)EVP_PKEY_get_bits(pk));
+		break;
+	case EVP_PKEY_EC: {
+		char group[64];
+		uint8_t oid[32], *q = oid;
+		ASN1_OBJECT *obj;
+		int nid, olen;
+
+		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1)
+			return CKR_GENERAL_ERROR;
+		nid = OBJ_sn2nid(group);
+		if (nid == NID_undef)
+			nid = EC_curve_nist2nid(group);
+		obj = OBJ_nid2obj(nid);
+		if (!obj || i2d_ASN1_OBJECT(obj, NULL) > (int)sizeof(oid))
+			return CKR_GENERAL_ERROR;
+		olen = i2d_ASN1_OBJECT(obj, &q);
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, CKK_EC);
+		e |= kms_attrs_set(a, CKA_EC_PARAMS, oid, (size_t)olen);
+		if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, sizeof(buf), &n) != 1)
+			return CKR_GENERAL_ERROR;
+		e |= set_octet_string(a, CKA_EC_POINT, buf, n);
+		break;
+	}
+	case EVP_PKEY_ED25519:
+		n = sizeof(buf);
+		if (EVP_PKEY_get_raw_public_key(pk, buf, &n) != 1)
+			return CKR_GENERAL_ERROR;
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, CKK_EC_EDWARDS);
+		e |= kms_attrs_set(a, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519));
+		e |= set_octet_string(a, CKA_EC_POINT, buf, n);
+		break;
+	default:
+		return CKR_GENERAL_ERROR;
+	}
+	return e ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+/* Fills key material: public attributes and, for a private key, the PKCS#8 blob in secure memory. */
+static CK_RV material(EVP_PKEY *pk, bool priv, struct kms_key_material *out)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	uint8_t *der = NULL;
+	int n;
+	CK_RV rv;
+
+	memset(out, 0, sizeof(*out));
+	rv = public_attrs(pk, &out->pub);
+	if (rv != CKR_OK || !priv)
+		goto out;
+	rv = CKR_GENERAL_ERROR;
+	p8 = EVP_PKEY2PKCS8(pk);
+	if (!p8)
+		goto out;
+	n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+	if (n <= 0)
+		goto out;
+	out->blob = kms_secure_dup(der, (size_t)n);
+	out->blob_len = (size_t)n;
+	rv = out->blob ? CKR_OK : CKR_HOST_MEMORY;
+	OPENSSL_clear_free(der, (size_t)n);
+out:
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (rv != CKR_OK)
+		kms_key_material_free(out);
+	return rv;
+}
+
+static CK_RV gen_rsa(const struct kms_keygen_params *p, EVP_PKEY **pk)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *e = NULL;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	if (p->modulus_bits < 2048 || p->modulus_bits > 16384)
+		return CKR_KEY_SIZE_RANGE;
+	if (p->pub_exp) {
+		e = BN_bin2bn(p->pub_exp, (int)p->pub_exp_len, NULL);
+		if (!e)
+			return CKR_HOST_MEMORY;
+		if (!BN_is_odd(e) || BN_num_bits(e) < 2 || BN_num_bits(e) > 64) {
+			BN_free(e);
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+	}
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)p->modulus_bits) != 1 ||
+	    (e && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e) != 1) || EVP_PKEY_generate(ctx, pk) != 1)
+		goto out;
+	rv = CKR_OK;
+out:
+	BN_free(e);
+	EVP_PKEY_CTX_free(ctx);
+	return rv;
+}
+
+CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct kms_key_material *out)
+{
+	EVP_PKEY *pk = NULL;
+	bool bad = false;
+	int nid;
+	CK_RV rv;
+
+	(void)inst;
+	switch (p->mech) {
+	case CKM_RSA_PKCS_KEY_PAIR_GEN:
+		rv = gen_rsa(p, &pk);
+		break;
+	case CKM_EC_KEY_PAIR_GEN:
+		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
+		if (bad)
+			return CKR_DOMAIN_PARAMS_INVALID;
+		if (!ec_nid_ok(nid))
+			return CKR_CURVE_NOT_SUPPORTED;
+		pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", OBJ_nid2sn(nid));
+		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
+		break;
+	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
+		if (bad)
+			return CKR_DOMAIN_PARAMS_INVALID;
+		if (nid != NID_ED25519)
+			return CKR_CURVE_NOT_SUPPORTED;
+		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
+		break;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
+	if (rv == CKR_OK)
+		rv = material(pk, true, out);
+	EVP_PKEY_free(pk);
+	return rv;
+}
+
+/* Adds a big-endian integer attribute to a parameter builder. */
+static int bld_bn(OSSL_PARAM_BLD *b, const char *name, const struct kms_attrs *t, CK_ATTRIBUTE_TYPE type,
+		  BIGNUM **keep)
+{
+	const struct kms_attr *a = kms_attrs_get(t, type);
+
+	if (!a || !a->len)
+		return 0;
+	*keep = BN_bin2bn(a->val, (int)a->len, NULL);
+	if (!*keep || OSSL_PARAM_BLD_push_BN(b, name, *keep) != 1)
+		return -1;
+	return 1;
+}
+
+static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
+{
+	static const struct {
+		CK_ATTRIBUTE_TYPE type;
+		const char *name;
+	} parts[] = {
+		{CKA_MODULUS, OSSL_PKEY_PARAM_RSA_N},
+		{CKA_PUBLIC_EXPONENT, OSSL_PKEY_PARAM_RSA_E},
+		{CKA_PRIVATE_EXPONENT, OSSL_PKEY_PARAM_RSA_D},
+		{CKA_PRIME_1, OSSL_PKEY_PARAM_RSA_FACTOR1},
+		{CKA_PRIME_2, OSSL_PKEY_PARAM_RSA_FACTOR2},
+		{CKA_EXPONENT_1, OSSL_PKEY_PARAM_RSA_EXPONENT1},
+		{CKA_EXPONENT_2, OSSL_PKEY_PARAM_RSA_EXPONENT2},
+		{CKA_COEFFICIENT, OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+	};
+	size_t need = cls == CKO_PRIVATE_KEY ? 3 : 2, nparts = cls == CKO_PRIVATE_KEY ? 8 : 2;
+	BIGNUM *bn[8] = {0};
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	int crt = 0, r;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!b)
+		return CKR_HOST_MEMORY;
+	for (size_t i = 0; i < nparts; i++) {
+		r = bld_bn(b, parts[i].name, t, parts[i].type, &bn[i]);
+		if (r < 0)
+			goto out;
+		if (r == 0 && i < need) {
+			rv = CKR_TEMPLATE_INCOMPLETE;
+			goto out;
+		}
+		crt += i >= 3 && r == 1;
+	}
+	if (crt != 0 && crt != 5) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	params = OSSL_PARAM_BLD_to_param(b);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (!params || !ctx)
+		goto out;
+	rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, pk, cls == CKO_PRIVATE_KEY ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto out;
+	if (EVP_PKEY_get_bits(*pk) < 1024 || EVP_PKEY_get_bits(*pk) > 16384) {
+		EVP_PKEY_free(*pk);
+		*pk = NULL;
+		rv = CKR_KEY_SIZE_RANGE;
+		goto out;
+	}
+	rv = CKR_OK;
+out:
+	for (size_t i = 0; i < 8; i++)
+		BN_clear_free(bn[i]);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	EVP_PKEY_CTX_free(ctx);
+	return rv;
+}
+
+/* The public point of private scalar d on curve nid, uncompressed, into buf. */
+static size_t ec_public_from_private(int nid, const BIGNUM *d, uint8_t *buf, size_t len)
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(nid);
+	EC_POINT *pt = g ? EC_POINT_new(g) : NULL;
+	size_t n = 0;
+
+	if (pt && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) == 1)
+		n = EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, buf, len, NULL);
+	EC_POINT_free(pt);
+	EC_GROUP_free(g);
+	return n;
+}
+
+static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
+{
+	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
+	const struct kms_attr *val = kms_attrs_get(t, cls == CKO_PRIVATE_KEY ? CKA_VALUE : CKA_EC_POINT);
+	OSSL_PARAM_BLD *b = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *d = NULL;
+	uint8_t point[256];
+	const uint8_t *raw;
+	size_t rawlen, plen = 0;
+	bool bad;
+	int nid;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!par || !val || !val->len)
+		return CKR_TEMPLATE_INCOMPLETE;
+	nid = curve_nid(par->val, par->len, &bad);
+	if (bad)
+		return CKR_DOMAIN_PARAMS_INVALID;
+	if (!ec_nid_ok(nid))
+		return CKR_CURVE_NOT_SUPPORTED;
+	b = OSSL_PARAM_BLD_new();
+	if (!b || OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) != 1)
+		goto out;
+	if (cls == CKO_PRIVATE_KEY) {
+		d = BN_bin2bn(val->val, (int)val->len, NULL);
+		if (!d)
+			goto out;
+		plen = ec_public_from_private(nid, d, point, sizeof(point));
+		if (!plen) {
+			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			goto out;
+		}
+		if (OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, d) != 1 ||
+		    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, plen) != 1)
+			goto out;
+	} else {
+		raw = unwrap_octet_string(val->val, val->len, &rawlen);
+		if (OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, raw, rawlen) != 1)
+			goto out;
+	}
+	params = OSSL_PARAM_BLD_to_param(b);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (!params || !ctx)
+		goto out;
+	rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, pk, cls == CKO_PRIVATE_KEY ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto out;
+	rv = CKR_OK;
+out:
+	BN_clear_free(d);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	EVP_PKEY_CTX_free(ctx);
+	return rv;
+}
+
+static CK_RV import_ed25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
+{
+	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
+	const struct kms_attr *val = kms_attrs_get(t, cls == CKO_PRIVATE_KEY ? CKA_VALUE : CKA_EC_POINT);
+	const uint8_t *raw;
+	size_t rawlen;
+	bool bad;
+
+	if (!par || !val)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (curve_nid(par->val, par->len, &bad) != NID_ED25519)
+		return bad ? CKR_DOMAIN_PARAMS_INVALID : CKR_CURVE_NOT_SUPPORTED;
+	raw = cls == CKO_PRIVATE_KEY ? val->val : unwrap_octet_string(val->val, val->len, &rawlen);
+	if (cls == CKO_PRIVATE_KEY)
+		rawlen = val->len;
+	if (rawlen != 32)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw, rawlen)
+				     : EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen);
+	return *pk ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct kms_attrs *tmpl,
+		  struct kms_key_material *out)
+{
+	EVP_PKEY *pk = NULL;
+	CK_RV rv;
+
+	(void)inst;
+	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	switch (kt) {
+	case CKK_RSA:
+		rv = import_rsa(cls, tmpl, &pk);
+		break;
+	case CKK_EC:
+		rv = import_ec(cls, tmpl, &pk);
+		break;
+	case CKK_EC_EDWARDS:
+		rv = import_ed25519(cls, tmpl, &pk);
+		break;
+	default:
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	if (rv == CKR_OK)
+		rv = material(pk, cls == CKO_PRIVATE_KEY, out);
+	EVP_PKEY_free(pk);
+	return rv;
+}
+
+CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len, const struct kms_attrs *pub,
+		struct kms_engine_key **out)
+{
+	struct kms_engine_key *k;
+	const unsigned char *p;
+	EVP_PKEY *pk = NULL;
+
+	(void)inst;
+	if (cls == CKO_PRIVATE_KEY) {
+		if (!blob)
+			return CKR_GENERAL_ERROR;
+		p = blob;
+		pk = d2i_AutoPrivateKey(NULL, &p, (long)blob_len);
+	} else {
+		const struct kms_attr *spki = kms_attrs_get(pub, CKA_PUBLIC_KEY_INFO);
+
+		if (!spki || !spki->len)
+			return CKR_GENERAL_ERROR;
+		p = spki->val;
+		pk = d2i_PUBKEY(NULL, &p, (long)spki->len);
+	}
+	if (!pk)
+		return CKR_GENERAL_ERROR;
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		EVP_PKEY_free(pk);
+		return CKR_HOST_MEMORY;
+	}
+	k->pkey = pk;
+	k->priv = cls == CKO_PRIVATE_KEY;
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		k->kt = CKK_RSA;
+		k->size = (size_t)EVP_PKEY_get_size(pk);
+		break;
+	case EVP_PKEY_EC:
+		k->kt = CKK_EC;
+		k->size = ((size_t)EVP_PKEY_get_bits(pk) + 7) / 8;
+		break;
+	case EVP_PKEY_ED25519:
+		k->kt = CKK_EC_EDWARDS;
+		k->size = 32;
+		break;
+	default:
+		ossl_unload(k);
+		return CKR_GENERAL_ERROR;
+	}
+	*out = k;
+	return CKR_OK;
+}
+
+void ossl_unload(struct kms_engine_key *key)
+{
+	if (!key)
+		return;
+	EVP_PKEY_free(key->pkey);
+	free(key);
+}
+
+CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
+{
+	struct kms_attrs a = KMS_ATTRS_INIT;
+	const char *param = NULL;
+	CK_RV rv = CKR_ATTRIBUTE_TYPE_INVALID;
+
+	if (!key->priv)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	if (key->kt == CKK_RSA) {
+		switch (type) {
+		case CKA_PRIVATE_EXPONENT:
+			param = OSSL_PKEY_PARAM_RSA_D;
+			break;
+		case CKA_PRIME_1:
+			param = OSSL_PKEY_PARAM_RSA_FACTOR1;
+			break;
+		case CKA_PRIME_2:
+			param = OSSL_PKEY_PARAM_RSA_FACTOR2;
+			break;
+		case CKA_EXPONENT_1:
+			param = OSSL_PKEY_PARAM_RSA_EXPONENT1;
+			break;
+		case CKA_EXPONENT_2:
+			param = OSSL_PKEY_PARAM_RSA_EXPONENT2;
+			break;
+		case CKA_COEFFICIENT:
+			param = OSSL_PKEY_PARAM_RSA_COEFFICIENT1;
+			break;
+		default:
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+		}
+		if (set_bn(&a, type, key->pkey, param) != 0)
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+	} else if (key->kt == CKK_EC && type == CKA_VALUE) {
+		BIGNUM *d = NULL;
+		uint8_t buf[80];
+
+		if (EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1)
+			return CKR_GENERAL_ERROR;
+		if (BN_bn2binpad(d, buf, (int)key->size) < 0 || kms_attrs_set(&a, type, buf, key->size) != 0)
+			rv = CKR_GENERAL_ERROR;
+		BN_clear_free(d);
+		kms_wipe(buf, sizeof(buf));
+		if (rv == CKR_GENERAL_ERROR)
+			return rv;
+	} else if (key->kt == CKK_EC_EDWARDS && type == CKA_VALUE) {
+		uint8_t buf[32];
+		size_t n = sizeof(buf);
+
+		if (EVP_PKEY_get_raw_private_key(key->pkey, buf, &n) != 1 || kms_attrs_set(&a, type, buf, n) != 0)
+			rv = CKR_GENERAL_ERROR;
+		kms_wipe(buf, sizeof(buf));
+		if (rv == CKR_GENERAL_ERROR)
+			return rv;
+	} else {
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	}
+	/* Hand the value over: the list's buffer becomes the caller's. */
+	*val = a.v[0].val;
+	*len = a.v[0].len;
+	a.v[0].val = NULL;
+	a.v[0].len = 0;
+	kms_attrs_free(&a);
+	return CKR_OK;
+}

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* openssl engine operations: RSA, ECDSA and EdDSA sign and verify, RSA encrypt and decrypt. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+
+#include "common/mem.h"
+#include "engines/openssl/ossl.h"
+
+/* CK_EDDSA_PARAMS (PKCS#11 3.0), absent from the 2.40 header. */
+struct ossl_eddsa_params {
+	CK_BBOOL phFlag;
+	CK_ULONG ulContextDataLen;
+	CK_BYTE_PTR pContextData;
+};
+
+#define RAW_MAX (1u << 20) /* data buffered for single-part mechanisms used in parts */
+
+enum mech_form { M_RAW, M_HASH };
+
+struct kms_engine_op {
+	enum kms_op_kind kind;
+	CK_MECHANISM_TYPE mech;
+	struct kms_engine_key *key;
+	enum mech_form form;
+	int padding;           /* RSA padding mode */
+	const EVP_MD *md;      /* hash of a hash-and-sign mechanism, PSS or OAEP hash */
+	const EVP_MD *mgf1;    /* PSS / OAEP MGF1 hash */
+	int salt;              /* PSS salt length */
+	uint8_t *label;        /* OAEP label (OPENSSL_malloc'd) */
+	size_t label_len;
+	EVP_MD_CTX *mdctx;     /* streaming hash-and-sign */
+	uint8_t *buf;          /* buffered data for M_RAW multi-part */
+	size_t buf_len, buf_cap;
+};
+
+/* Digest length of a CKM_SHA* mechanism (as a hash algorithm parameter), 0 when unknown. */
+static CK_MECHANISM_TYPE hash_of(CK_MECHANISM_TYPE mech)
+{
+	switch (mech) {
+	case CKM_SHA1_RSA_PKCS:
+	case CKM_SHA1_RSA_PKCS_PSS:
+	case CKM_ECDSA_SHA1:
+		return CKM_SHA_1;
+	case CKM_SHA224_RSA_PKCS:
+	case CKM_SHA224_RSA_PKCS_PSS:
+	case CKM_ECDSA_SHA224:
+		return CKM_SHA224;
+	case CKM_SHA256_RSA_PKCS:
+	case CKM_SHA256_RSA_PKCS_PSS:
+	case CKM_ECDSA_SHA256:
+		return CKM_SHA256;
+	case CKM_SHA384_RSA_PKCS:
+	case CKM_SHA384_RSA_PKCS_PSS:
+	case CKM_ECDSA_SHA384:
+		return CKM_SHA384;
+	case CKM_SHA512_RSA_PKCS:
+	case CKM_SHA512_RSA_PKCS_PSS:
+	case CKM_ECDSA_SHA512:
+		return CKM_SHA512;
+	default:
+		return 0;
+	}
+}
+
+static bool is_pss(CK_MECHANISM_TYPE m)
+{
+	return m == CKM_RSA_PKCS_PSS || m == CKM_SHA1_RSA_PKCS_PSS || m == CKM_SHA224_RSA_PKCS_PSS ||
+	       m == CKM_SHA256_RSA_PKCS_PSS || m == CKM_SHA384_RSA_PKCS_PSS || m == CKM_SHA512_RSA_PKCS_PSS;
+}
+
+/* The key type a mechanism needs, 0 for an unknown mechanism. */
+static CK_KEY_TYPE key_type_of(CK_MECHANISM_TYPE m, enum kms_op_kind kind)
+{
+	bool sv = kind == KMS_OP_SIGN || kind == KMS_OP_VERIFY;
+
+	switch (m) {
+	case CKM_RSA_PKCS:
+		return CKK_RSA;
+	case CKM_RSA_PKCS_OAEP:
+		return sv ? (CK_KEY_TYPE)-1 : CKK_RSA;
+	case CKM_ECDSA:
+	case CKM_ECDSA_SHA1:
+	case CKM_ECDSA_SHA224:
+	case CKM_ECDSA_SHA256:
+	case CKM_ECDSA_SHA384:
+	case CKM_ECDSA_SHA512:
+		return sv ? CKK_EC : (CK_KEY_TYPE)-1;
+	case CKM_EDDSA:
+		return sv ? CKK_EC_EDWARDS : (CK_KEY_TYPE)-1;
+	default:
+		if (hash_of(m) || is_pss(m))
+			return sv ? CKK_RSA : (CK_KEY_TYPE)-1;
+		return (CK_KEY_TYPE)-1;
+	}
+}
+
+static CK_RV pss_params(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms_engine_op *op)
+{
+	const CK_RSA_PKCS_PSS_PARAMS *p = mech->pParameter;
+	CK_MECHANISM_TYPE want = hash_of(mech->mechanism);
+
+	if (!p || mech->ulParameterLen != sizeof(*p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	op->md = ossl_md_for_mech(in, p->hashAlg);
+	op->mgf1 = ossl_md_for_mgf(in, p->mgf);
+	if (!op->md || !op->mgf1 || (want && want != p->hashAlg) || p->sLen > (CK_ULONG)op->key->size)
+		return CKR_MECHANISM_PARAM_INVALID;
+	op->salt = (int)p->sLen;
+	op->padding = RSA_PKCS1_PSS_PADDING;
+	return CKR_OK;
+}
+
+static CK_RV oaep_params(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms_engine_op *op)
+{
+	const CK_RSA_PKCS_OAEP_PARAMS *p = mech->pParameter;
+
+	if (!p || mech->ulParameterLen != sizeof(*p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	op->md = ossl_md_for_mech(in, p->hashAlg);
+	op->mgf1 = ossl_md_for_mgf(in, p->mgf);
+	if (!op->md || !op->mgf1)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p->source != CKZ_DATA_SPECIFIED && !(p->source == 0 && !p->ulSourceDataLen))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p->ulSourceDataLen) {
+		if (!p->pSourceData)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->label = OPENSSL_memdup(p->pSourceData, p->ulSourceDataLen);
+		if (!op->label)
+			return CKR_HOST_MEMORY;
+		op->label_len = p->ulSourceDataLen;
+	}
+	op->padding = RSA_PKCS1_OAEP_PADDING;
+	return CKR_OK;
+}
+
+static CK_RV eddsa_params(const CK_MECHANISM *mech)
+{
+	const struct ossl_eddsa_params *p = mech->pParameter;
+
+	if (!mech->pParameter && !mech->ulParameterLen)
+		return CKR_OK;
+	if (!p || mech->ulParameterLen != sizeof(*p) || p->phFlag || p->ulContextDataLen)
+		return CKR_MECHANISM_PARAM_INVALID;
+	return CKR_OK;
+}
+
+/* Starts a streaming hash-and-sign or verify context. */
+static CK_RV start_digest(struct kms_engine_op *op)
+{
+	EVP_PKEY_CTX *pctx = NULL;
+	int rc;
+
+	op->mdctx = EVP_MD_CTX_new();
+	if (!op->mdctx)
+		return CKR_HOST_MEMORY;
+	if (op->kind == KMS_OP_SIGN)
+		rc = EVP_DigestSignInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey);
+	else
+		rc = EVP_DigestVerifyInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey);
+	if (rc != 1)
+		return CKR_GENERAL_ERROR;
+	if (op->padding == RSA_PKCS1_PSS_PADDING &&
+	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, op->mgf1) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, op->salt) != 1))
+		return CKR_MECHANISM_PARAM_INVALID;
+	return CKR_OK;
+}
+
+CK_RV ossl_op_init(void *vinst, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,
+		   struct kms_engine_op **out)
+{
+	struct ossl_inst *in = vinst;
+	struct kms_engine_op *op;
+	CK_KEY_TYPE kt = key_type_of(mech->mechanism, kind);
+	CK_RV rv = CKR_OK;
+
+	if (kt == (CK_KEY_TYPE)-1 || kind == KMS_OP_DIGEST)
+		return CKR_MECHANISM_INVALID;
+	if (!key || key->kt != kt || key->priv != (kind == KMS_OP_SIGN || kind == KMS_OP_DECRYPT))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return CKR_HOST_MEMORY;
+	op->kind = kind;
+	op->mech = mech->mechanism;
+	op->key = key;
+	op->form = hash_of(mech->mechanism) ? M_HASH : M_RAW;
+	op->padding = RSA_PKCS1_PADDING;
+	if (op->form == M_HASH)
+		op->md = ossl_md_for_mech(in, hash_of(mech->mechanism));
+	if (is_pss(mech->mechanism))
+		rv = pss_params(in, mech, op);
+	else if (mech->mechanism == CKM_RSA_PKCS_OAEP)
+		rv = oaep_params(in, mech, op);
+	else if (mech->mechanism == CKM_EDDSA)
+		rv = eddsa_params(mech);
+	else if (mech->pParameter || mech->ulParameterLen)
+		rv = CKR_MECHANISM_PARAM_INVALID;
+	if (rv == CKR_OK && op->form == M_HASH)
+		rv = start_digest(op);
+	if (rv != CKR_OK) {
+		ossl_op_free(op);
+		return rv;
+	}
+	*out = op;
+	return CKR_OK;
+}
+
+void ossl_op_free(struct kms_engine_op *op)
+{
+	if (!op)
+		return;
+	EVP_MD_CTX_free(op->mdctx);
+	OPENSSL_free(op->label);
+	kms_free_wiped(op->buf, op->buf_cap);
+	free(op);
+}
+
+size_t ossl_op_outlen(struct kms_engine_op *op, size_t inlen)
+{
+	(void)inlen;
+	switch (op->key->kt) {
+	case CKK_EC:
+		return 2 * op->key->size;
+	case CKK_EC_EDWARDS:
+		return 64;
+	default:
+		return op->key->size;
+	}
+}
+
+CK_RV ossl_op_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen)
+{
+	int rc;
+
+	if (op->kind == KMS_OP_ENCRYPT || op->kind == KMS_OP_DECRYPT)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (op->form == M_HASH) {
+		rc = op->kind == KMS_OP_SIGN ? EVP_DigestSignUpdate(op->mdctx, in, inlen)
+					     : EVP_DigestVerifyUpdate(op->mdctx, in, inlen);
+		return rc == 1 ? CKR_OK : CKR_GENERAL_ERROR;
+	}
+	if (inlen > RAW_MAX - op->buf_len)
+		return CKR_DATA_LEN_RANGE;
+	if (op->buf_len + inlen > op->buf_cap) {
+		size_t cap = op->buf_len + inlen < 256 ? 256 : 2 * (op->buf_len + inlen);
+		uint8_t *nb = malloc(cap);
+
+		if (!nb)
+			return CKR_HOST_MEMORY;
+		if (op->buf_len)
+			memcpy(nb, op->buf, op->buf_len);
+		kms_free_wiped(op->buf, op->buf_cap);
+		op->buf = nb;
+		op->buf_cap = cap;
+	}
+	if (inlen)
+		memcpy(op->buf + op->buf_len, in, inlen);
+	op->buf_len += inlen;
+	return CKR_OK;
+}
+
+/* ECDSA: DER signature to r||s, each padded to the field size. */
+static CK_RV ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t half, uint8_t *out, size_t *outlen)
+{
+	const unsigned char *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
+	const BIGNUM *r, *s;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	if (!sig)
+		return CKR_GENERAL_ERROR;
+	ECDSA_SIG_get0(sig, &r, &s);
+	if (BN_bn2binpad(r, out, (int)half) == (int)half && BN_bn2binpad(s, out + half, (int)half) == (int)half) {
+		*outlen = 2 * half;
+		rv = CKR_OK;
+	}
+	ECDSA_SIG_free(sig);
+	return rv;
+}
+
+/* ECDSA: r||s to DER (malloc'd). */
+static CK_RV ecdsa_raw_to_der(const uint8_t *raw, size_t len, size_t half, uint8_t **der, size_t *derlen)
+{
+	ECDSA_SIG *sig;
+	BIGNUM *r, *s;
+	int n;
+
+	if (len != 2 * half)
+		return CKR_SIGNATURE_LEN_RANGE;
+	sig = ECDSA_SIG_new();
+	r = BN_bin2bn(raw, (int)half, NULL);
+	s = BN_bin2bn(raw + half, (int)half, NULL);
+	if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
+		ECDSA_SIG_free(sig);
+		BN_free(r);
+		BN_free(s);
+		return CKR_HOST_MEMORY;
+	}
+	*der = NULL;
+	n = i2d_ECDSA_SIG(sig, der);
+	ECDSA_SIG_free(sig);
+	if (n <= 0)
+		return CKR_GENERAL_ERROR;
+	*derlen = (size_t)n;
+	return CKR_OK;
+}
+
+/* Sets up an EVP_PKEY_CTX for the raw mechanisms and RSA encryption. */
+static CK_RV raw_ctx(struct kms_engine_op *op, EVP_PKEY_CTX **out)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, op->key->pkey, NULL);
+	int rc;
+
+	if (!c)
+		return CKR_HOST_MEMORY;
+	switch (op->kind) {
+	case KMS_OP_SIGN:
+		rc = EVP_PKEY_sign_init(c);
+		break;
+	case KMS_OP_VERIFY:
+		rc = EVP_PKEY_verify_init(c);
+		break;
+	case KMS_OP_ENCRYPT:
+		rc = EVP_PKEY_encrypt_init(c);
+		break;
+	default:
+		rc = EVP_PKEY_decrypt_init(c);
+		break;
+	}
+	if (rc == 1 && op->key->kt == CKK_RSA) {
+		rc = EVP_PKEY_CTX_set_rsa_padding(c, op->padding);
+		if (rc == 1 && op->padding == RSA_PKCS1_PSS_PADDING)
+			rc = EVP_PKEY_CTX_set_signature_md(c, op->md) == 1 &&
+			     EVP_PKEY_CTX_set_rsa_mgf1_md(c, op->mgf1) == 1 &&
+			     EVP_PKEY_CTX_set_rsa_pss_saltlen(c, op->salt) == 1;
+		if (rc == 1 && op->padding == RSA_PKCS1_OAEP_PADDING) {
+			rc = EVP_PKEY_CTX_set_rsa_oaep_md(c, op->md) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(c, op->mgf1) == 1;
+			if (rc == 1 && op->label) {
+				uint8_t *l = OPENSSL_memdup(op->label, op->label_len);
+
+				rc = l && EVP_PKEY_CTX_set0_rsa_oaep_label(c, l, (int)op->label_len) == 1;
+				if (rc != 1)
+					OPENSSL_free(l);
+			}
+		}
+	}
+	if (rc != 1) {
+		EVP_PKEY_CTX_free(c);
+		return CKR_GENERAL_ERROR;
+	}
+	*out = c;
+	return CKR_OK;
+}
+
+/* Checks the input length of a raw mechanism. */
+static CK_RV raw_len_ok(struct kms_engine_op *op, size_t inlen)
+{
+	size_t k = op->key->size;
+
+	if (op->key->kt != CKK_RSA)
+		return CKR_OK;
+	if (op->kind == KMS_OP_DECRYPT)
+		return inlen == k ? CKR_OK : CKR_ENCRYPTED_DATA_LEN_RANGE;
+	if (op->padding == RSA_PKCS1_PSS_PADDING)
+		return inlen == (size_t)EVP_MD_get_size(op->md) ? CKR_OK : CKR_DATA_LEN_RANGE;
+	if (op->padding == RSA_PKCS1_OAEP_PADDING)
+		return inlen + 2 * (size_t)EVP_MD_get_size(op->md) + 2 <= k ? CKR_OK : CKR_DATA_LEN_RANGE;
+	return inlen + 11 <= k ? CKR_OK : CKR_DATA_LEN_RANGE;
+}
+
+/* Signs, encrypts or decrypts in one step with the raw mechanisms. */
+static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
+{
+	EVP_PKEY_CTX *c = NULL;
+	uint8_t der[160];
+	size_t n;
+	int rc;
+	CK_RV rv;
+
+	rv = raw_len_ok(op, inlen);
+	if (rv != CKR_OK)
+		return rv;
+	if (op->key->kt == CKK_EC_EDWARDS) {
+		EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+		n = *outlen;
+		rc = m && EVP_DigestSignInit(m, NULL, NULL, NULL, op->key->pkey) == 1 &&
+		     EVP_DigestSign(m, out, &n, in, inlen) == 1;
+		EVP_MD_CTX_free(m);
+		if (!rc)
+			return CKR_FUNCTION_FAILED;
+		*outlen = n;
+		return CKR_OK;
+	}
+	rv = raw_ctx(op, &c);
+	if (rv != CKR_OK)
+		return rv;
+	if (op->kind == KMS_OP_SIGN && op->key->kt == CKK_EC) {
+		n = sizeof(der);
+		rc = EVP_PKEY_sign(c, der, &n, in, inlen);
+		rv = rc == 1 ? ecdsa_der_to_raw(der, n, op->key->size, out, outlen) : CKR_FUNCTION_FAILED;
+	} else {
+		n = *outlen;
+		if (op->kind == KMS_OP_SIGN)
+			rc = EVP_PKEY_sign(c, out, &n, in, inlen);
+		else if (op->kind == KMS_OP_ENCRYPT)
+			rc = EVP_PKEY_encrypt(c, out, &n, in, inlen);
+		else
+			rc = EVP_PKEY_decrypt(c, out, &n, in, inlen);
+		if (rc == 1)
+			*outlen = n;
+		rv = rc == 1 ? CKR_OK : op->kind == KMS_OP_DECRYPT ? CKR_ENCRYPTED_DATA_INVALID : CKR_FUNCTION_FAILED;
+	}
+	EVP_PKEY_CTX_free(c);
+	return rv;
+}
+
+/* Ends a hash-and-sign: the signature in the PKCS#11 form. */
+static CK_RV hash_sign_final(struct kms_engine_op *op, uint8_t *out, size_t *outlen)
+{
+	uint8_t der[160];
+	size_t n;
+
+	if (op->key->kt == CKK_EC) {
+		n = sizeof(der);
+		if (EVP_DigestSignFinal(op->mdctx, der, &n) != 1)
+			return CKR_FUNCTION_FAILED;
+		return ecdsa_der_to_raw(der, n, op->key->size, out, outlen);
+	}
+	n = *outlen;
+	if (EVP_DigestSignFinal(op->mdctx, out, &n) != 1)
+		return CKR_FUNCTION_FAILED;
+	*outlen = n;
+	return CKR_OK;
+}
+
+CK_RV ossl_op_oneshot(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
+{
+	if (op->form == M_RAW)
+		return raw_run(op, in, inlen, out, outlen);
+	if (op->key->kt == CKK_RSA) {
+		size_t n = *outlen;
+
+		/* One call, as a raw EVP_DigestSign user would make it. */
+		if (EVP_DigestSign(op->mdctx, out, &n, in, inlen) != 1)
+			return CKR_FUNCTION_FAILED;
+		*outlen = n;
+		return CKR_OK;
+	}
+	if (EVP_DigestSignUpdate(op->mdctx, in, inlen) != 1)
+		return CKR_FUNCTION_FAILED;
+	return hash_sign_final(op, out, outlen);
+}
+
+CK_RV ossl_op_final(struct kms_engine_op *op, uint8_t *out, size_t *outlen)
+{
+	if (op->kind != KMS_OP_SIGN)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (op->form == M_RAW)
+		return raw_run(op, op->buf, op->buf_len, out, outlen);
+	return hash_sign_final(op, out, outlen);
+}
+
+/* Checks a signature in the PKCS#11 form against data (raw) or the streamed digest (hash). */
+static CK_RV verify(struct kms_engine_op *op, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
+{
+	uint8_t *der = NULL;
+	size_t derlen = siglen;
+	const uint8_t *s = sig;
+	EVP_PKEY_CTX *c = NULL;
+	int rc;
+	CK_RV rv;
+
+	if (siglen != ossl_op_outlen(op, len))
+		return CKR_SIGNATURE_LEN_RANGE;
+	if (op->key->kt == CKK_EC) {
+		rv = ecdsa_raw_to_der(sig, siglen, op->key->size, &der, &derlen);
+		if (rv != CKR_OK)
+			return rv;
+		s = der;
+	}
+	if (op->form == M_HASH) {
+		rc = EVP_DigestVerifyFinal(op->mdctx, s, derlen);
+	} else if (op->key->kt == CKK_EC_EDWARDS) {
+		EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+		rc = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, op->key->pkey) == 1 ?
+			     EVP_DigestVerify(m, s, derlen, data, len) : -1;
+		EVP_MD_CTX_free(m);
+	} else {
+		rv = op->key->kt == CKK_RSA && op->padding == RSA_PKCS1_PSS_PADDING ? raw_len_ok(op, len) : CKR_OK;
+		if (rv != CKR_OK) {
+			OPENSSL_free(der);
+			return rv;
+		}
+		rv = raw_ctx(op, &c);
+		if (rv != CKR_OK) {
+			OPENSSL_free(der);
+			return rv;
+		}
+		rc = EVP_PKEY_verify(c, s, derlen, data, len);
+		EVP_PKEY_CTX_free(c);
+	}
+	OPENSSL_free(der);
+	return rc == 1 ? CKR_OK : CKR_SIGNATURE_INVALID;
+}
+
+CK_RV ossl_op_verify(struct kms_engine_op *op, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
+{
+	if (op->form == M_HASH && EVP_DigestVerifyUpdate(op->mdctx, data, len) != 1)
+		return CKR_FUNCTION_FAILED;
+	return verify(op, data, len, sig, siglen);
+}
+
+CK_RV ossl_op_verify_final(struct kms_engine_op *op, const uint8_t *sig, size_t siglen)
+{
+	return verify(op, op->buf, op->buf_len, sig, siglen);
+}
