@@ -189,6 +189,8 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 /* Frees session objects of session h (or all of tok when h is 0). */
 void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h);
 void kms_obj_free(struct kms_obj *o);
+/* Drops every cached token object of tok (token lock held). */
+void kms_obj_cache_clear_locked(struct kms_token *tok);
 /* A new object taking over attrs (left empty); NULL when out of memory. */
 struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs);
 /* CKR_SESSION_READ_ONLY / CKR_USER_NOT_LOGGED_IN when the session may not write such an object. */

@@ -92,8 +92,8 @@ static void tokens_close(void)
 		kms_session_close_all(t);
 		kms_lock_wr(&t->lock);
 		kms_token_forget_login_locked(t);
+		kms_obj_cache_clear_locked(t);
 		kms_lock_unlock(&t->lock);
-		kms_map_free(&t->cache);
 		kms_map_free(&t->sobjs);
 		if (t->einst)
 			t->eng->shutdown(t->einst);

@@ -479,3 +479,16 @@ void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h)
 	kms_lock_unlock(&tok->lock);
 	free(c.ids);
 }
+
+static void cache_put_cb(uint64_t id, void *val, void *ctx)
+{
+	(void)id;
+	(void)ctx;
+	kms_obj_put(val);
+}
+
+void kms_obj_cache_clear_locked(struct kms_token *tok)
+{
+	kms_map_each(&tok->cache, cache_put_cb, NULL);
+	kms_map_free(&tok->cache);
+}

@@ -377,13 +377,6 @@ out:
 	return rv;
 }
 
-static void free_obj_cb(uint64_t id, void *val, void *ctx)
-{
-	(void)id;
-	(void)ctx;
-	kms_obj_put(val);
-}
-
 CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
 {
 	struct kms_attrs rec;
@@ -418,8 +411,7 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 		return rv;
 	kms_lock_wr(&tok->lock);
 	kms_token_forget_login_locked(tok);
-	kms_map_each(&tok->cache, free_obj_cb, NULL);
-	kms_map_free(&tok->cache);
+	kms_obj_cache_clear_locked(tok);
 	kms_lock_unlock(&tok->lock);
 	return CKR_OK;
 }
