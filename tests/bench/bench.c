@@ -564,10 +564,30 @@ static int kms_bench_spawn_open(const char *module, const char *label, double *d
 	return 0;
 }
 
+/* The module of the build tree this program is in (<build>/tests/bench/ -> <build>/module/pkcs11/),
+ * or NULL when there is none. */
+static const char *kms_bench_default_module(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	char *slash;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	if ((size_t)snprintf(slash, len - (size_t)(slash - buf), "/../../module/pkcs11/libkms11.so") >=
+	    len - (size_t)(slash - buf))
+		return NULL;
+	return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
 static void kms_bench_usage(void)
 {
 	fprintf(stderr, "usage: kms11-bench [--module PATH] [--keys N] [--seconds S] [--no-store]\n"
-			"  --module   the PKCS#11 module (default: $KMS11_MODULE)\n"
+			"  --module   the PKCS#11 module (default: $KMS11_MODULE, else the build tree's)\n"
 			"  --keys     public-key objects for the store-scale part (default 100000)\n"
 			"  --seconds  time per throughput figure (default 1.5)\n");
 }
@@ -694,7 +714,7 @@ int main(int argc, char **argv)
 	};
 	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
 	CK_SESSION_HANDLE s;
-	char dir[] = "/dev/shm/kms11-bench.XXXXXX", store[300];
+	char dir[] = "/dev/shm/kms11-bench.XXXXXX", store[300], default_module[4096];
 	int a;
 
 	for (a = 1; a < argc; a++) {
@@ -713,7 +733,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (module == NULL || *module == '\0') {
+	if (module == NULL || *module == '\0')
+		module = kms_bench_default_module(default_module, sizeof(default_module));
+	if (module == NULL) {
 		kms_bench_usage();
 		return 2;
 	}
