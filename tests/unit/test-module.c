@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The module through its C_* function list: states, argument checks and the spec's return codes. */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,6 +559,111 @@ START_TEST(test_random_and_unsupported)
 }
 END_TEST
 
+
+START_TEST(test_keygen_attributes)
+{
+	static CK_BYTE printable[] = {0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1'};
+	static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, ecdsa = {CKM_ECDSA, NULL, 0};
+	CK_BBOOL t_ = CK_TRUE, local = 0, as = 0, ne = 0, sens = 0;
+	CK_MECHANISM_TYPE genmech = 0;
+	CK_BYTE params[32], id1[64], id2[64], hash[32] = {9}, sig[80];
+	CK_ULONG siglen = sizeof(sig);
+	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, printable, sizeof(printable)}, {CKA_TOKEN, &t_, 1}};
+	CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &t_, 1}};
+	CK_OBJECT_HANDLE pub, priv;
+	CK_SESSION_HANDLE s;
+
+	setup_token();
+	s = user_session();
+	ck_assert_rv(f->C_GenerateKeyPair(s, &m, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+	{
+		CK_ATTRIBUTE q[] = {{CKA_EC_PARAMS, params, sizeof(params)}, {CKA_LOCAL, &local, 1},
+				    {CKA_ALWAYS_SENSITIVE, &as, 1}, {CKA_NEVER_EXTRACTABLE, &ne, 1},
+				    {CKA_SENSITIVE, &sens, 1}, {CKA_KEY_GEN_MECHANISM, &genmech, sizeof(genmech)},
+				    {CKA_ID, id1, sizeof(id1)}};
+		CK_ATTRIBUTE r[] = {{CKA_ID, id2, sizeof(id2)}};
+
+		ck_assert_rv(f->C_GetAttributeValue(s, priv, q, 7), CKR_OK);
+		ck_assert_int_eq(q[0].ulValueLen, sizeof(p256)); /* stored as the OID */
+		ck_assert_mem_eq(params, p256, sizeof(p256));
+		ck_assert(local && as && ne && sens);
+		ck_assert_int_eq(genmech, CKM_EC_KEY_PAIR_GEN);
+		ck_assert_rv(f->C_GetAttributeValue(s, pub, r, 1), CKR_OK);
+		ck_assert_int_eq(q[6].ulValueLen, 32);
+		ck_assert_int_eq(r[0].ulValueLen, 32);
+		ck_assert_mem_eq(id1, id2, 32); /* both halves share CKA_ID */
+	}
+	/* C_SetPIN rewraps the token key: keys made before still sign after a new login */
+	ck_assert_rv(f->C_SetPIN(s, (CK_UTF8CHAR_PTR)USER_PIN, 4, (CK_UTF8CHAR_PTR)"7777", 4), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"7777", 4), CKR_OK);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+	ck_assert_rv(f->C_Sign(s, hash, sizeof(hash), sig, &siglen), CKR_OK);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, hash, sizeof(hash), sig, siglen), CKR_OK);
+	/* an unknown curve and a malformed parameter */
+	{
+		CK_BYTE secp256k1[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}, junk[] = {0x30, 0x01, 0x00};
+		CK_ATTRIBUTE a[] = {{CKA_EC_PARAMS, secp256k1, sizeof(secp256k1)}};
+		CK_ATTRIBUTE b[] = {{CKA_EC_PARAMS, junk, sizeof(junk)}};
+		CK_ATTRIBUTE none[] = {{CKA_TOKEN, &t_, 1}};
+
+		ck_assert_rv(f->C_GenerateKeyPair(s, &m, a, 1, NULL, 0, &pub, &priv), CKR_CURVE_NOT_SUPPORTED);
+		ck_assert_rv(f->C_GenerateKeyPair(s, &m, b, 1, NULL, 0, &pub, &priv), CKR_DOMAIN_PARAMS_INVALID);
+		ck_assert_rv(f->C_GenerateKeyPair(s, &m, none, 1, NULL, 0, &pub, &priv), CKR_TEMPLATE_INCOMPLETE);
+	}
+	teardown_store();
+}
+END_TEST
+
+START_TEST(test_interfaces)
+{
+	CK_RV (*list)(void *, CK_ULONG_PTR);
+	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, void **, CK_FLAGS);
+	struct {
+		CK_CHAR *name;
+		CK_FUNCTION_LIST *fl;
+		CK_FLAGS flags;
+	} ifs[4], *one = NULL;
+	CK_ULONG n = 0;
+	CK_VERSION v = {2, 40}, bad = {9, 9};
+
+	setup_store();
+	list = (CK_RV(*)(void *, CK_ULONG_PTR))dlsym(dl, "C_GetInterfaceList");
+	get = (CK_RV(*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, void **, CK_FLAGS))dlsym(dl, "C_GetInterface");
+	ck_assert_ptr_nonnull(list);
+	ck_assert_ptr_nonnull(get);
+	ck_assert_rv(list(NULL, NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(list(NULL, &n), CKR_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_rv(list(ifs, &n), CKR_OK);
+	ck_assert_str_eq((char *)ifs[0].name, "PKCS 11");
+	ck_assert_ptr_eq(ifs[0].fl, f);
+	ck_assert_rv(get((CK_UTF8CHAR_PTR) "PKCS 11", &v, (void **)&one, 0), CKR_OK);
+	ck_assert_ptr_eq(one->fl, f);
+	ck_assert_rv(get(NULL, NULL, (void **)&one, 0), CKR_OK);
+	ck_assert_rv(get((CK_UTF8CHAR_PTR) "Vendor X", NULL, (void **)&one, 0), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(get(NULL, &bad, (void **)&one, 0), CKR_ARGUMENTS_BAD);
+	/* every slot of the function list is filled */
+	{
+		const size_t first = offsetof(CK_FUNCTION_LIST, C_Initialize);
+		const size_t count = (sizeof(*f) - first) / sizeof(void *);
+		void *slot;
+
+		ck_assert_int_eq(count, 68);
+		for (size_t i = 0; i < count; i++) {
+			memcpy(&slot, (const char *)f + first + i * sizeof(void *), sizeof(slot));
+			ck_assert_msg(slot != NULL, "function list slot %zu is empty", i);
+		}
+	}
+	f = NULL;
+	teardown_store();
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
 	Suite *su = suite_create("module");
@@ -574,6 +680,8 @@ static Suite *module_suite(void)
 	tcase_add_test(tc, test_sign_verify_codes);
 	tcase_add_test(tc, test_token_objects_persist);
 	tcase_add_test(tc, test_random_and_unsupported);
+	tcase_add_test(tc, test_keygen_attributes);
+	tcase_add_test(tc, test_interfaces);
 	suite_add_tcase(su, tc);
 	return su;
 }
