@@ -10,7 +10,7 @@
 #include <check.h>
 #include <p11-kit/pkcs11.h>
 
-#include "common/ckr.h"
+#include "tests/unit/testutil.h"
 
 #define SO_PIN "12345678"
 #define USER_PIN "1234"
@@ -19,12 +19,6 @@ static CK_FUNCTION_LIST *f;
 static void *dl;
 static char store[256];
 
-#define ck_assert_rv(expr, want)                                                                            \
-	do {                                                                                                \
-		CK_RV _rv = (expr);                                                                         \
-		ck_assert_msg(_rv == (CK_RV)(want), "%s: got %s, want %s", #expr, kms_ckr_name(_rv),          \
-			      kms_ckr_name(want));                                                          \
-	} while (0)
 
 static void load(void)
 {
@@ -688,11 +682,5 @@ static Suite *module_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(module_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return kms_test_run(module_suite());
 }

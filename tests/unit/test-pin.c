@@ -6,16 +6,10 @@
 #include <check.h>
 #include <openssl/evp.h>
 
-#include "common/ckr.h"
+#include "tests/unit/testutil.h"
 #include "common/mem.h"
 #include "module/core/core.h"
 
-#define ck_assert_rv(expr, want)                                                                            \
-	do {                                                                                                \
-		CK_RV _rv = (expr);                                                                         \
-		ck_assert_msg(_rv == (CK_RV)(want), "%s: got %s, want %s", #expr, kms_ckr_name(_rv),          \
-			      kms_ckr_name(want));                                                          \
-	} while (0)
 
 START_TEST(test_kdf_parameters_reach_scrypt)
 {
@@ -95,8 +89,6 @@ int main(void)
 {
 	Suite *su = suite_create("pin");
 	TCase *tc = tcase_create("kdf-gcm");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_kdf_parameters_reach_scrypt);
@@ -104,9 +96,5 @@ int main(void)
 	tcase_add_test(tc, test_gcm_seal_open);
 	tcase_add_test(tc, test_gcm_nonces_fresh);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return kms_test_run(su);
 }

@@ -18,15 +18,9 @@
 #include <p11-kit/pkcs11.h>
 
 #include "common/attrs.h"
-#include "common/ckr.h"
+#include "tests/unit/testutil.h"
 #include "storage/store.h"
 
-#define ck_assert_rv(call, want)                                                                     \
-	do {                                                                                         \
-		CK_RV rv_ = (call);                                                                  \
-		ck_assert_msg(rv_ == (want), "%s: got %s, want %s", #call, kms_ckr_name(rv_),        \
-			      kms_ckr_name(want));                                                   \
-	} while (0)
 
 static char dir[64];
 static struct kms_store *st;

@@ -5,14 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/ckr.h"
+#include "tests/unit/testutil.h"
 #include "module/core/uri.h"
 
-#define ck_assert_rv(rv, want)                                                                          \
-	do {                                                                                            \
-		CK_RV rv_ = (rv), want_ = (want);                                                        \
-		ck_assert_msg(rv_ == want_, "got %s, want %s", kms_ckr_name(rv_), kms_ckr_name(want_)); \
-	} while (0)
 
 START_TEST(test_parse_simple)
 {
