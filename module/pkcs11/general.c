@@ -5,6 +5,14 @@
 
 #include "module/pkcs11/entry.h"
 
+/* The token of a slot: CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SLOT_ID_INVALID. */
+static CK_RV slot_token(CK_SLOT_ID slot, struct kms_token **tok)
+{
+	CK_RV rv = kms_core_check();
+
+	return rv != CKR_OK ? rv : kms_token_lookup(slot, tok);
+}
+
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
 	return kms_core_initialize(pInitArgs);
@@ -59,10 +67,8 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
 	char desc[80];
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
@@ -80,10 +86,8 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
@@ -94,10 +98,8 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
 {
 	struct kms_token *tok;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!pulCount)
@@ -108,10 +110,8 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
@@ -124,10 +124,8 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
 	struct kms_token *tok;
 	char label[33];
 	size_t n = 32;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!pLabel || (!pPin && ulPinLen))
@@ -173,12 +171,10 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		    CK_SESSION_HANDLE_PTR phSession)
 {
 	struct kms_token *tok;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
 	(void)pApplication;
 	(void)Notify;
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	if (!phSession)
@@ -198,10 +194,8 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
 	struct kms_token *tok;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = slot_token(slotID, &tok);
 
-	if (rv == CKR_OK)
-		rv = kms_token_lookup(slotID, &tok);
 	if (rv != CKR_OK)
 		return rv;
 	return kms_session_close_all(tok);
