@@ -2,8 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 # The main job on the default token: initialise it, generate a key and sign with it through pkcs11-tool,
 # then verify the signature with openssl against the public key read back from the token.
+# With --setup it first installs the Debian packages it needs and builds into ./build.
 set -euo pipefail
 
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = --setup ]; then
+	shift
+	SUDO=()
+	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+	"${SUDO[@]}" apt-get update -q
+	DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends \
+		meson ninja-build pkg-config gcc libc6-dev libssl-dev liblmdb-dev libp11-kit-dev \
+		libjansson-dev libinih-dev check opensc openssl
+	[ -d build ] || meson setup build
+	ninja -C build
+fi
 build=${1:-build}
 mod=$(cd "$build" && pwd)/module/pkcs11/libkms11.so
 [ -f "$mod" ] || { echo "demo: $mod not found; build first (meson setup $build && ninja -C $build)" >&2; exit 1; }
