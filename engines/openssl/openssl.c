@@ -2,12 +2,15 @@
 /* The openssl engine: its operation table, instances, mechanism list and random numbers. */
 #include <stdlib.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
 #include "engines/openssl/ossl.h"
 
 #define RSA_OPS (CKF_SIGN | CKF_VERIFY)
+/* Default size of the secure heap: a power of two (KMS11_SECURE_HEAP overrides; 0 turns it off). */
+#define OSSL_SECURE_HEAP ((size_t)32 << 20)
 #define EC_FLAGS (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 
 static const struct kms_engine_mech ossl_mechs[] = {
@@ -49,6 +52,29 @@ static void ossl_shutdown(void *vinst)
 	free(in);
 }
 
+/* Private key components that OpenSSL decodes (RSA CBIGNUMs, EC and Ed25519 private keys) are
+ * allocated from its secure heap when one exists: locked, excluded from core dumps, and wiped on
+ * free. Set one up unless the application already has. */
+static void secure_heap(void)
+{
+	const char *env = getenv("KMS11_SECURE_HEAP");
+	size_t size = OSSL_SECURE_HEAP;
+
+	if (CRYPTO_secure_malloc_initialized())
+		return;
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 10);
+
+		if (*end == 0 && v == 0)
+			return;
+		if (*end == 0 && v >= 4096 && v <= (1ULL << 32) && !(v & (v - 1)))
+			size = (size_t)v;
+	}
+	if (CRYPTO_secure_malloc_init(size, 16) == 0)
+		KMS_WARN("openssl engine: no secure heap; decoded keys are in ordinary memory");
+}
+
 static CK_RV ossl_init(const struct kms_engine_conf *conf, void **out)
 {
 	struct ossl_inst *in;
@@ -58,6 +84,7 @@ static CK_RV ossl_init(const struct kms_engine_conf *conf, void **out)
 			conf->settings[0].key);
 		return CKR_GENERAL_ERROR;
 	}
+	secure_heap();
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return CKR_HOST_MEMORY;
