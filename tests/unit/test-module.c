@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The module through its C_* function list: states, argument checks and the spec's return codes. */
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,101 @@ START_TEST(test_interfaces)
 }
 END_TEST
 
+/* Writes a config file into the test's store directory and points KMS11_CONF at it. */
+static void write_conf(const char *text)
+{
+	char path[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/kms11.conf", store);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	setenv("KMS11_CONF", path, 1);
+}
+
+START_TEST(test_config_tokens)
+{
+	CK_SLOT_ID slots[4];
+	CK_ULONG n = 4;
+	CK_TOKEN_INFO ti;
+	char log[300], line[512] = "";
+	FILE *fp;
+
+	setup_store();
+	write_conf("[token:signing]\nengine = openssl\n\n[token:backup]\nengine = openssl\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_rv(f->C_GetTokenInfo(slots[0], &ti), CKR_OK);
+	ck_assert_int_eq(memcmp(ti.label, "signing ", 8), 0);
+	ck_assert_rv(f->C_GetTokenInfo(slots[1], &ti), CKR_OK);
+	ck_assert_int_eq(memcmp(ti.label, "backup ", 7), 0);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	/* a bad file: CKR_GENERAL_ERROR and a line in the log naming the line and the problem */
+	snprintf(log, sizeof(log), "%s/kms11.log", store);
+	setenv("KMS11_LOG", log, 1);
+	write_conf("[token:x]\nengine = nosuch\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+	fp = fopen(log, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	ck_assert_msg(strstr(line, "kms11.conf:2") && strstr(line, "nosuch"), "log line: %s", line);
+	write_conf("\x01\x02 garbage [[[\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	unsetenv("KMS11_LOG");
+	unsetenv("KMS11_CONF");
+	f = NULL;
+	teardown_store();
+}
+END_TEST
+
+/* True when the file holds the bytes. */
+static bool file_has(const char *path, const CK_BYTE *needle, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	static CK_BYTE buf[64 << 20];
+	size_t len;
+
+	ck_assert_ptr_nonnull(fp);
+	len = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	return memmem(buf, len, needle, n) != NULL;
+}
+
+START_TEST(test_no_plaintext_key_in_store)
+{
+	static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_BBOOL t_ = CK_TRUE, f_ = CK_FALSE;
+	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, p256, sizeof(p256)}, {CKA_TOKEN, &t_, 1}};
+	CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &t_, 1}, {CKA_SENSITIVE, &f_, 1}, {CKA_EXTRACTABLE, &t_, 1}};
+	CK_OBJECT_HANDLE pub, priv;
+	CK_BYTE d[32], point[80];
+	CK_ATTRIBUTE q[] = {{CKA_VALUE, d, sizeof(d)}};
+	CK_ATTRIBUTE pq[] = {{CKA_EC_POINT, point, sizeof(point)}};
+	CK_SESSION_HANDLE s;
+	char path[300];
+
+	setup_token();
+	s = user_session();
+	ck_assert_rv(f->C_GenerateKeyPair(s, &m, pt, 2, vt, 3, &pub, &priv), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(s, priv, q, 1), CKR_OK);
+	ck_assert_int_eq(q[0].ulValueLen, 32);
+	ck_assert_rv(f->C_GetAttributeValue(s, pub, pq, 1), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	f = NULL;
+	snprintf(path, sizeof(path), "%s/data.mdb", store);
+	/* the public point is there in clear (so the search works), the private scalar is not */
+	ck_assert(file_has(path, point + 3, 32));
+	ck_assert(!file_has(path, d, sizeof(d)));
+	teardown_store();
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
 	Suite *su = suite_create("module");
@@ -676,6 +772,8 @@ static Suite *module_suite(void)
 	tcase_add_test(tc, test_random_and_unsupported);
 	tcase_add_test(tc, test_keygen_attributes);
 	tcase_add_test(tc, test_interfaces);
+	tcase_add_test(tc, test_config_tokens);
+	tcase_add_test(tc, test_no_plaintext_key_in_store);
 	suite_add_tcase(su, tc);
 	return su;
 }
