@@ -11,7 +11,7 @@
 
 /* ---- hex ---- */
 
-static int kms_hex_val(char c)
+int kms_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -55,8 +55,8 @@ int kms_hex_decode(const char *s, uint8_t **out, size_t *outlen)
 	if (buf == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int hi = kms_hex_val(s[2 * i]);
-		int lo = kms_hex_val(s[2 * i + 1]);
+		int hi = kms_hex_digit(s[2 * i]);
+		int lo = kms_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(buf);
 			return -1;

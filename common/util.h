@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The value of one hex digit (either case), or -1. */
+int kms_hex_digit(char c);
 /* Lower-case hex of n bytes into a malloc'd NUL-terminated string; NULL when out of memory. */
 char *kms_hex_encode(const uint8_t *p, size_t n);
 /* Decodes hex (either case, even length) into a malloc'd buffer; -1 on bad input or no memory. */

@@ -303,6 +303,25 @@ static int bld_bn(OSSL_PARAM_BLD *b, const char *name, const struct kms_attrs *t
 	return 1;
 }
 
+/* Builds a key from parameters: CKR_ATTRIBUTE_VALUE_INVALID when OpenSSL refuses them. */
+static CK_RV from_params(const char *alg, OSSL_PARAM_BLD *b, CK_OBJECT_CLASS cls, EVP_PKEY **pk)
+{
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(b);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (params && ctx) {
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		if (EVP_PKEY_fromdata_init(ctx) == 1 &&
+		    EVP_PKEY_fromdata(ctx, pk, cls == CKO_PRIVATE_KEY ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+				      params) == 1)
+			rv = CKR_OK;
+	}
+	OSSL_PARAM_free(params);
+	EVP_PKEY_CTX_free(ctx);
+	return rv;
+}
+
 static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
 {
 	static const struct {
@@ -321,8 +340,6 @@ static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY
 	size_t need = cls == CKO_PRIVATE_KEY ? 3 : 2, nparts = cls == CKO_PRIVATE_KEY ? 8 : 2;
 	BIGNUM *bn[8] = {0};
 	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	int crt = 0, r;
 	CK_RV rv = CKR_HOST_MEMORY;
 
@@ -342,13 +359,8 @@ static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	params = OSSL_PARAM_BLD_to_param(b);
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	if (!params || !ctx)
-		goto out;
-	rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, pk, cls == CKO_PRIVATE_KEY ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1)
+	rv = from_params("RSA", b, cls, pk);
+	if (rv != CKR_OK)
 		goto out;
 	if (EVP_PKEY_get_bits(*pk) < 1024 || EVP_PKEY_get_bits(*pk) > 16384) {
 		EVP_PKEY_free(*pk);
@@ -360,9 +372,7 @@ static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY
 out:
 	for (size_t i = 0; i < 8; i++)
 		BN_clear_free(bn[i]);
-	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(b);
-	EVP_PKEY_CTX_free(ctx);
 	return rv;
 }
 
@@ -385,8 +395,6 @@ static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY 
 	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
 	const struct kms_attr *val = kms_attrs_get(t, cls == CKO_PRIVATE_KEY ? CKA_VALUE : CKA_EC_POINT);
 	OSSL_PARAM_BLD *b = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	BIGNUM *d = NULL;
 	uint8_t point[256];
 	const uint8_t *raw;
@@ -422,20 +430,10 @@ static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY 
 		if (OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, raw, rawlen) != 1)
 			goto out;
 	}
-	params = OSSL_PARAM_BLD_to_param(b);
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (!params || !ctx)
-		goto out;
-	rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, pk, cls == CKO_PRIVATE_KEY ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1)
-		goto out;
-	rv = CKR_OK;
+	rv = from_params("EC", b, cls, pk);
 out:
 	BN_clear_free(d);
-	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(b);
-	EVP_PKEY_CTX_free(ctx);
 	return rv;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* pkcs11: URIs (RFC 7512): p11-kit's parser pulled into struct kms_uri, our own canonical formatter. */
+#include "common/util.h"
 #include "module/core/uri.h"
 
 #include <stddef.h>
@@ -67,17 +68,6 @@ static const struct {
 	{ "slot-manufacturer", 32, offsetof(struct kms_uri, slot_manufacturer) },
 };
 
-static int kms_uri_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes v[0..n) into a malloc'd string, skipping whitespace as p11-kit does;
  * 0, -1 when out of memory, 1 on a bad escape. */
 static int kms_uri_decode(const char *v, size_t n, char **out, size_t *outlen)
@@ -94,8 +84,8 @@ static int kms_uri_decode(const char *v, size_t n, char **out, size_t *outlen)
 			d[k++] = v[i];
 			continue;
 		}
-		int hi = i + 2 < n ? kms_uri_hexval(v[i + 1]) : -1;
-		int lo = i + 2 < n ? kms_uri_hexval(v[i + 2]) : -1;
+		int hi = i + 2 < n ? kms_hex_digit(v[i + 1]) : -1;
+		int lo = i + 2 < n ? kms_hex_digit(v[i + 2]) : -1;
 		if (hi < 0 || lo < 0) {
 			free(d);
 			return 1;
