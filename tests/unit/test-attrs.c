@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/attrs.h"
+#include "tests/unit/testutil.h"
 
 /* Builds a list with a few attributes of varied sizes, inserted out of order. */
 static void fill(struct kms_attrs *a)
@@ -287,11 +288,5 @@ static Suite *attrs_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(attrs_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return kms_test_run(attrs_suite());
 }

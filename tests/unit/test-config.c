@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "module/core/config.h"
+#include "tests/unit/testutil.h"
 
 static char tmpdir[64];
 static char path[256];
@@ -270,11 +271,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return kms_test_run(config_suite());
 }

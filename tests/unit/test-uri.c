@@ -341,11 +341,5 @@ static Suite *uri_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(uri_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return kms_test_run(uri_suite());
 }
