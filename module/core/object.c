@@ -55,14 +55,9 @@ struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs)
 /* True when the session may see the object: private ones need the user logged in. */
 static bool visible(struct kms_session *s, const struct kms_obj *o)
 {
-	bool ok = true;
-
-	if (kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false)) {
-		kms_lock_rd(&s->tok->lock);
-		ok = s->tok->login == CKU_USER;
-		kms_lock_unlock(&s->tok->lock);
-	}
-	return ok;
+	/* One word read on the hot path: the login state is written under the token lock. */
+	return !kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false) ||
+	       __atomic_load_n(&s->tok->login, __ATOMIC_ACQUIRE) == CKU_USER;
 }
 
 /* Reads a token object through the cache: a cached copy is current while the store's generation

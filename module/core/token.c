@@ -277,7 +277,7 @@ static void drop_key_cb(uint64_t id, void *val, void *ctx)
 
 void kms_token_forget_login_locked(struct kms_token *tok)
 {
-	tok->login = KMS_NO_USER;
+	__atomic_store_n(&tok->login, KMS_NO_USER, __ATOMIC_RELEASE);
 	kms_secure_free(tok->token_key);
 	tok->token_key = NULL;
 	kms_map_each(&tok->cache, drop_key_cb, NULL);
@@ -324,7 +324,7 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 		rv = tok->login == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 		kms_secure_free(tkey);
 	} else {
-		tok->login = user;
+		__atomic_store_n(&tok->login, user, __ATOMIC_RELEASE);
 		tok->token_key = tkey;
 	}
 	kms_lock_unlock(&tok->lock);
