@@ -140,8 +140,7 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 	memset(&kms_mod, 0, sizeof(kms_mod));
 	kms_lock_setup(args);
 	if (kms_conf_load(&kms_mod.conf, err, sizeof(err)) != 0) {
-		/* A bad configuration is always worth a line, even with logging off. */
-		kms_log_set_file(NULL);
+		/* Written only when logging is on (KMS11_DEBUG or KMS11_LOG): a module never prints otherwise. */
 		KMS_ERR("configuration: %s", err);
 		kms_conf_free(&kms_mod.conf);
 		return CKR_GENERAL_ERROR;

@@ -356,6 +356,19 @@ START_TEST(test_objects_and_attributes)
 		ck_assert_rv(f->C_SetAttributeValue(s, copy, l, 1), CKR_ACTION_PROHIBITED);
 		ck_assert_rv(f->C_CopyObject(s, copy, back, 1, &n), CKR_ATTRIBUTE_READ_ONLY);
 	}
+	/* a session object ends with the session that made it; token objects stay */
+	{
+		CK_SESSION_HANDLE other;
+		CK_OBJECT_HANDLE scopy;
+		CK_ATTRIBUTE t[] = {{CKA_TOKEN, &f_, 1}};
+
+		ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &other), CKR_OK);
+		ck_assert_rv(f->C_CopyObject(other, pub, t, 1, &scopy), CKR_OK);
+		ck_assert_rv(f->C_GetObjectSize(s, scopy, &size), CKR_OK);
+		ck_assert_rv(f->C_CloseSession(other), CKR_OK);
+		ck_assert_rv(f->C_GetObjectSize(s, scopy, &size), CKR_OBJECT_HANDLE_INVALID);
+		ck_assert_rv(f->C_GetObjectSize(s, pub, &size), CKR_OK);
+	}
 	/* Find: by class, private invisible from a public session */
 	{
 		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}};
