@@ -62,6 +62,13 @@ struct kms_keygen_params {
 	size_t ec_params_len;
 };
 
+/* Parameters of a secret key generation (C_GenerateKey), parsed by the core. */
+struct kms_secretgen_params {
+	CK_MECHANISM_TYPE mech; /* CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN */
+	CK_KEY_TYPE key_type;   /* CKK_AES, CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA256_HMAC, ... */
+	size_t len;             /* CKA_VALUE_LEN in bytes */
+};
+
 /*
  * What an engine returns for a key it generated or imported.
  * pub: the public attributes both halves carry, canonical forms:
@@ -141,6 +148,21 @@ struct kms_engine_ops {
 	CK_RV (*op_verify_final)(struct kms_engine_op *op, const uint8_t *sig, size_t siglen);
 	/* Frees an operation (finished or abandoned), wiping any buffered data. */
 	void (*op_free)(struct kms_engine_op *op);
+
+	/* Secret keys (CKO_SECRET_KEY): generates a key of p->len bytes. out->pub gets CKA_KEY_TYPE,
+	 * CKA_VALUE_LEN (CK_ULONG) and CKA_CHECK_VALUE (the 3-byte KCV the spec gives for the key type);
+	 * out->blob the key bytes (secure memory). CKR_KEY_SIZE_RANGE for a bad length,
+	 * CKR_MECHANISM_INVALID for an unknown mechanism. import() takes CKO_SECRET_KEY with CKA_VALUE
+	 * the same way, and load() a secret key's blob. */
+	CK_RV (*generate_secret)(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out);
+
+	/* Multi-part encrypt/decrypt: processes in, writes at most *outlen bytes (the core guarantees
+	 * *outlen >= op_update_outlen(op, inlen)) and sets *outlen. op_final then ends it with the last
+	 * part (padding, GCM tag). */
+	CK_RV (*op_cipher_update)(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out,
+				  size_t *outlen);
+	/* Largest output of op_cipher_update for inlen more bytes. */
+	size_t (*op_update_outlen)(struct kms_engine_op *op, size_t inlen);
 
 	/* Random bytes from the engine's generator. */
 	CK_RV (*random)(void *inst, uint8_t *buf, size_t len);
