@@ -54,7 +54,8 @@ struct kms_engine_mech {
 
 /* Parameters of a key-pair generation, parsed from the templates by the core. */
 struct kms_keygen_params {
-	CK_MECHANISM_TYPE mech;     /* CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN */
+	CK_MECHANISM_TYPE mech;     /* CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
+				     * CKM_EC_MONTGOMERY_KEY_PAIR_GEN */
 	CK_ULONG modulus_bits;      /* RSA */
 	const uint8_t *pub_exp;     /* RSA CKA_PUBLIC_EXPONENT (big endian), NULL for 65537 */
 	size_t pub_exp_len;
@@ -163,6 +164,32 @@ struct kms_engine_ops {
 				  size_t *outlen);
 	/* Largest output of op_cipher_update for inlen more bytes. */
 	size_t (*op_update_outlen)(struct kms_engine_op *op, size_t inlen);
+
+	/* C_DigestKey: feeds the value of a secret key into a digest operation (op from op_init with
+	 * KMS_OP_DIGEST). CKR_KEY_INDIGESTIBLE for a key that is not a secret key. */
+	CK_RV (*op_digest_key)(struct kms_engine_op *op, struct kms_engine_key *key);
+
+	/* C_WrapKey: encrypts key with mech under wrapping. The payload is the key's value for a
+	 * secret key and its PKCS#8 PrivateKeyInfo (DER) for a private key. *out is malloc'd (the
+	 * caller frees it); its length depends only on mech and key, so the core may call twice to
+	 * answer a size query. CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID,
+	 * CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_KEY_NOT_WRAPPABLE, CKR_KEY_SIZE_RANGE. */
+	CK_RV (*wrap)(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *wrapping,
+		      struct kms_engine_key *key, uint8_t **out, size_t *outlen);
+	/* C_UnwrapKey: decrypts in with mech under unwrapping into key material of class cls
+	 * (CKO_SECRET_KEY or CKO_PRIVATE_KEY) and key type kt, as import() would make it. For a
+	 * secret key, value_len (CKA_VALUE_LEN of the template, 0 when absent) truncates a padded
+	 * value. A private key's pub carries CKA_KEY_TYPE; CKR_TEMPLATE_INCONSISTENT when it is not kt.
+	 * CKR_WRAPPED_KEY_INVALID, CKR_WRAPPED_KEY_LEN_RANGE, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT. */
+	CK_RV (*unwrap)(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping,
+			CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen,
+			struct kms_key_material *out);
+	/* C_DeriveKey: derives a secret key of type p->key_type and p->len bytes (0: the natural
+	 * length of the derivation) from base with mech (p->mech is mech->mechanism). Output as
+	 * generate_secret. CKR_MECHANISM_PARAM_INVALID for a bad peer key or KDF,
+	 * CKR_KEY_TYPE_INCONSISTENT when base does not fit mech. */
+	CK_RV (*derive)(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *base,
+			const struct kms_secretgen_params *p, struct kms_key_material *out);
 
 	/* Random bytes from the engine's generator. */
 	CK_RV (*random)(void *inst, uint8_t *buf, size_t len);

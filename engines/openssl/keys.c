@@ -192,7 +192,7 @@ static CK_RV public_attrs(EVP_PKEY *pk, struct kms_attrs *a)
 }
 
 /* Fills key material: public attributes and, for a private key, the PKCS#8 blob in secure memory. */
-static CK_RV material(EVP_PKEY *pk, bool priv, struct kms_key_material *out)
+CK_RV ossl_key_material(EVP_PKEY *pk, bool priv, struct kms_key_material *out)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	uint8_t *der = NULL;
@@ -284,7 +284,7 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 		return CKR_MECHANISM_INVALID;
 	}
 	if (rv == CKR_OK)
-		rv = material(pk, true, out);
+		rv = ossl_key_material(pk, true, out);
 	EVP_PKEY_free(pk);
 	return rv;
 }
@@ -465,7 +465,8 @@ CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct 
 	EVP_PKEY *pk = NULL;
 	CK_RV rv;
 
-	(void)inst;
+	if (cls == CKO_SECRET_KEY)
+		return ossl_secret_import(inst, kt, tmpl, out);
 	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	switch (kt) {
@@ -482,7 +483,7 @@ CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct 
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	}
 	if (rv == CKR_OK)
-		rv = material(pk, cls == CKO_PRIVATE_KEY, out);
+		rv = ossl_key_material(pk, cls == CKO_PRIVATE_KEY, out);
 	EVP_PKEY_free(pk);
 	return rv;
 }
@@ -495,6 +496,8 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 	EVP_PKEY *pk = NULL;
 
 	(void)inst;
+	if (cls == CKO_SECRET_KEY)
+		return ossl_secret_load(blob, blob_len, pub, out);
 	if (cls == CKO_PRIVATE_KEY) {
 		if (!blob)
 			return CKR_GENERAL_ERROR;
@@ -542,6 +545,7 @@ void ossl_unload(struct kms_engine_key *key)
 {
 	if (!key)
 		return;
+	ossl_secret_clear(key);
 	EVP_PKEY_free(key->pkey);
 	free(key);
 }
@@ -552,6 +556,8 @@ CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint
 	const char *param = NULL;
 	CK_RV rv = CKR_ATTRIBUTE_TYPE_INVALID;
 
+	if (key->secret)
+		return ossl_secret_attr(key, type, val, len);
 	if (!key->priv)
 		return CKR_ATTRIBUTE_TYPE_INVALID;
 	if (key->kt == CKK_RSA) {

@@ -27,7 +27,8 @@ static const struct kms_engine_mech ossl_mechs[] = {
 	{CKM_SHA256_RSA_PKCS_PSS, 1024, 16384, RSA_OPS},
 	{CKM_SHA384_RSA_PKCS_PSS, 1024, 16384, RSA_OPS},
 	{CKM_SHA512_RSA_PKCS_PSS, 1024, 16384, RSA_OPS},
-	{CKM_RSA_PKCS_OAEP, 1024, 16384, CKF_ENCRYPT | CKF_DECRYPT},
+	{CKM_RSA_PKCS_OAEP, 1024, 16384, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+	{CKM_RSA_AES_KEY_WRAP, 2048, 16384, CKF_WRAP | CKF_UNWRAP},
 	{CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS},
 	{CKM_ECDSA, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
 	{CKM_ECDSA_SHA1, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
@@ -37,6 +38,40 @@ static const struct kms_engine_mech ossl_mechs[] = {
 	{CKM_ECDSA_SHA512, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
 	{CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
 	{CKM_EDDSA, 255, 255, CKF_SIGN | CKF_VERIFY},
+	{CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
+	{CKM_ECDH1_DERIVE, 255, 521, CKF_DERIVE | EC_FLAGS},
+	/* Secret keys: AES sizes in bytes (as the spec gives them), generic secret generation in bits
+	 * (as the spec says for that mechanism: 1..512 bytes), HMAC key sizes in bytes. */
+	{CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE},
+	{CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE},
+	{CKM_SHA_1, 0, 0, CKF_DIGEST},
+	{CKM_SHA224, 0, 0, CKF_DIGEST},
+	{CKM_SHA256, 0, 0, CKF_DIGEST},
+	{CKM_SHA384, 0, 0, CKF_DIGEST},
+	{CKM_SHA512, 0, 0, CKF_DIGEST},
+	{CKM_SHA3_256, 0, 0, CKF_DIGEST},
+	{CKM_SHA3_384, 0, 0, CKF_DIGEST},
+	{CKM_SHA3_512, 0, 0, CKF_DIGEST},
+	{CKM_AES_ECB, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+	{CKM_AES_CBC, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+	{CKM_AES_CBC_PAD, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+	{CKM_AES_CTR, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+	{CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP},
+	{CKM_AES_KEY_WRAP, 16, 32, CKF_WRAP | CKF_UNWRAP},
+	{CKM_AES_KEY_WRAP_PAD, 16, 32, CKF_WRAP | CKF_UNWRAP},
+	{CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_WRAP | CKF_UNWRAP},
+	{CKM_AES_CMAC, 16, 32, CKF_SIGN | CKF_VERIFY},
+	{CKM_AES_CMAC_GENERAL, 16, 32, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA_1_HMAC, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA_1_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA224_HMAC, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA224_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA256_HMAC, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA256_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA384_HMAC, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA384_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA512_HMAC, 1, 512, CKF_SIGN | CKF_VERIFY},
+	{CKM_SHA512_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
 };
 
 static const char *const md_names[H__COUNT] = {"SHA1", "SHA224", "SHA256", "SHA384", "SHA512"};
@@ -49,6 +84,7 @@ static void ossl_shutdown(void *vinst)
 		return;
 	for (int i = 0; i < H__COUNT; i++)
 		EVP_MD_free(in->md[i]);
+	ossl_sym_release(in);
 	free(in);
 }
 
@@ -94,6 +130,10 @@ static CK_RV ossl_init(const struct kms_engine_conf *conf, void **out)
 			ossl_shutdown(in);
 			return CKR_GENERAL_ERROR;
 		}
+	}
+	if (ossl_sym_fetch(in) != CKR_OK) {
+		ossl_shutdown(in);
+		return CKR_GENERAL_ERROR;
 	}
 	*out = in;
 	return CKR_OK;
@@ -165,6 +205,68 @@ const EVP_MD *ossl_md_for_mgf(struct ossl_inst *in, CK_RSA_PKCS_MGF_TYPE mgf)
 	}
 }
 
+/* Operations go to ops.c (asymmetric keys) or sym.c (digests, secret keys), by mechanism at the
+ * start and by the operation's head afterwards. */
+static CK_RV any_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,
+			 struct kms_engine_op **op)
+{
+	if (ossl_sym_mech(mech->mechanism))
+		return ossl_sym_init(inst, kind, mech, key, op);
+	return ossl_op_init(inst, kind, mech, key, op);
+}
+
+static size_t any_op_outlen(struct kms_engine_op *op, size_t inlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_outlen(op, inlen) : ossl_op_outlen(op, inlen);
+}
+
+static CK_RV any_op_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_update(op, in, inlen) : ossl_op_update(op, in, inlen);
+}
+
+static CK_RV any_op_final(struct kms_engine_op *op, uint8_t *out, size_t *outlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_final(op, out, outlen) : ossl_op_final(op, out, outlen);
+}
+
+static CK_RV any_op_oneshot(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_oneshot(op, in, inlen, out, outlen)
+				  : ossl_op_oneshot(op, in, inlen, out, outlen);
+}
+
+static CK_RV any_op_verify(struct kms_engine_op *op, const uint8_t *data, size_t len, const uint8_t *sig,
+			   size_t siglen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_verify(op, data, len, sig, siglen)
+				  : ossl_op_verify(op, data, len, sig, siglen);
+}
+
+static CK_RV any_op_verify_final(struct kms_engine_op *op, const uint8_t *sig, size_t siglen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_verify_final(op, sig, siglen) : ossl_op_verify_final(op, sig, siglen);
+}
+
+static CK_RV any_op_cipher_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out,
+				  size_t *outlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_cipher_update(op, in, inlen, out, outlen) : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static size_t any_op_update_outlen(struct kms_engine_op *op, size_t inlen)
+{
+	return ossl_op_is_sym(op) ? ossl_sym_update_outlen(op, inlen) : 0;
+}
+
+static void any_op_free(struct kms_engine_op *op)
+{
+	if (op && ossl_op_is_sym(op))
+		ossl_sym_free(op);
+	else
+		ossl_op_free(op);
+}
+
 const struct kms_engine_ops kms_engine_openssl = {
 	.name = "openssl",
 	.init = ossl_init,
@@ -176,14 +278,21 @@ const struct kms_engine_ops kms_engine_openssl = {
 	.load = ossl_load,
 	.unload = ossl_unload,
 	.private_attr = ossl_private_attr,
-	.op_init = ossl_op_init,
-	.op_outlen = ossl_op_outlen,
-	.op_update = ossl_op_update,
-	.op_final = ossl_op_final,
-	.op_oneshot = ossl_op_oneshot,
-	.op_verify = ossl_op_verify,
-	.op_verify_final = ossl_op_verify_final,
-	.op_free = ossl_op_free,
+	.op_init = any_op_init,
+	.op_outlen = any_op_outlen,
+	.op_update = any_op_update,
+	.op_final = any_op_final,
+	.op_oneshot = any_op_oneshot,
+	.op_verify = any_op_verify,
+	.op_verify_final = any_op_verify_final,
+	.op_free = any_op_free,
+	.generate_secret = ossl_generate_secret,
+	.op_cipher_update = any_op_cipher_update,
+	.op_update_outlen = any_op_update_outlen,
+	.op_digest_key = ossl_sym_digest_key,
+	.wrap = ossl_wrap,
+	.unwrap = ossl_unwrap,
+	.derive = ossl_derive,
 	.random = ossl_random,
 	.seed = ossl_seed,
 };

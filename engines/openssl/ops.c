@@ -11,18 +11,12 @@
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
-/* CK_EDDSA_PARAMS (PKCS#11 3.0), absent from the 2.40 header. */
-struct ossl_eddsa_params {
-	CK_BBOOL phFlag;
-	CK_ULONG ulContextDataLen;
-	CK_BYTE_PTR pContextData;
-};
-
 #define RAW_MAX (1u << 20) /* data buffered for single-part mechanisms used in parts */
 
 enum mech_form { M_RAW, M_HASH };
 
 struct kms_engine_op {
+	struct ossl_op_head head; /* sym false: calloc leaves it so */
 	enum kms_op_kind kind;
 	CK_MECHANISM_TYPE mech;
 	struct kms_engine_key *key;
@@ -141,7 +135,7 @@ static CK_RV oaep_params(struct ossl_inst *in, const CK_MECHANISM *mech, struct 
 
 static CK_RV eddsa_params(const CK_MECHANISM *mech)
 {
-	const struct ossl_eddsa_params *p = mech->pParameter;
+	const struct kms_ck_eddsa_params *p = mech->pParameter;
 
 	if (!mech->pParameter && !mech->ulParameterLen)
 		return CKR_OK;

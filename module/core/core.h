@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "common/attrs.h"
+#include "common/pkcs11x.h"
 #include "common/util.h"
 #include "engines/engine.h"
 #include "module/core/config.h"
@@ -83,6 +84,18 @@ struct kms_active {
 	bool multipart; /* an Update was called */
 };
 
+/* The message-based operations of PKCS#11 3.0, one of each kind per session. */
+enum kms_msg_kind { KMS_MSG_ENCRYPT = 0, KMS_MSG_DECRYPT, KMS_MSG_SIGN, KMS_MSG_VERIFY, KMS_MSG__COUNT };
+
+struct kms_msg {
+	struct kms_keyref *key; /* non-NULL while the operation is active */
+	CK_MECHANISM_TYPE mech;
+	uint8_t *param; /* the mechanism parameter given at init (sign and verify) */
+	size_t param_len;
+	struct kms_engine_op *eop; /* the message begun with C_*MessageBegin */
+	uint64_t counter;          /* CKG_GENERATE_COUNTER IVs */
+};
+
 struct kms_session {
 	atomic_int refs; /* the table's and each caller's */
 	bool closed;
@@ -91,6 +104,7 @@ struct kms_session {
 	CK_FLAGS flags;
 	struct kms_lock lock;
 	struct kms_active op[KMS_OP__COUNT];
+	struct kms_msg msg[KMS_MSG__COUNT];
 	struct kms_find find;
 };
 
@@ -186,6 +200,16 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n);
 CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *pub, CK_ULONG npub,
 			    CK_ATTRIBUTE *priv, CK_ULONG npriv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+/* C_GenerateKey: a secret key from the engine; template codes as C_CreateObject. */
+CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+			      CK_OBJECT_HANDLE *h);
+/* Completes and stores a new key of class cls from engine material: canonical public attributes,
+ * CKA_LOCAL and CKA_KEY_GEN_MECHANISM (genmech, CK_UNAVAILABLE_INFORMATION when not generated),
+ * CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE (true only when was_* and the new key agrees),
+ * defaults and identity. CKR_TEMPLATE_INCONSISTENT, CKR_HOST_MEMORY, store codes. */
+CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
+			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
+			CK_OBJECT_HANDLE *h);
 /* Frees session objects of session h (or all of tok when h is 0). */
 void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h);
 void kms_obj_free(struct kms_obj *o);
@@ -210,15 +234,62 @@ CK_RV kms_obj_read(struct kms_token *tok, uint64_t id, struct kms_attrs *out);
 
 /* crypto.c */
 CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+/* Starts a digest: CKR_OPERATION_ACTIVE, CKR_MECHANISM_INVALID, the engine's parameter codes. */
+CK_RV kms_op_digest_init(struct kms_session *s, CK_MECHANISM *mech);
 /* Single-part sign/encrypt/decrypt with the size-query convention. */
 CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen,
 		     uint8_t *out, CK_ULONG *outlen);
 CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen);
 CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen);
+/* Multi-part encrypt/decrypt with output, under the size-query convention. */
+CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
+			   CK_ULONG *outlen);
 CK_RV kms_op_verify(struct kms_session *s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
 CK_RV kms_op_verify_final(struct kms_session *s, const uint8_t *sig, size_t siglen);
 CK_RV kms_random(struct kms_session *s, uint8_t *buf, size_t len);
 CK_RV kms_seed(struct kms_session *s, const uint8_t *buf, size_t len);
+
+/* message.c: PKCS#11 3.0 message-based AES-GCM encryption and message-based sign/verify */
+/* C_Message{Encrypt,Decrypt,Sign,Verify}Init: CKR_OPERATION_ACTIVE, CKR_MECHANISM_INVALID,
+ * CKR_KEY_HANDLE_INVALID, CKR_KEY_TYPE_INCONSISTENT, CKR_KEY_FUNCTION_NOT_PERMITTED. */
+CK_RV kms_msg_init(struct kms_session *s, enum kms_msg_kind kind, CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+/* Ends a message-based operation (C_Message*Final, C_SessionCancel, session close). */
+void kms_msg_end(struct kms_session *s, enum kms_msg_kind kind);
+/* C_EncryptMessage / C_DecryptMessage (single part, size-query convention). */
+CK_RV kms_msg_crypt(struct kms_session *s, enum kms_msg_kind kind, void *param, CK_ULONG plen, const uint8_t *aad,
+		    size_t aadlen, const uint8_t *in, size_t inlen, uint8_t *out, CK_ULONG *outlen);
+/* C_EncryptMessageBegin / C_DecryptMessageBegin. */
+CK_RV kms_msg_crypt_begin(struct kms_session *s, enum kms_msg_kind kind, void *param, CK_ULONG plen,
+			  const uint8_t *aad, size_t aadlen);
+/* C_EncryptMessageNext / C_DecryptMessageNext; last is CKF_END_OF_MESSAGE. */
+CK_RV kms_msg_crypt_next(struct kms_session *s, enum kms_msg_kind kind, void *param, CK_ULONG plen,
+			 const uint8_t *in, size_t inlen, uint8_t *out, CK_ULONG *outlen, bool last);
+/* C_SignMessage (size-query convention) and C_VerifyMessage. */
+CK_RV kms_msg_sign(struct kms_session *s, const uint8_t *data, size_t len, uint8_t *sig, CK_ULONG *siglen);
+CK_RV kms_msg_verify(struct kms_session *s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
+/* C_SignMessageBegin / C_VerifyMessageBegin. */
+CK_RV kms_msg_sv_begin(struct kms_session *s, enum kms_msg_kind kind);
+/* C_SignMessageNext: siglen NULL for a middle part; C_VerifyMessageNext: sig NULL for a middle part. */
+CK_RV kms_msg_sign_next(struct kms_session *s, const uint8_t *data, size_t len, uint8_t *sig, CK_ULONG *siglen);
+CK_RV kms_msg_verify_next(struct kms_session *s, const uint8_t *data, size_t len, const uint8_t *sig,
+			  size_t siglen);
+
+/* wrap.c */
+/* C_WrapKey under the size-query convention: CKR_WRAPPING_KEY_HANDLE_INVALID, CKR_KEY_HANDLE_INVALID,
+ * CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_KEY_FUNCTION_NOT_PERMITTED, CKR_KEY_UNEXTRACTABLE,
+ * CKR_KEY_NOT_WRAPPABLE, CKR_MECHANISM_INVALID, CKR_BUFFER_TOO_SMALL, the engine's codes. */
+CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE hwrap, CK_OBJECT_HANDLE hkey,
+		   uint8_t *out, CK_ULONG *outlen);
+/* C_UnwrapKey: CKR_UNWRAPPING_KEY_HANDLE_INVALID, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+ * CKR_KEY_FUNCTION_NOT_PERMITTED, template codes, the engine's codes. */
+CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE hunwrap, const uint8_t *in,
+		     size_t inlen, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h);
+/* C_DeriveKey: CKR_KEY_HANDLE_INVALID, CKR_KEY_TYPE_INCONSISTENT, CKR_KEY_FUNCTION_NOT_PERMITTED,
+ * template codes, the engine's codes. */
+CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE hbase, CK_ATTRIBUTE *tmpl,
+		     CK_ULONG n, CK_OBJECT_HANDLE *h);
+/* C_DigestKey: CKR_OPERATION_NOT_INITIALIZED, CKR_KEY_HANDLE_INVALID, CKR_KEY_INDIGESTIBLE. */
+CK_RV kms_op_digest_key(struct kms_session *s, CK_OBJECT_HANDLE hkey);
 
 /* mech.c */
 CK_RV kms_mech_list(struct kms_token *tok, CK_MECHANISM_TYPE *list, CK_ULONG *count);

@@ -59,7 +59,7 @@ CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *me
 		rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if (cls != op_needs[kind].cls) {
+	if (cls != op_needs[kind].cls && cls != CKO_SECRET_KEY) {
 		rv = CKR_KEY_TYPE_INCONSISTENT;
 		goto out;
 	}
@@ -86,6 +86,28 @@ CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *me
 out:
 	kms_obj_put(o);
 	return rv;
+}
+
+CK_RV kms_op_digest_init(struct kms_session *s, CK_MECHANISM *mech)
+{
+	struct kms_active *a = &s->op[KMS_OP_DIGEST];
+	const struct kms_engine_mech *em;
+	CK_RV rv;
+
+	if (a->eop)
+		return CKR_OPERATION_ACTIVE;
+	em = kms_mech_find(s->tok, mech->mechanism);
+	if (!em || !(em->flags & CKF_DIGEST))
+		return CKR_MECHANISM_INVALID;
+	rv = s->tok->eng->op_init(s->tok->einst, KMS_OP_DIGEST, mech, NULL, &a->eop);
+	if (rv != CKR_OK) {
+		a->eop = NULL;
+		return rv;
+	}
+	a->key = NULL;
+	a->mech = mech->mechanism;
+	a->multipart = false;
+	return CKR_OK;
 }
 
 /* Runs a one-shot or final step under the size-query convention: NULL out asks for the length
@@ -165,6 +187,40 @@ CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t 
 	else
 		a->multipart = true;
 	return rv;
+}
+
+CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
+			   CK_ULONG *outlen)
+{
+	const struct kms_engine_ops *eng = s->tok->eng;
+	struct kms_active *a = &s->op[kind];
+	size_t need, got;
+	CK_RV rv;
+
+	if (!a->eop)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (!eng->op_cipher_update || !eng->op_update_outlen) {
+		kms_session_op_end(s, kind);
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	}
+	need = eng->op_update_outlen(a->eop, inlen);
+	if (!out) {
+		*outlen = kms_ul(need);
+		return CKR_OK;
+	}
+	if (*outlen < need) {
+		*outlen = kms_ul(need);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	got = *outlen;
+	rv = eng->op_cipher_update(a->eop, in, inlen, out, &got);
+	if (rv != CKR_OK) {
+		kms_session_op_end(s, kind);
+		return rv;
+	}
+	a->multipart = true;
+	*outlen = kms_ul(got);
+	return CKR_OK;
 }
 
 CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen)

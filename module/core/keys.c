@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* New objects: C_CreateObject, C_CopyObject and C_GenerateKeyPair, sealed into the store or kept in the session. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "module/core/cert.h"
 #include "module/core/core.h"
 #include "module/core/template.h"
 
@@ -29,6 +32,16 @@ static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
 			return CKR_HOST_MEMORY;
 		if (!kms_attrs_get(a, CKA_KMS11_KEY_ID))
 			e |= kms_attrs_set(a, CKA_KMS11_KEY_ID, hex, strlen(hex));
+		free(hex);
+	}
+	if (!spki && !kms_attrs_get(a, CKA_KMS11_KEY_ID)) {
+		/* Secret keys: a random 128-bit key id. */
+		if (RAND_bytes(md, 16) != 1)
+			return CKR_GENERAL_ERROR;
+		hex = kms_hex_encode(md, 16);
+		if (!hex)
+			return CKR_HOST_MEMORY;
+		e |= kms_attrs_set(a, CKA_KMS11_KEY_ID, hex, strlen(hex));
 		free(hex);
 	}
 	if (!kms_attrs_get(a, CKA_KMS11_ENGINE))
@@ -57,6 +70,15 @@ static CK_RV seal_into(struct kms_token *tok, uint64_t id, struct kms_attrs *a, 
 	return rv;
 }
 
+/* CKA_UNIQUE_ID: the object id in decimal, which the store never hands out twice. */
+static CK_RV set_unique_id(struct kms_attrs *a, uint64_t id)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)id);
+
+	return kms_attrs_set(a, CKA_UNIQUE_ID, buf, (size_t)n) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+}
+
 /* Keeps a finished object (taking over attrs) in the session; the blob goes to secure memory. */
 static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, const uint8_t *blob, size_t bloblen,
 			    CK_OBJECT_HANDLE *h)
@@ -69,6 +91,8 @@ static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, cons
 	kms_lock_wr(&kms_mod.lock);
 	id = KMS_SESSION_OBJ_BIT | kms_mod.next_sobj++;
 	kms_lock_unlock(&kms_mod.lock);
+	if (set_unique_id(attrs, id) != CKR_OK)
+		return CKR_HOST_MEMORY;
 	o = kms_obj_new(id, attrs);
 	if (!o)
 		return CKR_HOST_MEMORY;
@@ -104,6 +128,8 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const ui
 		return session_commit(s, attrs, blob, bloblen, h);
 	rv = kms_store_id_alloc(kms_mod.store, &id);
 	if (rv == CKR_OK)
+		rv = set_unique_id(attrs, id);
+	if (rv == CKR_OK)
 		rv = seal_into(s->tok, id, attrs, blob, bloblen);
 	if (rv == CKR_OK)
 		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
@@ -131,6 +157,10 @@ static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct km
 	}
 	rv = kms_store_id_alloc_many(kms_mod.store, 2, ids);
 	if (rv == CKR_OK)
+		rv = set_unique_id(priv, ids[0]);
+	if (rv == CKR_OK)
+		rv = set_unique_id(pub, ids[1]);
+	if (rv == CKR_OK)
 		rv = seal_into(s->tok, ids[0], priv, blob, bloblen);
 	if (rv == CKR_OK)
 		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, ids, both, 2);
@@ -154,15 +184,19 @@ static void strip_private(struct kms_attrs *a, CK_KEY_TYPE kt)
 }
 
 /* Merges the engine's canonical public attributes; a template value that contradicts the key's
- * SubjectPublicKeyInfo is CKR_TEMPLATE_INCONSISTENT. */
+ * SubjectPublicKeyInfo or check value is CKR_TEMPLATE_INCONSISTENT. */
 static CK_RV merge_public(struct kms_attrs *a, const struct kms_key_material *km, CK_OBJECT_CLASS cls)
 {
-	const struct kms_attr *want = kms_attrs_get(a, CKA_PUBLIC_KEY_INFO);
-	const struct kms_attr *have = kms_attrs_get(&km->pub, CKA_PUBLIC_KEY_INFO);
+	static const CK_ATTRIBUTE_TYPE derived[] = {CKA_PUBLIC_KEY_INFO, CKA_CHECK_VALUE};
 
-	if (want && want->len && have &&
-	    (want->len != have->len || memcmp(want->val, have->val, have->len) != 0))
-		return CKR_TEMPLATE_INCONSISTENT;
+	for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
+		const struct kms_attr *want = kms_attrs_get(a, derived[i]);
+		const struct kms_attr *have = kms_attrs_get(&km->pub, derived[i]);
+
+		if (want && want->len && have &&
+		    (want->len != have->len || memcmp(want->val, have->val, have->len) != 0))
+			return CKR_TEMPLATE_INCONSISTENT;
+	}
 	if (kms_attrs_merge(a, &km->pub) != 0)
 		return CKR_HOST_MEMORY;
 	if (cls == CKO_PRIVATE_KEY)
@@ -170,9 +204,11 @@ static CK_RV merge_public(struct kms_attrs *a, const struct kms_key_material *km
 	return CKR_OK;
 }
 
-static bool is_supported_key_type(unsigned long kt)
+static bool is_supported_key_type(unsigned long cls, unsigned long kt)
 {
-	return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS;
+	if (cls == CKO_SECRET_KEY)
+		return kms_tmpl_is_secret_type(kt);
+	return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY;
 }
 
 CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h)
@@ -189,28 +225,33 @@ CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 		rv = kms_attrs_get(&a, CKA_CLASS) ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY && cls != CKO_DATA) {
+	if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY && cls != CKO_DATA &&
+	    cls != CKO_CERTIFICATE) {
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 		goto out;
 	}
-	if (cls != CKO_DATA) {
+	if (cls != CKO_DATA && cls != CKO_CERTIFICATE) {
 		if (kms_attrs_get_ulong(&a, CKA_KEY_TYPE, &kt) != 0) {
 			rv = kms_attrs_get(&a, CKA_KEY_TYPE) ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_TEMPLATE_INCOMPLETE;
 			goto out;
 		}
-		if (!is_supported_key_type(kt)) {
+		if (!is_supported_key_type(cls, kt)) {
 			rv = CKR_ATTRIBUTE_VALUE_INVALID;
 			goto out;
 		}
 	}
-	rv = kms_tmpl_check(&a, cls, kt, KMS_TMPL_CREATE, NULL, false);
+	rv = kms_tmpl_check(&a, cls, kt, KMS_TMPL_CREATE, NULL, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
 	if (rv != CKR_OK)
 		goto out;
 	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false),
-			       kms_attrs_get_bool(&a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY));
+			       kms_attrs_get_bool(&a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY));
 	if (rv != CKR_OK)
 		goto out;
-	if (cls != CKO_DATA) {
+	if (cls == CKO_CERTIFICATE) {
+		rv = kms_cert_complete(&a);
+		if (rv != CKR_OK)
+			goto out;
+	} else if (cls != CKO_DATA) {
 		if (!s->tok->eng->import) {
 			rv = CKR_FUNCTION_NOT_SUPPORTED;
 			goto out;
@@ -224,7 +265,7 @@ CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 			goto out;
 	}
 	rv = kms_tmpl_defaults(&a, cls, kt);
-	if (rv == CKR_OK && cls != CKO_DATA)
+	if (rv == CKR_OK && cls != CKO_DATA && cls != CKO_CERTIFICATE)
 		rv = add_identity(s->tok, &a);
 	if (rv == CKR_OK)
 		rv = obj_commit(s, &a, km.blob, km.blob_len, h);
@@ -266,17 +307,18 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 	}
 	kms_attrs_del(&a, CKA_KMS11_SEALED);
 	kms_attrs_del(&a, CKA_KMS11_CREATED);
+	kms_attrs_del(&a, CKA_UNIQUE_ID);
 	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, false));
 	if (rv != CKR_OK)
 		goto out;
-	if (cls == CKO_PRIVATE_KEY && o->is_token) {
+	if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && o->is_token) {
 		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
 		rv = sealed ? kms_token_unseal(s->tok, o->id, sealed->val, sealed->len, &blob, &bloblen)
 			    : CKR_DEVICE_ERROR;
 		if (rv != CKR_OK)
 			goto out;
 		secure = true;
-	} else if (cls == CKO_PRIVATE_KEY) {
+	} else if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) {
 		blob = o->blob;
 		bloblen = o->blob_len;
 	}
@@ -316,7 +358,10 @@ static CK_RV keygen_params(const CK_MECHANISM *mech, const struct kms_attrs *pub
 		return CKR_OK;
 	case CKM_EC_KEY_PAIR_GEN:
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
-		*kt = mech->mechanism == CKM_EC_KEY_PAIR_GEN ? CKK_EC : CKK_EC_EDWARDS;
+	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
+		*kt = mech->mechanism == CKM_EC_KEY_PAIR_GEN	      ? CKK_EC
+		      : mech->mechanism == CKM_EC_EDWARDS_KEY_PAIR_GEN ? CKK_EC_EDWARDS
+								      : CKK_EC_MONTGOMERY;
 		a = kms_attrs_get(pub, CKA_EC_PARAMS);
 		if (!a || !a->len)
 			return CKR_TEMPLATE_INCOMPLETE;
@@ -431,5 +476,79 @@ out:
 	kms_key_material_free(&km);
 	kms_attrs_free(&pub);
 	kms_attrs_free(&priv);
+	return rv;
+}
+
+CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
+			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
+			CK_OBJECT_HANDLE *h)
+{
+	bool local = genmech != CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv;
+
+	strip_private(a, kt);
+	rv = merge_public(a, km, cls);
+	if (rv == CKR_OK && (kms_attrs_set_bool(a, CKA_LOCAL, local) ||
+			     kms_attrs_set_ulong(a, CKA_KEY_GEN_MECHANISM, genmech) ||
+			     kms_attrs_set_ulong(a, CKA_CLASS, cls) || kms_attrs_set_ulong(a, CKA_KEY_TYPE, kt)))
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = kms_tmpl_defaults(a, cls, kt);
+	if (rv == CKR_OK &&
+	    (kms_attrs_set_bool(a, CKA_ALWAYS_SENSITIVE, was_sensitive && kms_attrs_get_bool(a, CKA_SENSITIVE, true)) ||
+	     kms_attrs_set_bool(a, CKA_NEVER_EXTRACTABLE,
+				was_unextractable && !kms_attrs_get_bool(a, CKA_EXTRACTABLE, false))))
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = add_identity(s->tok, a);
+	if (rv == CKR_OK)
+		rv = obj_commit(s, a, km->blob, km->blob_len, h);
+	return rv;
+}
+
+CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+			      CK_OBJECT_HANDLE *h)
+{
+	struct kms_attrs a = KMS_ATTRS_INIT;
+	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
+	struct kms_secretgen_params p = {.mech = mech->mechanism};
+	const struct kms_engine_mech *em = kms_mech_find(s->tok, mech->mechanism);
+	unsigned long kt = CK_UNAVAILABLE_INFORMATION, len = 0;
+	CK_RV rv;
+
+	if (!em || !(em->flags & CKF_GENERATE) || !s->tok->eng->generate_secret)
+		return CKR_MECHANISM_INVALID;
+	if (mech->pParameter || mech->ulParameterLen)
+		return CKR_MECHANISM_PARAM_INVALID;
+	rv = kms_tmpl_from_ck(tmpl, n, &a);
+	if (rv != CKR_OK)
+		return rv;
+	/* The key type comes from the template, else from the mechanism; they must agree. */
+	if (!kms_attrs_get(&a, CKA_KEY_TYPE))
+		kt = mech->mechanism == CKM_AES_KEY_GEN ? CKK_AES : CKK_GENERIC_SECRET;
+	else if (kms_attrs_get_ulong(&a, CKA_KEY_TYPE, &kt) != 0)
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (rv == CKR_OK)
+		rv = check_kind(&a, CKO_SECRET_KEY, kt);
+	if (rv == CKR_OK && (!kms_tmpl_is_secret_type(kt) || (mech->mechanism == CKM_AES_KEY_GEN) != (kt == CKK_AES)))
+		rv = CKR_TEMPLATE_INCONSISTENT;
+	if (rv == CKR_OK)
+		rv = kms_tmpl_check(&a, CKO_SECRET_KEY, kt, KMS_TMPL_GENERATE, NULL, false);
+	if (rv == CKR_OK && kms_attrs_get(&a, CKA_VALUE))
+		rv = CKR_TEMPLATE_INCONSISTENT;
+	if (rv == CKR_OK && kms_attrs_get_ulong(&a, CKA_VALUE_LEN, &len) != 0)
+		rv = CKR_TEMPLATE_INCOMPLETE;
+	if (rv == CKR_OK)
+		rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, true));
+	if (rv != CKR_OK)
+		goto out;
+	p.key_type = kt;
+	p.len = len;
+	rv = s->tok->eng->generate_secret(s->tok->einst, &p, &km);
+	if (rv == CKR_OK)
+		rv = kms_obj_store_key(s, &a, CKO_SECRET_KEY, kt, &km, mech->mechanism, true, true, h);
+out:
+	kms_key_material_free(&km);
+	kms_attrs_free(&a);
 	return rv;
 }

@@ -176,14 +176,14 @@ CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **
 	}
 
 	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
-	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
+	if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY && cls != CKO_SECRET_KEY)
 		return CKR_KEY_TYPE_INCONSISTENT;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return CKR_HOST_MEMORY;
 	atomic_init(&k->refs, 1);
 	k->eng = tok->eng;
-	if (cls == CKO_PRIVATE_KEY && o->is_token) {
+	if (cls != CKO_PUBLIC_KEY && o->is_token) {
 		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
 		if (!sealed) {
 			rv = CKR_DEVICE_ERROR;
@@ -193,7 +193,7 @@ CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **
 		if (rv != CKR_OK)
 			goto out;
 		rv = tok->eng->load(tok->einst, cls, blob, bloblen, &o->attrs, &k->k);
-	} else if (cls == CKO_PRIVATE_KEY) {
+	} else if (cls != CKO_PUBLIC_KEY) {
 		rv = tok->eng->load(tok->einst, cls, o->blob, o->blob_len, &o->attrs, &k->k);
 	} else {
 		rv = tok->eng->load(tok->einst, cls, NULL, 0, &o->attrs, &k->k);
@@ -287,7 +287,7 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		CK_ATTRIBUTE *t = &tmpl[i];
 		const struct kms_attr *a = NULL;
 
-		if (cls == CKO_PRIVATE_KEY && kms_tmpl_is_private_component(t->type, kt)) {
+		if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && kms_tmpl_is_private_component(t->type, kt)) {
 			rv = private_component(s, o, t);
 			if (rv != CKR_OK) {
 				t->ulValueLen = CK_UNAVAILABLE_INFORMATION;

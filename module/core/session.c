@@ -102,6 +102,8 @@ static void session_end(struct kms_session *s)
 	s->closed = true;
 	for (int k = 0; k < KMS_OP__COUNT; k++)
 		kms_session_op_end(s, (enum kms_op_kind)k);
+	for (int k = 0; k < KMS_MSG__COUNT; k++)
+		kms_msg_end(s, (enum kms_msg_kind)k);
 	free(s->find.ids);
 	s->find.ids = NULL;
 	kms_obj_drop_session_objects(s->tok, s->h);

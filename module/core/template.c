@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Attribute rules for keys and data objects, after the tables of PKCS#11 2.40 section 4. */
+/* Attribute rules for keys, certificates and data objects, after the tables of PKCS#11 2.40 section 4. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "module/core/core.h"
@@ -22,6 +23,8 @@
 #define K_PUB 0x04u
 #define K_PRIV 0x08u
 #define K_DATA 0x10u
+#define K_SEC 0x80u  /* secret keys */
+#define K_CERT 0x100u /* certificates */
 #define K_RSA 0x20u  /* only RSA keys */
 #define K_EC 0x40u   /* only EC and Edwards keys */
 
@@ -38,10 +41,28 @@ static const struct rule rules[] = {
 	{CKA_MODIFIABLE, K_ALL, V_BOOL | P_CREATE | P_COPY},
 	{CKA_LABEL, K_ALL, V_ANY | P_CREATE | P_MODIFY},
 	{CKA_COPYABLE, K_ALL, V_BOOL | P_CREATE | P_COPY},
+	{CKA_UNIQUE_ID, K_ALL, V_ANY},
 	{CKA_DESTROYABLE, K_ALL, V_BOOL | P_CREATE | P_MODIFY},
 	{CKA_APPLICATION, K_DATA, V_ANY | P_CREATE | P_MODIFY},
 	{CKA_OBJECT_ID, K_DATA, V_ANY | P_CREATE | P_MODIFY},
 	{CKA_VALUE, K_DATA, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_CERTIFICATE_TYPE, K_CERT, V_ULONG | P_CREATE},
+	{CKA_TRUSTED, K_CERT, V_BOOL | P_CREATE | P_MODIFY | P_SO},
+	{CKA_CERTIFICATE_CATEGORY, K_CERT, V_ULONG | P_CREATE | P_MODIFY},
+	{CKA_CHECK_VALUE, K_CERT, V_ANY | P_CREATE},
+	{CKA_START_DATE, K_CERT, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_END_DATE, K_CERT, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_PUBLIC_KEY_INFO, K_CERT, V_ANY | P_CREATE},
+	{CKA_SUBJECT, K_CERT, V_ANY | P_CREATE},
+	{CKA_ID, K_CERT, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_ISSUER, K_CERT, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_SERIAL_NUMBER, K_CERT, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_VALUE, K_CERT, V_ANY | P_CREATE},
+	{CKA_URL, K_CERT, V_ANY | P_CREATE},
+	{CKA_HASH_OF_SUBJECT_PUBLIC_KEY, K_CERT, V_ANY | P_CREATE},
+	{CKA_HASH_OF_ISSUER_PUBLIC_KEY, K_CERT, V_ANY | P_CREATE},
+	{CKA_JAVA_MIDP_SECURITY_DOMAIN, K_CERT, V_ULONG | P_CREATE},
+	{CKA_NAME_HASH_ALGORITHM, K_CERT, V_ULONG | P_CREATE},
 	{CKA_KEY_TYPE, K_KEY, V_ULONG | P_CREATE},
 	{CKA_ID, K_KEY, V_ANY | P_CREATE | P_MODIFY},
 	{CKA_START_DATE, K_KEY, V_ANY | P_CREATE | P_MODIFY},
@@ -51,6 +72,23 @@ static const struct rule rules[] = {
 	{CKA_KEY_GEN_MECHANISM, K_KEY, V_ULONG},
 	{CKA_ALLOWED_MECHANISMS, K_KEY, V_ANY | P_CREATE},
 	{CKA_SUBJECT, K_PUB | K_PRIV, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_VALUE, K_SEC, V_ANY | P_CREATE},
+	{CKA_VALUE_LEN, K_SEC, V_ULONG | P_CREATE | P_GENONLY},
+	{CKA_CHECK_VALUE, K_SEC, V_ANY | P_CREATE},
+	{CKA_ENCRYPT, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_DECRYPT, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_SIGN, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_VERIFY, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_WRAP, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_UNWRAP, K_SEC, V_BOOL | P_CREATE | P_MODIFY},
+	{CKA_TRUSTED, K_SEC, V_BOOL | P_CREATE | P_MODIFY | P_SO},
+	{CKA_SENSITIVE, K_SEC, V_BOOL | P_CREATE | P_MODIFY | P_ONEWAY},
+	{CKA_EXTRACTABLE, K_SEC, V_BOOL | P_CREATE | P_MODIFY | P_ONEWAY},
+	{CKA_WRAP_WITH_TRUSTED, K_SEC, V_BOOL | P_CREATE | P_MODIFY | P_ONEWAY},
+	{CKA_ALWAYS_SENSITIVE, K_SEC, V_BOOL},
+	{CKA_WRAP_TEMPLATE, K_SEC | K_PUB, V_ANY | P_CREATE},
+	{CKA_UNWRAP_TEMPLATE, K_SEC | K_PRIV, V_ANY | P_CREATE},
+	{CKA_NEVER_EXTRACTABLE, K_SEC, V_BOOL},
 	{CKA_PUBLIC_KEY_INFO, K_PUB | K_PRIV, V_ANY | P_CREATE},
 	{CKA_ENCRYPT, K_PUB, V_BOOL | P_CREATE | P_MODIFY},
 	{CKA_VERIFY, K_PUB, V_BOOL | P_CREATE | P_MODIFY},
@@ -85,7 +123,7 @@ static const struct rule *rule_find(CK_ATTRIBUTE_TYPE type, unsigned kind, unsig
 {
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		const struct rule *r = &rules[i];
-		unsigned objkinds = r->kinds & (K_ALL | K_KEY | K_PUB | K_PRIV | K_DATA);
+		unsigned objkinds = r->kinds & (K_ALL | K_KEY | K_PUB | K_PRIV | K_DATA | K_SEC | K_CERT);
 		unsigned algs = r->kinds & (K_RSA | K_EC);
 
 		if (r->type != type)
@@ -106,8 +144,12 @@ static unsigned kind_of(CK_OBJECT_CLASS cls)
 		return K_KEY | K_PUB;
 	case CKO_PRIVATE_KEY:
 		return K_KEY | K_PRIV;
+	case CKO_SECRET_KEY:
+		return K_KEY | K_SEC;
 	case CKO_DATA:
 		return K_DATA;
+	case CKO_CERTIFICATE:
+		return K_CERT;
 	default:
 		return 0;
 	}
@@ -120,9 +162,26 @@ static unsigned alg_of(CK_KEY_TYPE kt)
 		return K_RSA;
 	case CKK_EC:
 	case CKK_EC_EDWARDS:
+	case CKK_EC_MONTGOMERY:
 		return K_EC;
 	default:
 		return 0;
+	}
+}
+
+bool kms_tmpl_is_secret_type(CK_KEY_TYPE kt)
+{
+	switch (kt) {
+	case CKK_AES:
+	case CKK_GENERIC_SECRET:
+	case CKK_SHA_1_HMAC:
+	case CKK_SHA224_HMAC:
+	case CKK_SHA256_HMAC:
+	case CKK_SHA384_HMAC:
+	case CKK_SHA512_HMAC:
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -142,10 +201,39 @@ bool kms_tmpl_is_private_component(CK_ATTRIBUTE_TYPE type, CK_KEY_TYPE kt)
 	case CKA_COEFFICIENT:
 		return kt == CKK_RSA;
 	case CKA_VALUE:
-		return kt == CKK_EC || kt == CKK_EC_EDWARDS;
+		return kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY || kms_tmpl_is_secret_type(kt);
 	default:
 		return false;
 	}
+}
+
+bool kms_tmpl_is_template_attr(CK_ATTRIBUTE_TYPE type)
+{
+	return type == CKA_WRAP_TEMPLATE || type == CKA_UNWRAP_TEMPLATE || type == CKA_DERIVE_TEMPLATE;
+}
+
+/* Stores an attribute-array value (CKA_WRAP_TEMPLATE, ...) in its encoded form; nested arrays are refused. */
+static CK_RV nested_from_ck(CK_ATTRIBUTE_TYPE type, const void *val, CK_ULONG len, struct kms_attrs *out)
+{
+	struct kms_attrs inner = KMS_ATTRS_INIT;
+	const CK_ATTRIBUTE *arr = val;
+	uint8_t *enc = NULL;
+	size_t enclen = 0;
+	CK_RV rv;
+
+	if (len % sizeof(CK_ATTRIBUTE) != 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	for (CK_ULONG i = 0; i < len / sizeof(CK_ATTRIBUTE); i++)
+		if (kms_tmpl_is_template_attr(arr[i].type))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+	rv = kms_tmpl_from_ck(arr, len / sizeof(CK_ATTRIBUTE), &inner);
+	if (rv != CKR_OK)
+		return rv == CKR_ARGUMENTS_BAD ? CKR_ATTRIBUTE_VALUE_INVALID : rv;
+	if (kms_attrs_encode(&inner, &enc, &enclen) != 0 || kms_attrs_set(out, type, enc, enclen) != 0)
+		rv = CKR_HOST_MEMORY;
+	free(enc);
+	kms_attrs_free(&inner);
+	return rv;
 }
 
 CK_RV kms_tmpl_from_ck(const CK_ATTRIBUTE *t, CK_ULONG n, struct kms_attrs *out)
@@ -170,6 +258,15 @@ CK_RV kms_tmpl_from_ck(const CK_ATTRIBUTE *t, CK_ULONG n, struct kms_attrs *out)
 			kms_attrs_free(out);
 			return CKR_TEMPLATE_INCONSISTENT;
 		}
+		if (kms_tmpl_is_template_attr(t[i].type)) {
+			CK_RV rv = nested_from_ck(t[i].type, t[i].pValue, t[i].ulValueLen, out);
+
+			if (rv != CKR_OK) {
+				kms_attrs_free(out);
+				return rv;
+			}
+			continue;
+		}
 		if (kms_attrs_set(out, t[i].type, t[i].pValue, t[i].ulValueLen) != 0) {
 			kms_attrs_free(out);
 			return CKR_HOST_MEMORY;
@@ -187,11 +284,11 @@ static CK_RV check_one(const struct kms_attr *a, const struct rule *r, enum kms_
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	switch (use) {
 	case KMS_TMPL_CREATE:
-		if (!(r->flags & P_CREATE) || (r->flags & P_GENONLY))
-			return CKR_ATTRIBUTE_READ_ONLY;
-		break;
 	case KMS_TMPL_GENERATE:
-		if (!(r->flags & P_CREATE))
+		if (!(r->flags & P_CREATE) || ((r->flags & P_GENONLY) && use == KMS_TMPL_CREATE))
+			return CKR_ATTRIBUTE_READ_ONLY;
+		/* CKA_TRUSTED may be made true only by the SO. */
+		if ((r->flags & P_SO) && a->val[0] && !so)
 			return CKR_ATTRIBUTE_READ_ONLY;
 		break;
 	case KMS_TMPL_COPY:
@@ -252,11 +349,13 @@ CK_RV kms_tmpl_defaults(struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt
 
 	e |= kms_attrs_get(a, CKA_CLASS) ? 0 : kms_attrs_set_ulong(a, CKA_CLASS, cls);
 	e |= def_bool(a, CKA_TOKEN, false);
-	e |= def_bool(a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY);
+	e |= def_bool(a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY);
 	e |= def_bool(a, CKA_MODIFIABLE, true);
 	e |= def_bool(a, CKA_COPYABLE, true);
 	e |= def_bool(a, CKA_DESTROYABLE, true);
 	e |= def_empty(a, CKA_LABEL);
+	if (cls == CKO_CERTIFICATE)
+		return e ? CKR_HOST_MEMORY : CKR_OK;
 	if (cls == CKO_DATA) {
 		e |= def_empty(a, CKA_APPLICATION);
 		e |= def_empty(a, CKA_OBJECT_ID);
@@ -272,13 +371,27 @@ CK_RV kms_tmpl_defaults(struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt
 	e |= kms_attrs_get(a, CKA_KEY_GEN_MECHANISM)
 		     ? 0
 		     : kms_attrs_set_ulong(a, CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
-	e |= def_empty(a, CKA_SUBJECT);
+	if (cls != CKO_SECRET_KEY)
+		e |= def_empty(a, CKA_SUBJECT);
 	if (cls == CKO_PUBLIC_KEY) {
 		e |= def_bool(a, CKA_ENCRYPT, kt == CKK_RSA);
 		e |= def_bool(a, CKA_VERIFY, true);
 		e |= def_bool(a, CKA_VERIFY_RECOVER, false);
 		e |= def_bool(a, CKA_WRAP, false);
 		e |= def_bool(a, CKA_TRUSTED, false);
+	} else if (cls == CKO_SECRET_KEY) {
+		e |= def_bool(a, CKA_SENSITIVE, true);
+		e |= def_bool(a, CKA_ENCRYPT, true);
+		e |= def_bool(a, CKA_DECRYPT, true);
+		e |= def_bool(a, CKA_SIGN, true);
+		e |= def_bool(a, CKA_VERIFY, true);
+		e |= def_bool(a, CKA_WRAP, false);
+		e |= def_bool(a, CKA_UNWRAP, false);
+		e |= def_bool(a, CKA_TRUSTED, false);
+		e |= def_bool(a, CKA_EXTRACTABLE, false);
+		e |= def_bool(a, CKA_ALWAYS_SENSITIVE, false);
+		e |= def_bool(a, CKA_NEVER_EXTRACTABLE, false);
+		e |= def_bool(a, CKA_WRAP_WITH_TRUSTED, false);
 	} else if (cls == CKO_PRIVATE_KEY) {
 		e |= def_bool(a, CKA_SENSITIVE, true);
 		e |= def_bool(a, CKA_DECRYPT, kt == CKK_RSA);

@@ -30,6 +30,11 @@ CK_RV kms_tmpl_check(const struct kms_attrs *tmpl, CK_OBJECT_CLASS cls, CK_KEY_T
 CK_RV kms_tmpl_defaults(struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt);
 /* True when type is a private component held only in the sealed blob (CKA_PRIVATE_EXPONENT, ...). */
 bool kms_tmpl_is_private_component(CK_ATTRIBUTE_TYPE type, CK_KEY_TYPE kt);
+/* True for the attribute-array types (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE),
+ * whose value is kept as an encoded attribute list. */
+bool kms_tmpl_is_template_attr(CK_ATTRIBUTE_TYPE type);
+/* True for the secret key types (AES, generic secret, the HMAC key types). */
+bool kms_tmpl_is_secret_type(CK_KEY_TYPE kt);
 /* True when an attribute of this type never leaves the module. */
 bool kms_tmpl_is_internal(CK_ATTRIBUTE_TYPE type);
 

@@ -66,6 +66,24 @@ static CK_RV op_final(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR ou
 	return rv;
 }
 
+static CK_RV cipher_update(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,
+			   CK_ULONG_PTR outlen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if ((!in && inlen) || !outlen) {
+		rv = CKR_ARGUMENTS_BAD;
+		kms_session_op_end(s, kind);
+	} else {
+		rv = kms_op_cipher_update(s, kind, in, inlen, out, outlen);
+	}
+	kms_session_put(s);
+	return rv;
+}
+
 CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	return op_init(hSession, KMS_OP_SIGN, pMechanism, hKey);
@@ -146,14 +164,12 @@ CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLe
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
 		      CK_ULONG_PTR pulEncryptedPartLen)
 {
-	(void)hSession, (void)pPart, (void)ulPartLen, (void)pEncryptedPart, (void)pulEncryptedPartLen;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	return cipher_update(hSession, KMS_OP_ENCRYPT, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
 {
-	(void)hSession, (void)pLastEncryptedPart, (void)pulLastEncryptedPartLen;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	return op_final(hSession, KMS_OP_ENCRYPT, pLastEncryptedPart, pulLastEncryptedPartLen);
 }
 
 CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
@@ -170,14 +186,86 @@ CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
 		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
-	(void)hSession, (void)pEncryptedPart, (void)ulEncryptedPartLen, (void)pPart, (void)pulPartLen;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	return cipher_update(hSession, KMS_OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
 {
-	(void)hSession, (void)pLastPart, (void)pulLastPartLen;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	return op_final(hSession, KMS_OP_DECRYPT, pLastPart, pulLastPartLen);
+}
+
+CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = !pMechanism ? CKR_ARGUMENTS_BAD : kms_op_digest_init(s, pMechanism);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+	       CK_ULONG_PTR pulDigestLen)
+{
+	return op_oneshot(hSession, KMS_OP_DIGEST, pData, ulDataLen, pDigest, pulDigestLen);
+}
+
+CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return op_update(hSession, KMS_OP_DIGEST, pPart, ulPartLen);
+}
+
+CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	return op_final(hSession, KMS_OP_DIGEST, pDigest, pulDigestLen);
+}
+
+CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_op_digest_key(s, hKey);
+	kms_session_put(s);
+	return rv;
+}
+
+/* No operation state is ever saved: an active operation is CKR_STATE_UNSAVEABLE. */
+CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG_PTR pulOperationStateLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	(void)pOperationState;
+	if (rv != CKR_OK)
+		return rv;
+	rv = CKR_OPERATION_NOT_INITIALIZED;
+	if (!pulOperationStateLen)
+		rv = CKR_ARGUMENTS_BAD;
+	for (int k = 0; k < KMS_OP__COUNT && rv == CKR_OPERATION_NOT_INITIALIZED; k++)
+		if (s->op[k].eop)
+			rv = CKR_STATE_UNSAVEABLE;
+	kms_session_put(s);
+	return rv;
+}
+
+/* C_GetOperationState never hands out a state, so none can be given back. */
+CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG ulOperationStateLen,
+			  CK_OBJECT_HANDLE hEncryptionKey, CK_OBJECT_HANDLE hAuthenticationKey)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	(void)hEncryptionKey, (void)hAuthenticationKey;
+	if (rv != CKR_OK)
+		return rv;
+	rv = (!pOperationState || !ulOperationStateLen) ? CKR_ARGUMENTS_BAD : CKR_SAVED_STATE_INVALID;
+	kms_session_put(s);
+	return rv;
 }
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen)

@@ -137,3 +137,71 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	kms_session_put(s);
 	return rv;
 }
+
+CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
+		    CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pMechanism || !phKey || (!pTemplate && ulCount))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = kms_obj_generate_secret(s, pMechanism, pTemplate, ulCount, phKey);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+		CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pMechanism || !pulWrappedKeyLen || (!pMechanism->pParameter && pMechanism->ulParameterLen))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = kms_obj_wrap(s, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
+		  CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
+		  CK_OBJECT_HANDLE_PTR phKey)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pMechanism || !phKey || !pWrappedKey || (!pTemplate && ulAttributeCount) ||
+	    (!pMechanism->pParameter && pMechanism->ulParameterLen))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = kms_obj_unwrap(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate,
+				    ulAttributeCount, phKey);
+	kms_session_put(s);
+	return rv;
+}
+
+CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
+		  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(hSession, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!pMechanism || !phKey || (!pTemplate && ulAttributeCount) ||
+	    (!pMechanism->pParameter && pMechanism->ulParameterLen))
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = kms_obj_derive(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
+	kms_session_put(s);
+	return rv;
+}

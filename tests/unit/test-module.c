@@ -485,7 +485,9 @@ START_TEST(test_random_and_unsupported)
 {
 	CK_SESSION_HANDLE s;
 	CK_BYTE a[32] = {0}, b[32] = {0};
-	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	CK_MECHANISM rsa = {CKM_RSA_PKCS, NULL, 0};
+	CK_BYTE out[8];
+	CK_ULONG outlen = sizeof(out);
 
 	setup_token();
 	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
@@ -494,7 +496,8 @@ START_TEST(test_random_and_unsupported)
 	ck_assert(memcmp(a, b, sizeof(a)) != 0);
 	ck_assert_rv(f->C_GenerateRandom(s, NULL, 4), CKR_ARGUMENTS_BAD);
 	ck_assert_rv(f->C_SeedRandom(s, a, sizeof(a)), CKR_OK);
-	ck_assert_rv(f->C_DigestInit(s, &sha), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_rv(f->C_SignRecoverInit(s, &rsa, 1), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_rv(f->C_DigestEncryptUpdate(s, a, 4, out, &outlen), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_rv(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_rv(f->C_GetFunctionStatus(s), CKR_FUNCTION_NOT_PARALLEL);
 	teardown_store();
@@ -580,13 +583,31 @@ START_TEST(test_interfaces)
 	ck_assert_ptr_nonnull(get);
 	ck_assert_rv(list(NULL, NULL), CKR_ARGUMENTS_BAD);
 	ck_assert_rv(list(NULL, &n), CKR_OK);
-	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(n, 2);
+	n = 1;
+	ck_assert_rv(list(ifs, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_int_eq(n, 2);
 	ck_assert_rv(list(ifs, &n), CKR_OK);
+	/* 3.0 first, then the 2.40 list that C_GetFunctionList gives */
 	ck_assert_str_eq((char *)ifs[0].name, "PKCS 11");
-	ck_assert_ptr_eq(ifs[0].fl, f);
+	ck_assert_int_eq(ifs[0].fl->version.major, 3);
+	ck_assert_int_eq(ifs[0].fl->version.minor, 0);
+	ck_assert_str_eq((char *)ifs[1].name, "PKCS 11");
+	ck_assert_ptr_eq(ifs[1].fl, f);
 	ck_assert_rv(get((CK_UTF8CHAR_PTR) "PKCS 11", &v, (void **)&one, 0), CKR_OK);
 	ck_assert_ptr_eq(one->fl, f);
 	ck_assert_rv(get(NULL, NULL, (void **)&one, 0), CKR_OK);
+	ck_assert_ptr_eq(one->fl, ifs[0].fl);
+	/* the 3.0 list: the 2.40 functions and 24 more, every slot filled */
+	{
+		const size_t first = offsetof(CK_FUNCTION_LIST, C_Initialize);
+		void *slot;
+
+		for (size_t i = 0; i < 68 + 24; i++) {
+			memcpy(&slot, (const char *)ifs[0].fl + first + i * sizeof(void *), sizeof(slot));
+			ck_assert_msg(slot != NULL, "3.0 function list slot %zu is empty", i);
+		}
+	}
 	ck_assert_rv(get((CK_UTF8CHAR_PTR) "Vendor X", NULL, (void **)&one, 0), CKR_ARGUMENTS_BAD);
 	ck_assert_rv(get(NULL, &bad, (void **)&one, 0), CKR_ARGUMENTS_BAD);
 	/* every slot of the function list is filled */
