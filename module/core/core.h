@@ -35,6 +35,8 @@
 /* Session object ids carry this bit; token object ids stay below 2^62. */
 #define KMS_SESSION_OBJ_BIT (1ULL << 62)
 #define KMS_NO_USER ((CK_USER_TYPE)-1)
+/* The token's profile object (CKO_PROFILE), held with the session objects but owned by none. */
+#define KMS_PROFILE_OBJ_ID (KMS_SESSION_OBJ_BIT | (KMS_SESSION_OBJ_BIT >> 1))
 
 /* A key's cached decoded form, shared by operations; freed when the last reference goes. */
 struct kms_keyref {
@@ -203,6 +205,8 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 /* C_GenerateKey: a secret key from the engine; template codes as C_CreateObject. */
 CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 			      CK_OBJECT_HANDLE *h);
+/* Adds the token's CKO_PROFILE object (CKP_BASELINE_PROVIDER); CKR_HOST_MEMORY. */
+CK_RV kms_obj_add_profile(struct kms_token *tok);
 /* Completes and stores a new key of class cls from engine material: canonical public attributes,
  * CKA_LOCAL and CKA_KEY_GEN_MECHANISM (genmech, CK_UNAVAILABLE_INFORMATION when not generated),
  * CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE (true only when was_* and the new key agrees),

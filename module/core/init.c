@@ -80,6 +80,9 @@ static CK_RV tokens_open(void)
 		if (rv != CKR_OK)
 			return rv;
 		kms_mod.n_tokens = i + 1;
+		rv = kms_obj_add_profile(t);
+		if (rv != CKR_OK)
+			return rv;
 	}
 	return CKR_OK;
 }
@@ -90,6 +93,7 @@ static void tokens_close(void)
 		struct kms_token *t = &kms_mod.tokens[i];
 
 		kms_session_close_all(t);
+		kms_obj_drop_session_objects(t, 0);
 		kms_lock_wr(&t->lock);
 		kms_token_forget_login_locked(t);
 		kms_obj_cache_clear_locked(t);

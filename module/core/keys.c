@@ -479,6 +479,36 @@ out:
 	return rv;
 }
 
+CK_RV kms_obj_add_profile(struct kms_token *tok)
+{
+	struct kms_attrs a = KMS_ATTRS_INIT;
+	uint64_t id = KMS_PROFILE_OBJ_ID;
+	struct kms_obj *o;
+	int e = 0;
+
+	e |= kms_attrs_set_ulong(&a, CKA_CLASS, CKO_PROFILE);
+	e |= kms_attrs_set_ulong(&a, CKA_PROFILE_ID, KMS_CKP_BASELINE_PROVIDER);
+	e |= kms_attrs_set_bool(&a, CKA_TOKEN, true);
+	e |= kms_attrs_set_bool(&a, CKA_PRIVATE, false);
+	e |= kms_attrs_set_bool(&a, CKA_MODIFIABLE, false);
+	e |= kms_attrs_set_bool(&a, CKA_COPYABLE, false);
+	e |= kms_attrs_set_bool(&a, CKA_DESTROYABLE, false);
+	e |= kms_attrs_set(&a, CKA_LABEL, NULL, 0);
+	if (e || set_unique_id(&a, id) != CKR_OK) {
+		kms_attrs_free(&a);
+		return CKR_HOST_MEMORY;
+	}
+	o = kms_obj_new(id, &a);
+	kms_attrs_free(&a);
+	if (!o)
+		return CKR_HOST_MEMORY;
+	if (kms_map_put(&tok->sobjs, id, o) != 0) {
+		kms_obj_put(o);
+		return CKR_HOST_MEMORY;
+	}
+	return CKR_OK;
+}
+
 CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
 			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
 			CK_OBJECT_HANDLE *h)

@@ -237,6 +237,37 @@ static CK_RV put_value(CK_ATTRIBUTE *t, const uint8_t *val, size_t len)
 	return CKR_OK;
 }
 
+/* An attribute-array value (CKA_WRAP_TEMPLATE, ...) kept encoded: the length query gives the array's size;
+ * otherwise each element's type is filled in and its value copied as put_value does. */
+static CK_RV put_template(CK_ATTRIBUTE *t, const struct kms_attr *a)
+{
+	struct kms_attrs inner = KMS_ATTRS_INIT;
+	CK_ATTRIBUTE *arr = t->pValue;
+	CK_RV rv = CKR_OK, one;
+
+	if (kms_attrs_decode(a->val, a->len, &inner) != 0)
+		return CKR_GENERAL_ERROR;
+	if (!arr) {
+		t->ulValueLen = kms_ul(inner.n * sizeof(CK_ATTRIBUTE));
+		goto out;
+	}
+	if (t->ulValueLen < inner.n * sizeof(CK_ATTRIBUTE)) {
+		t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		rv = CKR_BUFFER_TOO_SMALL;
+		goto out;
+	}
+	for (size_t i = 0; i < inner.n; i++) {
+		arr[i].type = inner.v[i].type;
+		one = put_value(&arr[i], inner.v[i].val, inner.v[i].len);
+		if (one != CKR_OK)
+			rv = one;
+	}
+	t->ulValueLen = kms_ul(inner.n * sizeof(CK_ATTRIBUTE));
+out:
+	kms_attrs_free(&inner);
+	return rv;
+}
+
 /* A private component of a key that may be read in clear (not sensitive, extractable). */
 static CK_RV private_component(struct kms_session *s, struct kms_obj *o, CK_ATTRIBUTE *t)
 {
@@ -302,7 +333,7 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 			result = worse(result, CKR_ATTRIBUTE_TYPE_INVALID);
 			continue;
 		}
-		rv = put_value(t, a->val, a->len);
+		rv = kms_tmpl_is_template_attr(t->type) ? put_template(t, a) : put_value(t, a->val, a->len);
 		if (rv != CKR_OK)
 			result = worse(result, rv);
 	}

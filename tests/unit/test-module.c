@@ -11,6 +11,7 @@
 #include <check.h>
 #include <p11-kit/pkcs11.h>
 
+#include "common/pkcs11x.h"
 #include "tests/unit/modfixture.h"
 
 static void gen_ec(CK_SESSION_HANDLE s, CK_BBOOL token, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
@@ -627,6 +628,42 @@ START_TEST(test_interfaces)
 }
 END_TEST
 
+/* The token's profile object (PKCS#11 3.0 section 4.13): found by class, read-only, never destroyed. */
+START_TEST(test_profile_object)
+{
+	CK_OBJECT_CLASS cls = CKO_PROFILE;
+	CK_ULONG pid = 0, n = 0;
+	CK_OBJECT_HANDLE h[4], h2[4];
+	CK_BYTE uid[32];
+	CK_BBOOL tok = 0;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}};
+	CK_ATTRIBUTE q[] = {{CKA_PROFILE_ID, &pid, sizeof(pid)}, {CKA_TOKEN, &tok, 1}, {CKA_UNIQUE_ID, uid, sizeof(uid)}};
+	CK_ATTRIBUTE lbl[] = {{CKA_LABEL, "x", 1}};
+	CK_SESSION_HANDLE s;
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+	ck_assert_rv(f->C_FindObjects(s, h, 4, &n), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_rv(f->C_GetAttributeValue(s, h[0], q, 3), CKR_OK);
+	ck_assert_int_eq(pid, KMS_CKP_BASELINE_PROVIDER);
+	ck_assert(tok);
+	ck_assert_rv(f->C_DestroyObject(s, h[0]), CKR_ACTION_PROHIBITED);
+	ck_assert_rv(f->C_SetAttributeValue(s, h[0], lbl, 1), CKR_ACTION_PROHIBITED);
+	ck_assert_rv(f->C_CopyObject(s, h[0], NULL, 0, &h2[0]), CKR_ACTION_PROHIBITED);
+	/* it outlives sessions */
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+	ck_assert_rv(f->C_FindObjects(s, h2, 4, &n), CKR_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(h2[0], h[0]);
+	teardown_store();
+}
+END_TEST
+
 /* Writes a config file into the test's store directory and points KMS11_CONF at it. */
 static void write_conf(const char *text)
 {
@@ -740,6 +777,7 @@ static Suite *module_suite(void)
 	tcase_add_test(tc, test_random_and_unsupported);
 	tcase_add_test(tc, test_keygen_attributes);
 	tcase_add_test(tc, test_interfaces);
+	tcase_add_test(tc, test_profile_object);
 	tcase_add_test(tc, test_config_tokens);
 	tcase_add_test(tc, test_no_plaintext_key_in_store);
 	suite_add_tcase(su, tc);
