@@ -14,6 +14,7 @@
 #include "engines/openssl/ossl.h"
 
 static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+static const uint8_t oid_x25519[] = {0x06, 0x03, 0x2b, 0x65, 0x6e};
 
 /* Writes a DER length; returns the bytes used (at most 4). */
 static size_t der_len(uint8_t *p, size_t n)
@@ -119,6 +120,8 @@ static int curve_nid(const uint8_t *p, size_t n, bool *bad)
 		name[p[1]] = 0;
 		if (!strcasecmp(name, "edwards25519") || !strcasecmp(name, "ed25519"))
 			return NID_ED25519;
+		if (!strcasecmp(name, "curve25519") || !strcasecmp(name, "x25519"))
+			return NID_X25519;
 		nid = EC_curve_nist2nid(name);
 		if (nid == NID_undef)
 			nid = OBJ_sn2nid(name);
@@ -178,13 +181,18 @@ static CK_RV public_attrs(EVP_PKEY *pk, struct kms_attrs *a)
 		break;
 	}
 	case EVP_PKEY_ED25519:
+	case EVP_PKEY_X25519: {
+		bool ed = EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519;
+
 		n = sizeof(buf);
 		if (EVP_PKEY_get_raw_public_key(pk, buf, &n) != 1)
 			return CKR_GENERAL_ERROR;
-		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, CKK_EC_EDWARDS);
-		e |= kms_attrs_set(a, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519));
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, ed ? CKK_EC_EDWARDS : CKK_EC_MONTGOMERY);
+		e |= ed ? kms_attrs_set(a, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519))
+			: kms_attrs_set(a, CKA_EC_PARAMS, oid_x25519, sizeof(oid_x25519));
 		e |= set_octet_string(a, CKA_EC_POINT, buf, n);
 		break;
+	}
 	default:
 		return CKR_GENERAL_ERROR;
 	}
@@ -278,6 +286,15 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 		if (nid != NID_ED25519)
 			return CKR_CURVE_NOT_SUPPORTED;
 		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
+		break;
+	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
+		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
+		if (bad)
+			return CKR_DOMAIN_PARAMS_INVALID;
+		if (nid != NID_X25519)
+			return CKR_CURVE_NOT_SUPPORTED;
+		pk = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
 	default:
@@ -437,7 +454,8 @@ out:
 	return rv;
 }
 
-static CK_RV import_ed25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
+/* Ed25519 (want NID_ED25519) and X25519 (NID_X25519) keys from raw values. */
+static CK_RV import_raw25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, int want, EVP_PKEY **pk)
 {
 	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
 	const struct kms_attr *val = kms_attrs_get(t, cls == CKO_PRIVATE_KEY ? CKA_VALUE : CKA_EC_POINT);
@@ -447,15 +465,15 @@ static CK_RV import_ed25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_
 
 	if (!par || !val)
 		return CKR_TEMPLATE_INCOMPLETE;
-	if (curve_nid(par->val, par->len, &bad) != NID_ED25519)
+	if (curve_nid(par->val, par->len, &bad) != want)
 		return bad ? CKR_DOMAIN_PARAMS_INVALID : CKR_CURVE_NOT_SUPPORTED;
 	raw = cls == CKO_PRIVATE_KEY ? val->val : unwrap_octet_string(val->val, val->len, &rawlen);
 	if (cls == CKO_PRIVATE_KEY)
 		rawlen = val->len;
 	if (rawlen != 32)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw, rawlen)
-				     : EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen);
+	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key(want, NULL, raw, rawlen)
+				     : EVP_PKEY_new_raw_public_key(want, NULL, raw, rawlen);
 	return *pk ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
@@ -477,7 +495,10 @@ CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct 
 		rv = import_ec(cls, tmpl, &pk);
 		break;
 	case CKK_EC_EDWARDS:
-		rv = import_ed25519(cls, tmpl, &pk);
+		rv = import_raw25519(cls, tmpl, NID_ED25519, &pk);
+		break;
+	case CKK_EC_MONTGOMERY:
+		rv = import_raw25519(cls, tmpl, NID_X25519, &pk);
 		break;
 	default:
 		return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -531,6 +552,10 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		break;
 	case EVP_PKEY_ED25519:
 		k->kt = CKK_EC_EDWARDS;
+		k->size = 32;
+		break;
+	case EVP_PKEY_X25519:
+		k->kt = CKK_EC_MONTGOMERY;
 		k->size = 32;
 		break;
 	default:
@@ -597,7 +622,7 @@ CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint
 		kms_wipe(buf, sizeof(buf));
 		if (rv == CKR_GENERAL_ERROR)
 			return rv;
-	} else if (key->kt == CKK_EC_EDWARDS && type == CKA_VALUE) {
+	} else if ((key->kt == CKK_EC_EDWARDS || key->kt == CKK_EC_MONTGOMERY) && type == CKA_VALUE) {
 		uint8_t buf[32];
 		size_t n = sizeof(buf);
 
