@@ -13,5 +13,7 @@
 /* Completes a CKO_CERTIFICATE template from its DER CKA_VALUE; CKR_TEMPLATE_INCOMPLETE,
  * CKR_ATTRIBUTE_VALUE_INVALID, CKR_TEMPLATE_INCONSISTENT, CKR_HOST_MEMORY. */
 CK_RV kms_cert_complete(struct kms_attrs *a);
+/* The DER SubjectPublicKeyInfo of a DER certificate, malloc'd; CKR_ATTRIBUTE_VALUE_INVALID, CKR_HOST_MEMORY. */
+CK_RV kms_cert_spki(const uint8_t *der, size_t len, uint8_t **spki, size_t *spki_len);
 
 #endif
