@@ -24,13 +24,14 @@ done
 
 kms_run "p11tool --list-all --login" "${P11TOOL[@]}" --list-all --login "$TOK"
 cp "$KMS_TMP/last.log" "$KMS_TMP/all.txt"
+# Besides the key pairs, every token holds its CKO_PROFILE object (PKCS#11 3.0).
 n=$(grep -c "URL:" "$KMS_TMP/all.txt" || true)
-kms_check "--list-all shows the 4 objects of 2 key pairs ($n)" [ "$n" -eq 4 ]
+kms_check "--list-all shows the 4 objects of 2 key pairs and the profile ($n)" [ "$n" -eq 5 ]
 kms_check "--list-all shows object=gnutls-ecdsa" grep -q "object=gnutls-ecdsa" "$KMS_TMP/all.txt"
 
 kms_run "p11tool --list-all without login" "${P11TOOL[@]}" --list-all "$TOK"
 n=$(grep -c "URL:" "$KMS_TMP/last.log" || true)
-kms_check "without login only the 2 public keys are listed ($n)" [ "$n" -eq 2 ]
+kms_check "without login only the 2 public keys and the profile are listed ($n)" [ "$n" -eq 3 ]
 
 URI_PRIV="$TOK;object=gnutls-ecdsa;type=private"
 URI_PUB="$TOK;object=gnutls-ecdsa;type=public"
