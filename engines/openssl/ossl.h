@@ -32,6 +32,8 @@ struct kms_engine_key {
 	/* Keyed MAC contexts made on first use (set once with an atomic compare-and-swap, then
 	 * only read: operations start from a copy). */
 	EVP_MAC_CTX *mac_tmpl[MS__COUNT];
+	/* Keyed cipher contexts per AES mode and direction (1: encrypt), made and shared the same way. */
+	EVP_CIPHER_CTX *cipher_tmpl[A__COUNT][2];
 };
 
 /* The first member of every operation, whichever file owns it (ops.c: asymmetric, sym.c: secret

@@ -166,6 +166,11 @@ void ossl_secret_clear(struct kms_engine_key *key)
 		EVP_MAC_CTX_free(key->mac_tmpl[i]);
 		key->mac_tmpl[i] = NULL;
 	}
+	for (int m = 0; m < A__COUNT; m++)
+		for (int d = 0; d < 2; d++) {
+			EVP_CIPHER_CTX_free(key->cipher_tmpl[m][d]);
+			key->cipher_tmpl[m][d] = NULL;
+		}
 	kms_secure_free(key->secret);
 	key->secret = NULL;
 }

@@ -196,6 +196,30 @@ static EVP_MAC_CTX *mac_template(struct ossl_inst *in, struct kms_engine_key *ke
 	return t;
 }
 
+/* The keyed cipher context of a key for a mode and direction, made once and shared (read-only): operations
+ * start from a copy, which spares the key schedule. */
+static EVP_CIPHER_CTX *cipher_template(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_aes_mode mode,
+				       int enc)
+{
+	_Atomic(EVP_CIPHER_CTX *) *cell = (_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_tmpl[mode][enc];
+	EVP_CIPHER_CTX *t = atomic_load(cell), *expected = NULL;
+
+	if (t)
+		return t;
+	t = EVP_CIPHER_CTX_new();
+	if (!t)
+		return NULL;
+	if (EVP_CipherInit_ex2(t, in->aes[mode][key->size / 8 - 2], key->secret, NULL, enc, NULL) != 1) {
+		EVP_CIPHER_CTX_free(t);
+		return NULL;
+	}
+	if (!atomic_compare_exchange_strong(cell, &expected, t)) {
+		EVP_CIPHER_CTX_free(t);
+		t = expected;
+	}
+	return t;
+}
+
 /* Reads CK_MAC_GENERAL_PARAMS: a length 1..full. */
 static CK_RV general_len(const CK_MECHANISM *mech, size_t full, size_t *len)
 {
@@ -303,6 +327,7 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	size_t ivlen = 0, aadlen = 0, tagbits = 0;
 	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 	int enc = kind == KMS_OP_ENCRYPT, outl = 0;
+	EVP_CIPHER_CTX *tmpl;
 	CK_RV rv = CKR_OK;
 
 	if (kind != KMS_OP_ENCRYPT && kind != KMS_OP_DECRYPT)
@@ -335,11 +360,14 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	}
 	if (rv != CKR_OK)
 		return rv;
+	tmpl = cipher_template(in, key, op->mode, enc);
+	if (!tmpl)
+		return CKR_GENERAL_ERROR;
 	op->c = EVP_CIPHER_CTX_new();
 	if (!op->c)
 		return CKR_HOST_MEMORY;
-	if (EVP_CipherInit_ex2(op->c, in->aes[op->mode][key->size / 8 - 2], key->secret, NULL, enc, NULL) != 1 ||
-	    (op->mode == A_GCM && EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
+	if (EVP_CIPHER_CTX_copy(op->c, tmpl) != 1 ||
+	    (op->mode == A_GCM && ivlen != 12 && EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
 	    EVP_CipherInit_ex2(op->c, NULL, NULL, iv, enc, NULL) != 1 ||
 	    EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1)
 		return CKR_GENERAL_ERROR;
