@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Known-answer vectors from the standards, run through the module: SHA-2/SHA-3, HMAC (RFC 4231), AES-CMAC
+ * (RFC 4493), AES ECB/CBC/CTR (SP 800-38A), AES-GCM (the GCM specification's test cases), AES key wrap
+ * (RFC 3394, RFC 5649) and X25519 (RFC 7748). */
+#include <check.h>
+
+#include "common/pkcs11x.h"
+#include "tests/unit/modfixture.h"
+
+/* Hex to bytes into a static-sized buffer. */
+static size_t unhex(const char *h, CK_BYTE *out, size_t cap)
+{
+	size_t n = strlen(h) / 2;
+
+	ck_assert_uint_le(n, cap);
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+
+		ck_assert_int_eq(sscanf(h + 2 * i, "%2x", &v), 1);
+		out[i] = (CK_BYTE)v;
+	}
+	return n;
+}
+
+static void assert_hex(const CK_BYTE *got, size_t len, const char *want)
+{
+	CK_BYTE w[512];
+	size_t n = unhex(want, w, sizeof(w));
+
+	ck_assert_uint_eq(len, n);
+	ck_assert_mem_eq(got, w, n);
+}
+
+static CK_SESSION_HANDLE sess;
+
+static void setup(void)
+{
+	setup_token();
+	sess = user_session();
+}
+
+static void teardown(void)
+{
+	teardown_store();
+}
+
+/* A session secret key of type kt with the given hex value, usable for everything. */
+static CK_OBJECT_HANDLE secret(CK_KEY_TYPE kt, const char *hex)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL t = CK_TRUE;
+	CK_BYTE v[64];
+	CK_ULONG n = unhex(hex, v, sizeof(v));
+	CK_ATTRIBUTE tm[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_VALUE, v, n},
+			     {CKA_ENCRYPT, &t, 1},		{CKA_DECRYPT, &t, 1},	       {CKA_SIGN, &t, 1},
+			     {CKA_VERIFY, &t, 1},		{CKA_WRAP, &t, 1},	       {CKA_UNWRAP, &t, 1},
+			     {CKA_EXTRACTABLE, &t, 1}};
+	CK_OBJECT_HANDLE h = 0;
+
+	ck_assert_rv(f->C_CreateObject(sess, tm, sizeof(tm) / sizeof(tm[0]), &h), CKR_OK);
+	return h;
+}
+
+static const char abc_hex[] = "616263";
+
+START_TEST(test_digests)
+{
+	static const struct {
+		CK_MECHANISM_TYPE m;
+		const char *md;
+	} v[] = {
+		{CKM_SHA_1, "a9993e364706816aba3e25717850c26c9cd0d89d"},
+		{CKM_SHA224, "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"},
+		{CKM_SHA256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{CKM_SHA384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"},
+		{CKM_SHA512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd"
+			     "454d4423643ce80e2a9ac94fa54ca49f"},
+		{CKM_SHA3_256, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"},
+		{CKM_SHA3_384, "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf228376d25"},
+		{CKM_SHA3_512, "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e39340"
+			       "57340b4cf408d5a56592f8274eec53f0"},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		CK_MECHANISM m = {v[i].m, NULL, 0};
+		CK_BYTE out[64];
+		CK_ULONG n = sizeof(out), need = 0;
+
+		ck_assert_rv(f->C_DigestInit(sess, &m), CKR_OK);
+		ck_assert_rv(f->C_Digest(sess, (CK_BYTE_PTR) "abc", 3, NULL, &need), CKR_OK);
+		ck_assert_rv(f->C_Digest(sess, (CK_BYTE_PTR) "abc", 3, out, &n), CKR_OK);
+		ck_assert_uint_eq(need, n);
+		assert_hex(out, n, v[i].md);
+		/* in parts, the same */
+		n = sizeof(out);
+		ck_assert_rv(f->C_DigestInit(sess, &m), CKR_OK);
+		ck_assert_rv(f->C_DigestUpdate(sess, (CK_BYTE_PTR) "a", 1), CKR_OK);
+		ck_assert_rv(f->C_DigestUpdate(sess, (CK_BYTE_PTR) "bc", 2), CKR_OK);
+		ck_assert_rv(f->C_DigestFinal(sess, out, &n), CKR_OK);
+		assert_hex(out, n, v[i].md);
+	}
+	(void)abc_hex;
+}
+END_TEST
+
+/* Signs data with mech under key and checks the MAC; then verifies it, a flipped byte and a short MAC. */
+static void mac_case(CK_OBJECT_HANDLE k, CK_MECHANISM *m, const CK_BYTE *data, CK_ULONG len, const char *want)
+{
+	CK_BYTE out[64];
+	CK_ULONG n = sizeof(out);
+
+	ck_assert_rv(f->C_SignInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR)data, len, out, &n), CKR_OK);
+	assert_hex(out, n, want);
+	ck_assert_rv(f->C_VerifyInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR)data, len, out, n), CKR_OK);
+	out[0] ^= 1;
+	ck_assert_rv(f->C_VerifyInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR)data, len, out, n), CKR_SIGNATURE_INVALID);
+	ck_assert_rv(f->C_VerifyInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR)data, len, out, n - 1), CKR_SIGNATURE_LEN_RANGE);
+}
+
+START_TEST(test_hmac_rfc4231)
+{
+	CK_OBJECT_HANDLE k1 = secret(CKK_GENERIC_SECRET, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
+	CK_OBJECT_HANDLE k2 = secret(CKK_GENERIC_SECRET, "4a656665"); /* "Jefe" */
+	CK_OBJECT_HANDLE k256 = secret(CKK_SHA256_HMAC, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
+	const CK_BYTE *hi = (const CK_BYTE *)"Hi There", *jefe = (const CK_BYTE *)"what do ya want for nothing?";
+	CK_MECHANISM h224 = {CKM_SHA224_HMAC, NULL, 0}, h256 = {CKM_SHA256_HMAC, NULL, 0},
+		     h384 = {CKM_SHA384_HMAC, NULL, 0}, h512 = {CKM_SHA512_HMAC, NULL, 0};
+	CK_ULONG sixteen = 16;
+	CK_MECHANISM g256 = {CKM_SHA256_HMAC_GENERAL, &sixteen, sizeof(sixteen)};
+
+	/* test case 1 */
+	mac_case(k1, &h224, hi, 8, "896fb1128abbdf196832107cd49df33f47b4b1169912ba4f53684b22");
+	mac_case(k1, &h256, hi, 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	mac_case(k1, &h384, hi, 8,
+		 "afd03944d84895626b0825f4ab46907f15f9dadbe4101ec682aa034c7cebc59cfaea9ea9076ede7f4af152e8b2fa9cb6");
+	mac_case(k1, &h512, hi, 8,
+		 "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4"
+		 "be9d914eeb61f1702e696c203a126854");
+	/* test case 2 */
+	mac_case(k2, &h256, jefe, 28, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	/* a CKK_SHA256_HMAC key with its own mechanism, the _GENERAL form truncating */
+	mac_case(k256, &h256, hi, 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	mac_case(k1, &g256, hi, 8, "b0344c61d8db38535ca8afceaf0bf12b");
+	/* ... and refused with another hash */
+	ck_assert_rv(f->C_SignInit(sess, &h512, k256), CKR_KEY_TYPE_INCONSISTENT);
+}
+END_TEST
+
+START_TEST(test_cmac_rfc4493)
+{
+	CK_OBJECT_HANDLE k = secret(CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_MECHANISM m = {CKM_AES_CMAC, NULL, 0};
+	CK_ULONG four = 4;
+	CK_MECHANISM g = {CKM_AES_CMAC_GENERAL, &four, sizeof(four)};
+	CK_BYTE msg[64];
+
+	unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
+	      "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+	      msg, sizeof(msg));
+	mac_case(k, &m, msg, 0, "bb1d6929e95937287fa37d129b756746");
+	mac_case(k, &m, msg, 16, "070a16b46b4d4144f79bdd9dd04a287c");
+	mac_case(k, &m, msg, 40, "dfa66747de9ae63030ca32611497c827");
+	mac_case(k, &m, msg, 64, "51f0bebf7e3b9d92fc49741779363cfe");
+	mac_case(k, &g, msg, 64, "51f0bebf");
+}
+END_TEST
+
+/* Encrypts in one part and in uneven parts, checks both, then decrypts back. */
+static void cipher_case(CK_OBJECT_HANDLE k, CK_MECHANISM *m, const char *pt_hex, const char *ct_hex)
+{
+	CK_BYTE pt[128], out[160], back[160];
+	CK_ULONG ptlen = unhex(pt_hex, pt, sizeof(pt)), n = sizeof(out), total = 0, part;
+
+	ck_assert_rv(f->C_EncryptInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Encrypt(sess, pt, ptlen, out, &n), CKR_OK);
+	assert_hex(out, n, ct_hex);
+	ck_assert_rv(f->C_EncryptInit(sess, m, k), CKR_OK);
+	for (CK_ULONG off = 0; off < ptlen; off += 7) {
+		CK_ULONG chunk = ptlen - off < 7 ? ptlen - off : 7;
+
+		part = sizeof(out) - total;
+		ck_assert_rv(f->C_EncryptUpdate(sess, pt + off, chunk, out + total, &part), CKR_OK);
+		total += part;
+	}
+	part = sizeof(out) - total;
+	ck_assert_rv(f->C_EncryptFinal(sess, out + total, &part), CKR_OK);
+	total += part;
+	assert_hex(out, total, ct_hex);
+	n = sizeof(back);
+	ck_assert_rv(f->C_DecryptInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Decrypt(sess, out, total, back, &n), CKR_OK);
+	ck_assert_uint_eq(n, ptlen);
+	ck_assert_mem_eq(back, pt, ptlen);
+}
+
+#define SP_PT                                                                                                      \
+	"6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52ef"     \
+	"f69f2445df4f9b17ad2b417be66c3710"
+
+START_TEST(test_aes_sp800_38a)
+{
+	CK_OBJECT_HANDLE k = secret(CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_BYTE iv[16];
+	CK_AES_CTR_PARAMS ctr = {128, {0}};
+	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0}, cbc = {CKM_AES_CBC, iv, sizeof(iv)},
+		     ctrm = {CKM_AES_CTR, &ctr, sizeof(ctr)};
+	CK_BYTE out[80];
+	CK_ULONG n = sizeof(out);
+
+	unhex("000102030405060708090a0b0c0d0e0f", iv, sizeof(iv));
+	unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", ctr.cb, sizeof(ctr.cb));
+	cipher_case(k, &ecb, SP_PT,
+		    "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf43b1cd7f598ece23881b00e3ed030688"
+		    "7b0c785e27e8ad3f8223207104725dd4");
+	cipher_case(k, &cbc, SP_PT,
+		    "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b273bed6b8e3c1743b7116e69e22229516"
+		    "3ff1caa1681fac09120eca307586e1a7");
+	cipher_case(k, &ctrm, SP_PT,
+		    "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff5ae4df3edbd5d35e5b4f09020db03eab"
+		    "1e031dda2fbe03d1792170a0f3009cee");
+	/* CBC without padding refuses a partial block; a bad IV length is a parameter error */
+	ck_assert_rv(f->C_EncryptInit(sess, &cbc, k), CKR_OK);
+	ck_assert_rv(f->C_Encrypt(sess, iv, 15, out, &n), CKR_DATA_LEN_RANGE);
+	cbc.ulParameterLen = 8;
+	ck_assert_rv(f->C_EncryptInit(sess, &cbc, k), CKR_MECHANISM_PARAM_INVALID);
+	/* a 4-bit counter at 15 allows one block, not two */
+	ctr.ulCounterBits = 4;
+	memset(ctr.cb, 0, sizeof(ctr.cb));
+	ctr.cb[15] = 0x0f;
+	n = sizeof(out);
+	ck_assert_rv(f->C_EncryptInit(sess, &ctrm, k), CKR_OK);
+	ck_assert_rv(f->C_Encrypt(sess, out, 32, out, &n), CKR_DATA_LEN_RANGE);
+	n = sizeof(out);
+	ck_assert_rv(f->C_EncryptInit(sess, &ctrm, k), CKR_OK);
+	ck_assert_rv(f->C_Encrypt(sess, out, 16, out, &n), CKR_OK);
+}
+END_TEST
+
+/* One GCM test case, in both parameter layouts, with decryption and a tampered tag. */
+static void gcm_case(const char *key, const char *iv_hex, const char *aad_hex, const char *pt, const char *ct_tag)
+{
+	CK_OBJECT_HANDLE k = secret(CKK_AES, key);
+	CK_BYTE iv[16], aad[32], out[128], back[128], ctb[128];
+	CK_ULONG ivlen = unhex(iv_hex, iv, sizeof(iv)), aadlen = unhex(aad_hex, aad, sizeof(aad));
+	CK_GCM_PARAMS p3 = {iv, ivlen, ivlen * 8, aadlen ? aad : NULL, aadlen, 128};
+	struct kms_ck_gcm_params_240 p2 = {iv, ivlen, aadlen ? aad : NULL, aadlen, 128};
+	CK_MECHANISM m3 = {CKM_AES_GCM, &p3, sizeof(p3)}, m2 = {CKM_AES_GCM, &p2, sizeof(p2)};
+	CK_ULONG ctlen = unhex(ct_tag, ctb, sizeof(ctb)), n;
+
+	cipher_case(k, &m3, pt, ct_tag);
+	cipher_case(k, &m2, pt, ct_tag);
+	ctb[ctlen - 1] ^= 0x80;
+	n = sizeof(back);
+	ck_assert_rv(f->C_DecryptInit(sess, &m3, k), CKR_OK);
+	ck_assert_rv(f->C_Decrypt(sess, ctb, ctlen, back, &n), CKR_ENCRYPTED_DATA_INVALID);
+	n = sizeof(back);
+	ck_assert_rv(f->C_DecryptInit(sess, &m3, k), CKR_OK);
+	ck_assert_rv(f->C_Decrypt(sess, ctb, 8, back, &n), CKR_ENCRYPTED_DATA_LEN_RANGE);
+	(void)out;
+}
+
+#define GCM_K3 "feffe9928665731c6d6a8f9467308308"
+#define GCM_IV "cafebabefacedbaddecaf888"
+#define GCM_P                                                                                                      \
+	"d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5"     \
+	"aa0de657ba637b39"
+#define GCM_A "feedfacedeadbeeffeedfacedeadbeefabaddad2"
+
+START_TEST(test_gcm_vectors)
+{
+	gcm_case("00000000000000000000000000000000", "000000000000000000000000", "", "",
+		 "58e2fccefa7e3061367f1d57a4e7455a");
+	gcm_case("00000000000000000000000000000000", "000000000000000000000000", "", "00000000000000000000000000000000",
+		 "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf");
+	gcm_case(GCM_K3, GCM_IV, "", GCM_P "1aafd255",
+		 "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b39"
+		 "6a0aac973d58e091473f59854d5c2af327cd64a62cf35abd2ba6fab4");
+	gcm_case(GCM_K3, GCM_IV, GCM_A, GCM_P,
+		 "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b39"
+		 "6a0aac973d58e0915bc94fbc3221a5db94fae95ae7121a47");
+	gcm_case("0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000", "",
+		 "00000000000000000000000000000000",
+		 "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+	gcm_case(GCM_K3 GCM_K3, GCM_IV, GCM_A, GCM_P,
+		 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e63"
+		 "93ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b");
+}
+END_TEST
+
+/* Wraps a secret key of the given value under kek with mech, checks the vector, unwraps it back. */
+static void wrap_case(CK_MECHANISM_TYPE mt, const char *kek, const char *key, const char *want)
+{
+	CK_OBJECT_HANDLE w = secret(CKK_AES, kek), t = secret(CKK_GENERIC_SECRET, key), u = 0;
+	CK_MECHANISM m = {mt, NULL, 0};
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL fa = CK_FALSE, tr = CK_TRUE;
+	CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			     {CKA_KEY_TYPE, &kt, sizeof(kt)},
+			     {CKA_SENSITIVE, &fa, 1},
+			     {CKA_EXTRACTABLE, &tr, 1}};
+	CK_BYTE out[128], val[64], ref[64];
+	CK_ULONG n = 0, reflen = unhex(key, ref, sizeof(ref));
+	CK_ATTRIBUTE q = {CKA_VALUE, val, sizeof(val)};
+
+	ck_assert_rv(f->C_WrapKey(sess, &m, w, t, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, strlen(want) / 2);
+	n = 4;
+	ck_assert_rv(f->C_WrapKey(sess, &m, w, t, out, &n), CKR_BUFFER_TOO_SMALL);
+	n = sizeof(out);
+	ck_assert_rv(f->C_WrapKey(sess, &m, w, t, out, &n), CKR_OK);
+	assert_hex(out, n, want);
+	ck_assert_rv(f->C_UnwrapKey(sess, &m, w, out, n, ut, 4, &u), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(sess, u, &q, 1), CKR_OK);
+	ck_assert_uint_eq(q.ulValueLen, reflen);
+	ck_assert_mem_eq(val, ref, reflen);
+	out[n - 1] ^= 1;
+	ck_assert_rv(f->C_UnwrapKey(sess, &m, w, out, n, ut, 4, &u), CKR_WRAPPED_KEY_INVALID);
+}
+
+START_TEST(test_key_wrap_rfc3394_rfc5649)
+{
+	wrap_case(CKM_AES_KEY_WRAP, "000102030405060708090A0B0C0D0E0F", "00112233445566778899AABBCCDDEEFF",
+		  "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5");
+	wrap_case(CKM_AES_KEY_WRAP, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+		  "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+		  "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21");
+	wrap_case(CKM_AES_KEY_WRAP_KWP, "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8",
+		  "c37b7e6492584340bed12207808941155068f738",
+		  "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a");
+	wrap_case(CKM_AES_KEY_WRAP_PAD, "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8", "466f7250617369",
+		  "afbeb0f07dfbf5419200f2ccb50bb24f");
+}
+END_TEST
+
+START_TEST(test_x25519_rfc7748)
+{
+	static const CK_BYTE oid[] = {0x06, 0x03, 0x2b, 0x65, 0x6e};
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, sec = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_EC_MONTGOMERY, gk = CKK_GENERIC_SECRET;
+	CK_BBOOL tr = CK_TRUE, fa = CK_FALSE;
+	CK_BYTE a[32], bpub[32], z[32];
+	CK_ATTRIBUTE it[] = {{CKA_CLASS, &priv, sizeof(priv)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
+			     {CKA_EC_PARAMS, (void *)oid, sizeof(oid)}, {CKA_VALUE, a, sizeof(a)},
+			     {CKA_DERIVE, &tr, 1}};
+	CK_ATTRIBUTE dt[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
+			     {CKA_SENSITIVE, &fa, 1}, {CKA_EXTRACTABLE, &tr, 1}};
+	CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, sizeof(bpub), bpub};
+	CK_MECHANISM m = {CKM_ECDH1_DERIVE, &p, sizeof(p)};
+	CK_ATTRIBUTE q = {CKA_VALUE, z, sizeof(z)};
+	CK_OBJECT_HANDLE h, d;
+
+	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a, sizeof(a));
+	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, sizeof(bpub));
+	ck_assert_rv(f->C_CreateObject(sess, it, 5, &h), CKR_OK);
+	ck_assert_rv(f->C_DeriveKey(sess, &m, h, dt, 4, &d), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(sess, d, &q, 1), CKR_OK);
+	assert_hex(z, q.ulValueLen, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("kat");
+	TCase *tc = tcase_create("vectors");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_digests);
+	tcase_add_test(tc, test_hmac_rfc4231);
+	tcase_add_test(tc, test_cmac_rfc4493);
+	tcase_add_test(tc, test_aes_sp800_38a);
+	tcase_add_test(tc, test_gcm_vectors);
+	tcase_add_test(tc, test_key_wrap_rfc3394_rfc5649);
+	tcase_add_test(tc, test_x25519_rfc7748);
+	suite_add_tcase(su, tc);
+	return kms_test_run(su);
+}
