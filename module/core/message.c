@@ -270,8 +270,10 @@ CK_RV kms_msg_crypt_next(struct kms_session *s, enum kms_msg_kind kind, void *pa
 	tag = p->ulTagBits / 8;
 	/* Decryption releases nothing before the tag is checked, so the whole message comes out at the end. */
 	need = eng->op_update_outlen(m->eop, inlen);
-	if (last)
-		need += eng->op_outlen(m->eop, 0) + tag;
+	if (last && kind == KMS_MSG_ENCRYPT)
+		need += eng->op_outlen(m->eop, 0) - tag; /* the tag goes to the parameters */
+	else if (last)
+		need = eng->op_outlen(m->eop, inlen + tag);
 	if (!out) {
 		*outlen = kms_ul(need);
 		return CKR_OK;
