@@ -42,7 +42,8 @@ static CK_OBJECT_HANDLE secret(CK_KEY_TYPE kt, const CK_BYTE *val, CK_ULONG len,
 	CK_OBJECT_HANDLE h = 0;
 
 	ck_assert_uint_le(nextra, 13);
-	memcpy(t + 3, extra, nextra * sizeof(*extra));
+	if (nextra)
+		memcpy(t + 3, extra, nextra * sizeof(*extra));
 	ck_assert_rv(f->C_CreateObject(sess, t, 3 + nextra, &h), CKR_OK);
 	return h;
 }
