@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Interop suite: a TLS server whose P-384 key and certificate both live in kms11 and are loaded by pkcs11: URI
+# through OpenSSL with libp11's engine (the key with -keyform engine, the certificate with the engine's
+# LOAD_CERT_CTRL, since openssl s_server 3.0 reads its -cert only from a file).
+. "$(dirname "$0")/common.sh"
+kms_need openssl pkcs11-tool timeout rev python3 cmp
+
+ENGINE=$(find /usr/lib /usr/lib64 /usr/local/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -n 1 || true)
+[ -n "$ENGINE" ] || kms_die "libp11's OpenSSL engine (pkcs11.so) is not installed (package libengine-pkcs11-openssl)"
+cat >"$KMS_TMP/openssl.cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE
+MODULE_PATH = $KMS11_MODULE
+PIN = $KMS_PIN
+init = 0
+CNF
+export OPENSSL_CONF="$KMS_TMP/openssl.cnf"
+KEY="pkcs11:token=$KMS_LABEL;object=tls384;type=private"
+CERT="pkcs11:token=$KMS_LABEL;object=tls384;type=cert"
+
+kms_token_init
+kms_run "generate a P-384 key pair in the module" "${P11T[@]}" --login --pin "$KMS_PIN" --keypairgen \
+	--key-type EC:secp384r1 --label tls384 --id 38 --usage-sign
+kms_run "openssl req -x509 signs the certificate with the module key" openssl req -new -x509 -engine pkcs11 \
+	-keyform engine -key "$KEY" -sha384 -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	-out "$KMS_TMP/orig.pem"
+openssl x509 -in "$KMS_TMP/orig.pem" -outform DER -out "$KMS_TMP/orig.der"
+kms_run "store the certificate in kms11 with the key's id" "${P11T[@]}" --login --pin "$KMS_PIN" \
+	--write-object "$KMS_TMP/orig.der" --type cert --id 38 --label tls384
+kms_run "libp11 loads the certificate by URI" python3 "$(dirname "$0")/load-cert.py" "$CERT" "$KMS_TMP/loaded.pem"
+openssl x509 -in "$KMS_TMP/loaded.pem" -outform DER -out "$KMS_TMP/loaded.der" 2>/dev/null || true
+kms_check "the loaded certificate is the stored one" cmp -s "$KMS_TMP/orig.der" "$KMS_TMP/loaded.der"
+
+port=$(kms_free_port)
+log="$KMS_TMP/server.log"
+openssl s_server -engine pkcs11 -keyform engine -key "$KEY" -cert "$KMS_TMP/loaded.pem" \
+	-accept "127.0.0.1:$port" -tls1_3 -rev -naccept 1 </dev/null >"$log" 2>&1 &
+pid=$!
+KMS_PIDS+=("$pid")
+for _ in $(seq 1 100); do
+	grep -q "^ACCEPT" "$log" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kms_check "s_server starts with the module's P-384 key" grep -q "^ACCEPT" "$log"
+msg="p384-$RANDOM-data"
+{ printf '%s\n' "$msg"; sleep 1.5; } | timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername localhost \
+	-CAfile "$KMS_TMP/orig.pem" -verify_return_error -tls1_3 >"$KMS_TMP/client.log" 2>&1 || true
+kms_check "TLS 1.3 handshake and data round trip" grep -q -- "$(printf '%s' "$msg" | rev)" "$KMS_TMP/client.log"
+kms_check "the client verified the certificate" grep -q "Verify return code: 0 (ok)" "$KMS_TMP/client.log"
+kms_check "the server key is a 384-bit key" grep -q "Server public key is 384 bit" \
+	"$KMS_TMP/client.log"
+kms_check "the handshake signature is ECDSA with SHA-384" grep -q "Peer signing digest: SHA384" "$KMS_TMP/client.log"
+kill "$pid" 2>/dev/null || true
+
+kms_finish
