@@ -369,7 +369,7 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	if (EVP_CIPHER_CTX_copy(op->c, tmpl) != 1 ||
 	    (op->mode == A_GCM && ivlen != 12 && EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
 	    EVP_CipherInit_ex2(op->c, NULL, NULL, iv, enc, NULL) != 1 ||
-	    EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1)
+	    ((op->mode == A_ECB || op->mode == A_CBC) && EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1))
 		return CKR_GENERAL_ERROR;
 	if (aadlen && EVP_CipherUpdate(op->c, NULL, &outl, aad, (int)aadlen) != 1)
 		return CKR_GENERAL_ERROR;

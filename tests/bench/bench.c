@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kms11-bench: signing throughput of libkms11.so against raw OpenSSL on the same keys, and store scale. */
+/* kms11-bench: signing and symmetric throughput of libkms11.so against raw OpenSSL on the same keys, and store scale. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
@@ -22,11 +22,12 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "tests/bench/bench.h"
+
 #define KMS_BENCH_SO_PIN "12345678"
 #define KMS_BENCH_PIN "1234"
 #define KMS_BENCH_MAX_THREADS 2
 #define KMS_BENCH_FIND_SAMPLES 2000
-#define KMS_BENCH_ROUNDS 3
 
 /* Targets printed next to the figures. */
 #define KMS_TARGET_RATIO 0.90
@@ -39,7 +40,7 @@ static const unsigned char kms_oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const unsigned char kms_name_ed25519[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's',
 						  '2', '5', '5', '1', '9' };
 
-static CK_FUNCTION_LIST_PTR p11;
+CK_FUNCTION_LIST_PTR p11;
 static CK_SLOT_ID slot;
 static int errors;
 static char store_root[256];
@@ -55,9 +56,7 @@ struct kms_case {
 	double kms[KMS_BENCH_MAX_THREADS + 1], raw[KMS_BENCH_MAX_THREADS + 1];
 };
 
-static void kms_bench_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void kms_bench_error(const char *fmt, ...)
+void kms_bench_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -69,7 +68,7 @@ static void kms_bench_error(const char *fmt, ...)
 	fprintf(stderr, "\n");
 }
 
-static double kms_bench_now(void)
+double kms_bench_now(void)
 {
 	struct timespec ts;
 
@@ -783,6 +782,7 @@ int main(int argc, char **argv)
 		}
 	}
 	kms_bench_sign_table(s, cases, ncases, seconds);
+	kms_bench_sym_table(s, seconds);
 	kms_bench_store_scale(s, module, nkeys);
 out:
 	for (i = 0; i < ncases; i++)
