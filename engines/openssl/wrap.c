@@ -231,27 +231,24 @@ static CK_RV rsa_aes_unwrap(struct ossl_inst *in, const CK_MECHANISM *mech, stru
 	return rv;
 }
 
+/* Whether a wrapping mechanism takes an AES key (*aes) or an RSA key; false for one this engine lacks. */
+static bool wrap_family(CK_MECHANISM_TYPE m, bool *aes)
+{
+	*aes = m != CKM_RSA_PKCS_OAEP && m != CKM_RSA_AES_KEY_WRAP;
+	return m == CKM_AES_KEY_WRAP || m == CKM_AES_KEY_WRAP_PAD || m == CKM_AES_KEY_WRAP_KWP || m == CKM_AES_GCM ||
+	       !*aes;
+}
+
 CK_RV ossl_wrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *wrapping, struct kms_engine_key *key,
 		uint8_t **out, size_t *outlen)
 {
 	uint8_t *pl = NULL;
 	size_t len = 0;
-	bool aes = true;
+	bool aes;
 	CK_RV rv;
 
-	switch (mech->mechanism) {
-	case CKM_AES_KEY_WRAP:
-	case CKM_AES_KEY_WRAP_PAD:
-	case CKM_AES_KEY_WRAP_KWP:
-	case CKM_AES_GCM:
-		break;
-	case CKM_RSA_PKCS_OAEP:
-	case CKM_RSA_AES_KEY_WRAP:
-		aes = false;
-		break;
-	default:
+	if (!wrap_family(mech->mechanism, &aes))
 		return CKR_MECHANISM_INVALID;
-	}
 	if (aes ? !is_aes(wrapping) : !is_rsa(wrapping, false))
 		return CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
 	rv = payload_of(key, &pl, &len);
@@ -348,22 +345,11 @@ CK_RV ossl_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *u
 {
 	uint8_t *pl = NULL;
 	size_t len = 0;
-	bool aes = true;
+	bool aes;
 	CK_RV rv;
 
-	switch (mech->mechanism) {
-	case CKM_AES_KEY_WRAP:
-	case CKM_AES_KEY_WRAP_PAD:
-	case CKM_AES_KEY_WRAP_KWP:
-	case CKM_AES_GCM:
-		break;
-	case CKM_RSA_PKCS_OAEP:
-	case CKM_RSA_AES_KEY_WRAP:
-		aes = false;
-		break;
-	default:
+	if (!wrap_family(mech->mechanism, &aes))
 		return CKR_MECHANISM_INVALID;
-	}
 	if (aes ? !is_aes(unwrapping) : !is_rsa(unwrapping, true))
 		return CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
 	if (inlen > WRAP_MAX)

@@ -298,6 +298,8 @@ CK_RV kms_op_digest_key(struct kms_session *s, CK_OBJECT_HANDLE hkey);
 /* mech.c */
 CK_RV kms_mech_list(struct kms_token *tok, CK_MECHANISM_TYPE *list, CK_ULONG *count);
 CK_RV kms_mech_info(struct kms_token *tok, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
+/* True when CKA_ALLOWED_MECHANISMS of a key is absent or lists mech. */
+bool kms_mech_allowed(const struct kms_attrs *a, CK_MECHANISM_TYPE mech);
 /* The engine entry for type, or NULL. */
 const struct kms_engine_mech *kms_mech_find(struct kms_token *tok, CK_MECHANISM_TYPE type);
 

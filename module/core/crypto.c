@@ -19,22 +19,6 @@ static const struct {
 	[KMS_OP_DECRYPT] = {CKA_DECRYPT, CKF_DECRYPT, CKO_PRIVATE_KEY},
 };
 
-/* True when CKA_ALLOWED_MECHANISMS is absent or lists mech. */
-static bool mech_allowed(const struct kms_attrs *a, CK_MECHANISM_TYPE mech)
-{
-	const struct kms_attr *am = kms_attrs_get(a, CKA_ALLOWED_MECHANISMS);
-	CK_MECHANISM_TYPE m;
-
-	if (!am || am->len == 0)
-		return true;
-	for (size_t off = 0; off + sizeof(m) <= am->len; off += sizeof(m)) {
-		memcpy(&m, am->val + off, sizeof(m));
-		if (m == mech)
-			return true;
-	}
-	return false;
-}
-
 CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *mech, CK_OBJECT_HANDLE hkey)
 {
 	struct kms_active *a = &s->op[kind];
@@ -67,7 +51,7 @@ CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *me
 		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
 		goto out;
 	}
-	if (!mech_allowed(&o->attrs, mech->mechanism)) {
+	if (!kms_mech_allowed(&o->attrs, mech->mechanism)) {
 		rv = CKR_MECHANISM_INVALID;
 		goto out;
 	}

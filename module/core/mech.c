@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Mechanism lists and information, as each token's engine offers them. */
+#include <string.h>
+
 #include "module/core/core.h"
 
 const struct kms_engine_mech *kms_mech_find(struct kms_token *tok, CK_MECHANISM_TYPE type)
@@ -38,4 +40,19 @@ CK_RV kms_mech_info(struct kms_token *tok, CK_MECHANISM_TYPE type, CK_MECHANISM_
 	info->ulMaxKeySize = m->max_key;
 	info->flags = m->flags;
 	return CKR_OK;
+}
+
+bool kms_mech_allowed(const struct kms_attrs *a, CK_MECHANISM_TYPE mech)
+{
+	const struct kms_attr *am = kms_attrs_get(a, CKA_ALLOWED_MECHANISMS);
+	CK_MECHANISM_TYPE m;
+
+	if (!am || !am->len)
+		return true;
+	for (size_t off = 0; off + sizeof(m) <= am->len; off += sizeof(m)) {
+		memcpy(&m, am->val + off, sizeof(m));
+		if (m == mech)
+			return true;
+	}
+	return false;
 }

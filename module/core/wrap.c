@@ -49,20 +49,28 @@ static CK_RV mech_with(struct kms_session *s, const CK_MECHANISM *mech, CK_FLAGS
 	return em && (em->flags & flag) ? CKR_OK : CKR_MECHANISM_INVALID;
 }
 
-/* True when CKA_ALLOWED_MECHANISMS of a is absent or lists mech. */
-static bool allowed(const struct kms_attrs *a, CK_MECHANISM_TYPE mech)
+/* The key an operation acts with (wrapping, unwrapping or base key): it must exist (else bad_handle), be of
+ * class c1 or c2 (else bad_class), have its usage attribute set and allow the mechanism. */
+static CK_RV acting_key(struct kms_session *s, CK_OBJECT_HANDLE h, CK_RV bad_handle, CK_OBJECT_CLASS c1,
+			CK_OBJECT_CLASS c2, CK_RV bad_class, CK_ATTRIBUTE_TYPE usage, CK_MECHANISM_TYPE mech,
+			struct kms_obj **o)
 {
-	const struct kms_attr *am = kms_attrs_get(a, CKA_ALLOWED_MECHANISMS);
-	CK_MECHANISM_TYPE m;
+	unsigned long cls;
+	CK_RV rv = key_object(s, h, bad_handle, o, &cls);
 
-	if (!am || !am->len)
-		return true;
-	for (size_t off = 0; off + sizeof(m) <= am->len; off += sizeof(m)) {
-		memcpy(&m, am->val + off, sizeof(m));
-		if (m == mech)
-			return true;
+	if (rv != CKR_OK)
+		return rv;
+	if (cls != c1 && cls != c2)
+		rv = bad_class;
+	else if (!kms_attrs_get_bool(&(*o)->attrs, usage, false))
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+	else if (!kms_mech_allowed(&(*o)->attrs, mech))
+		rv = CKR_MECHANISM_INVALID;
+	if (rv != CKR_OK) {
+		kms_obj_put(*o);
+		*o = NULL;
 	}
-	return false;
+	return rv;
 }
 
 CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE hwrap, CK_OBJECT_HANDLE hkey,
@@ -70,7 +78,7 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 {
 	struct kms_obj *w = NULL, *k = NULL;
 	struct kms_keyref *wk = NULL, *kk = NULL;
-	unsigned long wcls, kcls;
+	unsigned long kcls;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	CK_RV rv;
@@ -80,24 +88,13 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 	rv = mech_with(s, mech, CKF_WRAP);
 	if (rv != CKR_OK)
 		return rv;
-	rv = key_object(s, hwrap, CKR_WRAPPING_KEY_HANDLE_INVALID, &w, &wcls);
+	rv = acting_key(s, hwrap, CKR_WRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PUBLIC_KEY,
+			CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKA_WRAP, mech->mechanism, &w);
 	if (rv != CKR_OK)
 		return rv;
 	rv = key_object(s, hkey, CKR_KEY_HANDLE_INVALID, &k, &kcls);
 	if (rv != CKR_OK)
 		goto out;
-	if (wcls != CKO_SECRET_KEY && wcls != CKO_PUBLIC_KEY) {
-		rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
-		goto out;
-	}
-	if (!kms_attrs_get_bool(&w->attrs, CKA_WRAP, false)) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		goto out;
-	}
-	if (!allowed(&w->attrs, mech->mechanism)) {
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
 	if (kcls != CKO_SECRET_KEY && kcls != CKO_PRIVATE_KEY) {
 		rv = CKR_KEY_NOT_WRAPPABLE;
 		goto out;
@@ -190,7 +187,7 @@ CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
 	struct kms_obj *u = NULL;
 	struct kms_keyref *uk = NULL;
-	unsigned long ucls, cls = CK_UNAVAILABLE_INFORMATION, kt, vlen = 0;
+	unsigned long cls = CK_UNAVAILABLE_INFORMATION, kt, vlen = 0;
 	CK_RV rv;
 
 	if (!s->tok->eng->unwrap)
@@ -198,21 +195,10 @@ CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	rv = mech_with(s, mech, CKF_UNWRAP);
 	if (rv != CKR_OK)
 		return rv;
-	rv = key_object(s, hunwrap, CKR_UNWRAPPING_KEY_HANDLE_INVALID, &u, &ucls);
+	rv = acting_key(s, hunwrap, CKR_UNWRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PRIVATE_KEY,
+			CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, CKA_UNWRAP, mech->mechanism, &u);
 	if (rv != CKR_OK)
 		return rv;
-	if (ucls != CKO_SECRET_KEY && ucls != CKO_PRIVATE_KEY) {
-		rv = CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
-		goto out;
-	}
-	if (!kms_attrs_get_bool(&u->attrs, CKA_UNWRAP, false)) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		goto out;
-	}
-	if (!allowed(&u->attrs, mech->mechanism)) {
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
 	rv = kms_tmpl_from_ck(tmpl, n, &a);
 	if (rv == CKR_OK)
 		rv = apply_template(&a, kms_attrs_get(&u->attrs, CKA_UNWRAP_TEMPLATE));
@@ -262,7 +248,7 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	struct kms_secretgen_params p = {.mech = mech->mechanism};
 	struct kms_obj *b = NULL;
 	struct kms_keyref *bk = NULL;
-	unsigned long bcls, cls = CKO_SECRET_KEY, kt, vlen = 0;
+	unsigned long cls = CKO_SECRET_KEY, kt, vlen = 0;
 	CK_RV rv;
 
 	if (!s->tok->eng->derive)
@@ -270,21 +256,10 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	rv = mech_with(s, mech, CKF_DERIVE);
 	if (rv != CKR_OK)
 		return rv;
-	rv = key_object(s, hbase, CKR_KEY_HANDLE_INVALID, &b, &bcls);
+	rv = acting_key(s, hbase, CKR_KEY_HANDLE_INVALID, CKO_PRIVATE_KEY, CKO_SECRET_KEY, CKR_KEY_TYPE_INCONSISTENT,
+			CKA_DERIVE, mech->mechanism, &b);
 	if (rv != CKR_OK)
 		return rv;
-	if (bcls != CKO_PRIVATE_KEY && bcls != CKO_SECRET_KEY) {
-		rv = CKR_KEY_TYPE_INCONSISTENT;
-		goto out;
-	}
-	if (!kms_attrs_get_bool(&b->attrs, CKA_DERIVE, false)) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		goto out;
-	}
-	if (!allowed(&b->attrs, mech->mechanism)) {
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
 	rv = kms_tmpl_from_ck(tmpl, n, &a);
 	if (rv == CKR_OK)
 		rv = apply_template(&a, kms_attrs_get(&b->attrs, CKA_DERIVE_TEMPLATE));
