@@ -41,11 +41,14 @@ static CK_RV key_object(struct kms_session *s, CK_OBJECT_HANDLE h, CK_RV bad_han
 	return CKR_OK;
 }
 
-/* The engine mechanism entry if it offers flag, else CKR_MECHANISM_INVALID. */
-static CK_RV mech_with(struct kms_session *s, const CK_MECHANISM *mech, CK_FLAGS flag)
+/* CKR_OK when the engine has the function (have) and offers mech with flag: else CKR_FUNCTION_NOT_SUPPORTED
+ * or CKR_MECHANISM_INVALID. */
+static CK_RV mech_with(struct kms_session *s, const CK_MECHANISM *mech, CK_FLAGS flag, bool have)
 {
 	const struct kms_engine_mech *em = kms_mech_find(s->tok, mech->mechanism);
 
+	if (!have)
+		return CKR_FUNCTION_NOT_SUPPORTED;
 	return em && (em->flags & flag) ? CKR_OK : CKR_MECHANISM_INVALID;
 }
 
@@ -83,9 +86,7 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 	size_t len = 0;
 	CK_RV rv;
 
-	if (!s->tok->eng->wrap)
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = mech_with(s, mech, CKF_WRAP);
+	rv = mech_with(s, mech, CKF_WRAP, s->tok->eng->wrap != NULL);
 	if (rv != CKR_OK)
 		return rv;
 	rv = acting_key(s, hwrap, CKR_WRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PUBLIC_KEY,
@@ -190,9 +191,7 @@ CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	unsigned long cls = CK_UNAVAILABLE_INFORMATION, kt, vlen = 0;
 	CK_RV rv;
 
-	if (!s->tok->eng->unwrap)
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = mech_with(s, mech, CKF_UNWRAP);
+	rv = mech_with(s, mech, CKF_UNWRAP, s->tok->eng->unwrap != NULL);
 	if (rv != CKR_OK)
 		return rv;
 	rv = acting_key(s, hunwrap, CKR_UNWRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PRIVATE_KEY,
@@ -251,9 +250,7 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	unsigned long cls = CKO_SECRET_KEY, kt, vlen = 0;
 	CK_RV rv;
 
-	if (!s->tok->eng->derive)
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = mech_with(s, mech, CKF_DERIVE);
+	rv = mech_with(s, mech, CKF_DERIVE, s->tok->eng->derive != NULL);
 	if (rv != CKR_OK)
 		return rv;
 	rv = acting_key(s, hbase, CKR_KEY_HANDLE_INVALID, CKO_PRIVATE_KEY, CKO_SECRET_KEY, CKR_KEY_TYPE_INCONSISTENT,

@@ -14,8 +14,9 @@ static CK_RV op_init(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_MECHANISM_PT
 	return rv;
 }
 
-static CK_RV op_oneshot(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,
-			CK_ULONG_PTR outlen)
+/* A single-part call (C_Sign, C_Encrypt, ...) or, with update, a multi-part call with output (C_EncryptUpdate). */
+static CK_RV op_sized(CK_SESSION_HANDLE h, enum kms_op_kind kind, bool update, CK_BYTE_PTR in, CK_ULONG inlen,
+		      CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
 	struct kms_session *s;
 	CK_RV rv = kms_session_get(h, &s);
@@ -26,7 +27,8 @@ static CK_RV op_oneshot(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR 
 		rv = CKR_ARGUMENTS_BAD;
 		kms_session_op_end(s, kind);
 	} else {
-		rv = kms_op_oneshot(s, kind, in, inlen, out, outlen);
+		rv = update ? kms_op_cipher_update(s, kind, in, inlen, out, outlen)
+			    : kms_op_oneshot(s, kind, in, inlen, out, outlen);
 	}
 	kms_session_put(s);
 	return rv;
@@ -66,24 +68,6 @@ static CK_RV op_final(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR ou
 	return rv;
 }
 
-static CK_RV cipher_update(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,
-			   CK_ULONG_PTR outlen)
-{
-	struct kms_session *s;
-	CK_RV rv = kms_session_get(h, &s);
-
-	if (rv != CKR_OK)
-		return rv;
-	if ((!in && inlen) || !outlen) {
-		rv = CKR_ARGUMENTS_BAD;
-		kms_session_op_end(s, kind);
-	} else {
-		rv = kms_op_cipher_update(s, kind, in, inlen, out, outlen);
-	}
-	kms_session_put(s);
-	return rv;
-}
-
 CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	return op_init(hSession, KMS_OP_SIGN, pMechanism, hKey);
@@ -92,7 +76,7 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
 CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 	     CK_ULONG_PTR pulSignatureLen)
 {
-	return op_oneshot(hSession, KMS_OP_SIGN, pData, ulDataLen, pSignature, pulSignatureLen);
+	return op_sized(hSession, KMS_OP_SIGN, false, pData, ulDataLen, pSignature, pulSignatureLen);
 }
 
 CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
@@ -158,13 +142,13 @@ CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_
 CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
 		CK_ULONG_PTR pulEncryptedDataLen)
 {
-	return op_oneshot(hSession, KMS_OP_ENCRYPT, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen);
+	return op_sized(hSession, KMS_OP_ENCRYPT, false, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen);
 }
 
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
 		      CK_ULONG_PTR pulEncryptedPartLen)
 {
-	return cipher_update(hSession, KMS_OP_ENCRYPT, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+	return op_sized(hSession, KMS_OP_ENCRYPT, true, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
@@ -180,13 +164,13 @@ CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_
 CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData,
 		CK_ULONG_PTR pulDataLen)
 {
-	return op_oneshot(hSession, KMS_OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, pData, pulDataLen);
+	return op_sized(hSession, KMS_OP_DECRYPT, false, pEncryptedData, ulEncryptedDataLen, pData, pulDataLen);
 }
 
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
 		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
-	return cipher_update(hSession, KMS_OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+	return op_sized(hSession, KMS_OP_DECRYPT, true, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
@@ -209,7 +193,7 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
 	       CK_ULONG_PTR pulDigestLen)
 {
-	return op_oneshot(hSession, KMS_OP_DIGEST, pData, ulDataLen, pDigest, pulDigestLen);
+	return op_sized(hSession, KMS_OP_DIGEST, false, pData, ulDataLen, pDigest, pulDigestLen);
 }
 
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)

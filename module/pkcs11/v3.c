@@ -133,6 +133,25 @@ static CK_RV msg_next(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR p
 	return rv;
 }
 
+/* The message-based sign and verify calls: whole messages (next false) or parts (next true). */
+static CK_RV msg_sv(CK_SESSION_HANDLE h, enum kms_msg_kind kind, bool next, CK_BYTE_PTR data, CK_ULONG len,
+		    CK_BYTE_PTR sig, CK_ULONG_PTR siglen, CK_ULONG vsiglen)
+{
+	struct kms_session *s;
+	CK_RV rv = kms_session_get(h, &s);
+
+	if (rv != CKR_OK)
+		return rv;
+	if ((!data && len) || (!next && kind == KMS_MSG_SIGN && !siglen) || (!next && kind == KMS_MSG_VERIFY && !sig))
+		rv = CKR_ARGUMENTS_BAD;
+	else if (kind == KMS_MSG_SIGN)
+		rv = next ? kms_msg_sign_next(s, data, len, sig, siglen) : kms_msg_sign(s, data, len, sig, siglen);
+	else
+		rv = next ? kms_msg_verify_next(s, data, len, sig, vsiglen) : kms_msg_verify(s, data, len, sig, vsiglen);
+	kms_session_put(s);
+	return rv;
+}
+
 CK_RV C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	return msg_init(hSession, KMS_MSG_ENCRYPT, pMechanism, hKey);
@@ -205,18 +224,8 @@ CK_RV C_MessageSignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
 		    CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-	struct kms_session *s;
-	CK_RV rv = kms_session_get(hSession, &s);
-
 	(void)pParameter, (void)ulParameterLen;
-	if (rv != CKR_OK)
-		return rv;
-	if ((!pData && ulDataLen) || !pulSignatureLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = kms_msg_sign(s, pData, ulDataLen, pSignature, pulSignatureLen);
-	kms_session_put(s);
-	return rv;
+	return msg_sv(hSession, KMS_MSG_SIGN, false, pData, ulDataLen, pSignature, pulSignatureLen, 0);
 }
 
 CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
@@ -227,18 +236,8 @@ CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_
 CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
 			CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-	struct kms_session *s;
-	CK_RV rv = kms_session_get(hSession, &s);
-
 	(void)pParameter, (void)ulParameterLen;
-	if (rv != CKR_OK)
-		return rv;
-	if (!pData && ulDataLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = kms_msg_sign_next(s, pData, ulDataLen, pSignature, pulSignatureLen);
-	kms_session_put(s);
-	return rv;
+	return msg_sv(hSession, KMS_MSG_SIGN, true, pData, ulDataLen, pSignature, pulSignatureLen, 0);
 }
 
 CK_RV C_MessageSignFinal(CK_SESSION_HANDLE hSession)
@@ -254,18 +253,8 @@ CK_RV C_MessageVerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
 CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
 		      CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-	struct kms_session *s;
-	CK_RV rv = kms_session_get(hSession, &s);
-
 	(void)pParameter, (void)ulParameterLen;
-	if (rv != CKR_OK)
-		return rv;
-	if ((!pData && ulDataLen) || !pSignature)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = kms_msg_verify(s, pData, ulDataLen, pSignature, ulSignatureLen);
-	kms_session_put(s);
-	return rv;
+	return msg_sv(hSession, KMS_MSG_VERIFY, false, pData, ulDataLen, pSignature, NULL, ulSignatureLen);
 }
 
 CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
@@ -276,18 +265,8 @@ CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, C
 CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
 			  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-	struct kms_session *s;
-	CK_RV rv = kms_session_get(hSession, &s);
-
 	(void)pParameter, (void)ulParameterLen;
-	if (rv != CKR_OK)
-		return rv;
-	if (!pData && ulDataLen)
-		rv = CKR_ARGUMENTS_BAD;
-	else
-		rv = kms_msg_verify_next(s, pData, ulDataLen, pSignature, ulSignatureLen);
-	kms_session_put(s);
-	return rv;
+	return msg_sv(hSession, KMS_MSG_VERIFY, true, pData, ulDataLen, pSignature, NULL, ulSignatureLen);
 }
 
 CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
