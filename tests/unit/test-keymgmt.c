@@ -374,6 +374,35 @@ START_TEST(test_ecdh_derive)
 }
 END_TEST
 
+/* CKA_DERIVE_TEMPLATE of the base key is applied to every key derived from it. */
+START_TEST(test_derive_template)
+{
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_ATTRIBUTE sens[] = {{CKA_SENSITIVE, &yes, 1}};
+	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, oid_p256, sizeof(oid_p256)}};
+	CK_ATTRIBUTE vt[] = {{CKA_DERIVE, &yes, 1}, {CKA_DERIVE_TEMPLATE, sens, sizeof(sens)}};
+	CK_ATTRIBUTE plain[] = {{CKA_CLASS, &c_secret, sizeof(c_secret)}, {CKA_KEY_TYPE, &k_gen, sizeof(k_gen)}};
+	CK_ATTRIBUTE contra[] = {{CKA_CLASS, &c_secret, sizeof(c_secret)}, {CKA_KEY_TYPE, &k_gen, sizeof(k_gen)},
+				 {CKA_SENSITIVE, &no, 1}};
+	CK_OBJECT_HANDLE pub, priv, d;
+	CK_BYTE z[80], peer[160], buf[80];
+	size_t plen = 0;
+	CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, 0, peer};
+	CK_MECHANISM m = {CKM_ECDH1_DERIVE, &p, sizeof(p)};
+	CK_BBOOL s = 0;
+	CK_ATTRIBUTE q = {CKA_SENSITIVE, &s, 1}, vq = {CKA_VALUE, buf, sizeof(buf)};
+
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &gen, pt, 1, vt, 2, &pub, &priv), CKR_OK);
+	ref_ecdh("P-256", pub, z, peer, &plen);
+	p.ulPublicDataLen = plen;
+	ck_assert_rv(f->C_DeriveKey(sess, &m, priv, plain, 2, &d), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(sess, d, &q, 1), CKR_OK);
+	ck_assert(s);
+	ck_assert_rv(f->C_GetAttributeValue(sess, d, &vq, 1), CKR_ATTRIBUTE_SENSITIVE);
+	ck_assert_rv(f->C_DeriveKey(sess, &m, priv, contra, 3, &d), CKR_TEMPLATE_INCONSISTENT);
+}
+END_TEST
+
 /* A DER certificate for pk signed by signer (self-signed when signer is pk). */
 static int make_cert(EVP_PKEY *pk, EVP_PKEY *signer, const char *cn, long serial, CK_BYTE *der, size_t cap)
 {
@@ -545,6 +574,7 @@ int main(void)
 	tcase_add_test(tc, test_unwrap_rules);
 	tcase_add_test(tc, test_wrap_private_keys);
 	tcase_add_test(tc, test_ecdh_derive);
+	tcase_add_test(tc, test_derive_template);
 	tcase_add_test(tc, test_certificates_and_data);
 	tcase_add_test(tc, test_unique_id_destroyable_copyable);
 	suite_add_tcase(su, tc);

@@ -742,9 +742,26 @@ START_TEST(test_no_plaintext_key_in_store)
 	CK_ATTRIBUTE pq[] = {{CKA_EC_POINT, point, sizeof(point)}};
 	CK_SESSION_HANDLE s;
 	char path[300];
+	/* a generated AES key and an imported HMAC key, both token objects */
+	CK_MECHANISM aesgen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_ULONG len32 = 32;
+	CK_ATTRIBUTE at[] = {{CKA_TOKEN, &t_, 1}, {CKA_VALUE_LEN, &len32, sizeof(len32)}, {CKA_SENSITIVE, &f_, 1},
+			     {CKA_EXTRACTABLE, &t_, 1}};
+	CK_OBJECT_CLASS sec = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_BYTE aes[32], hkey[32];
+	CK_ATTRIBUTE ht[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
+			     {CKA_VALUE, hkey, sizeof(hkey)}, {CKA_TOKEN, &t_, 1}};
+	CK_ATTRIBUTE aq[] = {{CKA_VALUE, aes, sizeof(aes)}};
+	CK_OBJECT_HANDLE ak, hk;
 
+	for (size_t i = 0; i < sizeof(hkey); i++)
+		hkey[i] = (CK_BYTE)(0x80 ^ (i * 13));
 	setup_token();
 	s = user_session();
+	ck_assert_rv(f->C_GenerateKey(s, &aesgen, at, 4, &ak), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(s, ak, aq, 1), CKR_OK);
+	ck_assert_rv(f->C_CreateObject(s, ht, 4, &hk), CKR_OK);
 	ck_assert_rv(f->C_GenerateKeyPair(s, &m, pt, 2, vt, 3, &pub, &priv), CKR_OK);
 	ck_assert_rv(f->C_GetAttributeValue(s, priv, q, 1), CKR_OK);
 	ck_assert_int_eq(q[0].ulValueLen, 32);
@@ -755,6 +772,11 @@ START_TEST(test_no_plaintext_key_in_store)
 	/* the public point is there in clear (so the search works), the private scalar is not */
 	ck_assert(file_has(path, point + 3, 32));
 	ck_assert(!file_has(path, d, sizeof(d)));
+	/* nor the secret keys' values, nor any 8 bytes of them */
+	for (size_t off = 0; off + 8 <= 32; off += 8) {
+		ck_assert(!file_has(path, aes + off, 8));
+		ck_assert(!file_has(path, hkey + off, 8));
+	}
 	teardown_store();
 }
 END_TEST
