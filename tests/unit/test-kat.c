@@ -195,6 +195,23 @@ static void cipher_case(CK_OBJECT_HANDLE k, CK_MECHANISM *m, const char *pt_hex,
 	ck_assert_rv(f->C_Decrypt(sess, out, total, back, &n), CKR_OK);
 	ck_assert_uint_eq(n, ptlen);
 	ck_assert_mem_eq(back, pt, ptlen);
+	/* decryption in uneven parts, with a size query before the final part */
+	n = 0;
+	ck_assert_rv(f->C_DecryptInit(sess, m, k), CKR_OK);
+	for (CK_ULONG off = 0; off < total; off += 5) {
+		CK_ULONG chunk = total - off < 5 ? total - off : 5;
+
+		part = sizeof(back) - n;
+		ck_assert_rv(f->C_DecryptUpdate(sess, out + off, chunk, back + n, &part), CKR_OK);
+		n += part;
+	}
+	ck_assert_rv(f->C_DecryptFinal(sess, NULL, &part), CKR_OK);
+	ck_assert_uint_le(n + part, sizeof(back));
+	part = sizeof(back) - n;
+	ck_assert_rv(f->C_DecryptFinal(sess, back + n, &part), CKR_OK);
+	n += part;
+	ck_assert_uint_eq(n, ptlen);
+	ck_assert_mem_eq(back, pt, ptlen);
 }
 
 #define SP_PT                                                                                                      \
