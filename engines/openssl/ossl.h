@@ -34,6 +34,8 @@ struct kms_engine_key {
 	EVP_MAC_CTX *mac_tmpl[MS__COUNT];
 	/* Keyed cipher contexts per AES mode and direction (1: encrypt), made and shared the same way. */
 	EVP_CIPHER_CTX *cipher_tmpl[A__COUNT][2];
+	/* A keyed context an ended operation left for the next one (taken and given back atomically). */
+	EVP_CIPHER_CTX *cipher_spare[A__COUNT][2];
 };
 
 /* The first member of every operation, whichever file owns it (ops.c: asymmetric, sym.c: secret

@@ -169,7 +169,9 @@ void ossl_secret_clear(struct kms_engine_key *key)
 	for (int m = 0; m < A__COUNT; m++)
 		for (int d = 0; d < 2; d++) {
 			EVP_CIPHER_CTX_free(key->cipher_tmpl[m][d]);
+			EVP_CIPHER_CTX_free(key->cipher_spare[m][d]);
 			key->cipher_tmpl[m][d] = NULL;
+			key->cipher_spare[m][d] = NULL;
 		}
 	kms_secure_free(key->secret);
 	key->secret = NULL;

@@ -35,6 +35,8 @@ struct sym_op {
 	size_t glen, gcap;
 	uint64_t ctr_left; /* CTR: blocks before the counter part wraps (UINT64_MAX: no limit) */
 	uint64_t ctr_bytes; /* CTR: bytes processed */
+	struct kms_engine_key *key; /* cipher operations: whose spare context op->c may become */
+	int enc;
 };
 
 static struct sym_op *S(struct kms_engine_op *op)
@@ -360,14 +362,22 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	}
 	if (rv != CKR_OK)
 		return rv;
-	tmpl = cipher_template(in, key, op->mode, enc);
-	if (!tmpl)
-		return CKR_GENERAL_ERROR;
-	op->c = EVP_CIPHER_CTX_new();
-	if (!op->c)
-		return CKR_HOST_MEMORY;
-	if (EVP_CIPHER_CTX_copy(op->c, tmpl) != 1 ||
-	    (op->mode == A_GCM && ivlen != 12 && EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
+	op->key = key;
+	op->enc = enc;
+	/* The context the key's last operation of this kind left behind is keyed already: only the IV changes. */
+	op->c = atomic_exchange((_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_spare[op->mode][enc], NULL);
+	if (!op->c) {
+		tmpl = cipher_template(in, key, op->mode, enc);
+		if (!tmpl)
+			return CKR_GENERAL_ERROR;
+		op->c = EVP_CIPHER_CTX_new();
+		if (!op->c)
+			return CKR_HOST_MEMORY;
+		if (EVP_CIPHER_CTX_copy(op->c, tmpl) != 1)
+			return CKR_GENERAL_ERROR;
+	}
+	if ((op->mode == A_GCM && (size_t)EVP_CIPHER_CTX_get_iv_length(op->c) != ivlen &&
+	     EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
 	    EVP_CipherInit_ex2(op->c, NULL, NULL, iv, enc, NULL) != 1 ||
 	    ((op->mode == A_ECB || op->mode == A_CBC) && EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1))
 		return CKR_GENERAL_ERROR;
@@ -410,6 +420,14 @@ void ossl_sym_free(struct kms_engine_op *eop)
 	if (!op)
 		return;
 	EVP_MD_CTX_free(op->md);
+	if (op->c && op->key) {
+		/* Keep the keyed context for the key's next operation (one spare per mode and direction). */
+		EVP_CIPHER_CTX *none = NULL;
+
+		if (atomic_compare_exchange_strong((_Atomic(EVP_CIPHER_CTX *) *)&op->key->cipher_spare[op->mode][op->enc],
+						   &none, op->c))
+			op->c = NULL;
+	}
 	EVP_CIPHER_CTX_free(op->c);
 	EVP_MAC_CTX_free(op->mac);
 	if (op->gbuf)

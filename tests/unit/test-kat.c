@@ -277,7 +277,20 @@ static void gcm_case(const char *key, const char *iv_hex, const char *aad_hex, c
 	n = sizeof(back);
 	ck_assert_rv(f->C_DecryptInit(sess, &m3, k), CKR_OK);
 	ck_assert_rv(f->C_Decrypt(sess, ctb, 8, back, &n), CKR_ENCRYPTED_DATA_LEN_RANGE);
-	(void)out;
+	/* after the failed tag the key's contexts still work */
+	ctb[ctlen - 1] ^= 0x80;
+	n = sizeof(back);
+	ck_assert_rv(f->C_DecryptInit(sess, &m3, k), CKR_OK);
+	ck_assert_rv(f->C_Decrypt(sess, ctb, ctlen, back, &n), CKR_OK);
+	ck_assert_uint_eq(n, ctlen - 16);
+	/* an operation abandoned halfway leaves nothing behind for the next one */
+	n = sizeof(out);
+	ck_assert_rv(f->C_EncryptInit(sess, &m3, k), CKR_OK);
+	ck_assert_rv(f->C_EncryptUpdate(sess, ctb, 3, out, &n), CKR_OK);
+	ck_assert_rv(f->C_EncryptInit(sess, &m3, k), CKR_OPERATION_ACTIVE);
+	ck_assert_rv(f->C_EncryptUpdate(sess, ctb, 3, out, NULL), CKR_ARGUMENTS_BAD); /* ends it */
+	ck_assert_rv(f->C_EncryptFinal(sess, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+	cipher_case(k, &m3, pt, ct_tag);
 }
 
 #define GCM_K3 "feffe9928665731c6d6a8f9467308308"
