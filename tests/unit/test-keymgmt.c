@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "common/pkcs11x.h"
@@ -462,6 +463,20 @@ START_TEST(test_certificates_and_data)
 
 		ck_assert_uint_eq(get_value(h, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf)), (CK_ULONG)sl);
 		ck_assert_mem_eq(buf, spki, (size_t)sl);
+	}
+	{
+		const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+		unsigned char md[20], kcv[20];
+
+		SHA1(bits->data, (size_t)bits->length, md);
+		ck_assert_uint_eq(get_value(h, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, buf, sizeof(buf)), 20);
+		ck_assert_mem_eq(buf, md, 20);
+		/* self-signed: the issuer's key is the subject's */
+		ck_assert_uint_eq(get_value(h, CKA_HASH_OF_ISSUER_PUBLIC_KEY, buf, sizeof(buf)), 20);
+		ck_assert_mem_eq(buf, md, 20);
+		SHA1(der, (size_t)n, kcv);
+		ck_assert_uint_eq(get_value(h, CKA_CHECK_VALUE, buf, sizeof(buf)), 3);
+		ck_assert_mem_eq(buf, kcv, 3);
 	}
 	X509_free(x);
 	/* a contradicting template, a user's CKA_TRUSTED, a bad category */
