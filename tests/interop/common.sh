@@ -123,6 +123,33 @@ kms_finish() {
 	[ "$KMS_FAILED" -eq 0 ] && [ "$KMS_PASSED" -gt 0 ]
 }
 
+# Writes $KMS_TMP/openssl.cnf loading libp11's engine with the module and the user PIN, and exports
+# OPENSSL_CONF; extra lines (a [req] section, ...) come from standard input when it is not a terminal.
+kms_engine_conf() {
+	local engine
+	engine=$(find /usr/lib /usr/lib64 /usr/local/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -n 1 || true)
+	[ -n "$engine" ] ||
+		kms_die "libp11's OpenSSL engine (pkcs11.so) is not installed (package libengine-pkcs11-openssl)"
+	cat >"$KMS_TMP/openssl.cnf" <<CNF
+openssl_conf = openssl_init
+
+[openssl_init]
+engines = engine_section
+
+[engine_section]
+pkcs11 = pkcs11_section
+
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $engine
+MODULE_PATH = $KMS11_MODULE
+PIN = $KMS_PIN
+init = 0
+CNF
+	[ -t 0 ] || cat >>"$KMS_TMP/openssl.cnf"
+	export OPENSSL_CONF="$KMS_TMP/openssl.cnf"
+}
+
 # A free TCP port on 127.0.0.1.
 kms_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -4,24 +4,7 @@
 . "$(dirname "$0")/common.sh"
 kms_need openssl pkcs11-tool timeout rev
 
-ENGINE=$(find /usr/lib /usr/lib64 /usr/local/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -n 1 || true)
-[ -n "$ENGINE" ] || kms_die "libp11's OpenSSL engine (pkcs11.so) is not installed (package libengine-pkcs11-openssl)"
-
-cat >"$KMS_TMP/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE
-MODULE_PATH = $KMS11_MODULE
-PIN = $KMS_PIN
-init = 0
+kms_engine_conf <<CNF
 
 [req]
 distinguished_name = req_dn
@@ -29,7 +12,6 @@ prompt = no
 [req_dn]
 CN = localhost
 CNF
-export OPENSSL_CONF="$KMS_TMP/openssl.cnf"
 ENG=(-engine pkcs11)
 
 kms_token_init

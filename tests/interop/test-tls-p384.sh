@@ -6,22 +6,7 @@
 . "$(dirname "$0")/common.sh"
 kms_need openssl pkcs11-tool timeout rev python3 cmp
 
-ENGINE=$(find /usr/lib /usr/lib64 /usr/local/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -n 1 || true)
-[ -n "$ENGINE" ] || kms_die "libp11's OpenSSL engine (pkcs11.so) is not installed (package libengine-pkcs11-openssl)"
-cat >"$KMS_TMP/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE
-MODULE_PATH = $KMS11_MODULE
-PIN = $KMS_PIN
-init = 0
-CNF
-export OPENSSL_CONF="$KMS_TMP/openssl.cnf"
+kms_engine_conf </dev/null
 KEY="pkcs11:token=$KMS_LABEL;object=tls384;type=private"
 CERT="pkcs11:token=$KMS_LABEL;object=tls384;type=cert"
 
