@@ -216,6 +216,8 @@ CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CL
 			CK_OBJECT_HANDLE *h);
 /* Frees session objects of session h (or all of tok when h is 0). */
 void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h);
+/* Frees every private session object of tok (C_Logout, PKCS#11 2.40 5.6); token lock held. */
+void kms_obj_drop_private_session_objects_locked(struct kms_token *tok);
 void kms_obj_free(struct kms_obj *o);
 /* Drops every cached token object of tok (token lock held). */
 void kms_obj_cache_clear_locked(struct kms_token *tok);

@@ -478,6 +478,7 @@ out:
 
 struct drop_ctx {
 	CK_SESSION_HANDLE owner;
+	bool private_only;
 	uint64_t *ids;
 	size_t n;
 };
@@ -487,8 +488,22 @@ static void drop_collect(uint64_t id, void *val, void *vctx)
 	struct drop_ctx *c = vctx;
 	struct kms_obj *o = val;
 
+	if (c->private_only && (id == KMS_PROFILE_OBJ_ID || !kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false)))
+		return;
 	if (!c->owner || o->owner == c->owner)
 		c->ids[c->n++] = id;
+}
+
+/* Frees the session objects that c selects (token lock held). */
+static void drop_locked(struct kms_token *tok, struct drop_ctx *c)
+{
+	c->ids = calloc(tok->sobjs.n + 1, sizeof(*c->ids));
+	if (c->ids) {
+		kms_map_each(&tok->sobjs, drop_collect, c);
+		for (size_t i = 0; i < c->n; i++)
+			kms_obj_put(kms_map_del(&tok->sobjs, c->ids[i]));
+	}
+	free(c->ids);
 }
 
 void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h)
@@ -496,14 +511,15 @@ void kms_obj_drop_session_objects(struct kms_token *tok, CK_SESSION_HANDLE h)
 	struct drop_ctx c = {.owner = h};
 
 	kms_lock_wr(&tok->lock);
-	c.ids = calloc(tok->sobjs.n + 1, sizeof(*c.ids));
-	if (c.ids) {
-		kms_map_each(&tok->sobjs, drop_collect, &c);
-		for (size_t i = 0; i < c.n; i++)
-			kms_obj_put(kms_map_del(&tok->sobjs, c.ids[i]));
-	}
+	drop_locked(tok, &c);
 	kms_lock_unlock(&tok->lock);
-	free(c.ids);
+}
+
+void kms_obj_drop_private_session_objects_locked(struct kms_token *tok)
+{
+	struct drop_ctx c = {.private_only = true};
+
+	drop_locked(tok, &c);
 }
 
 static void cache_put_cb(uint64_t id, void *val, void *ctx)

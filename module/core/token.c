@@ -338,8 +338,10 @@ CK_RV kms_token_logout(struct kms_token *tok)
 	kms_lock_wr(&tok->lock);
 	if (tok->login == KMS_NO_USER)
 		rv = CKR_USER_NOT_LOGGED_IN;
-	else
+	else {
 		kms_token_forget_login_locked(tok);
+		kms_obj_drop_private_session_objects_locked(tok);
+	}
 	kms_lock_unlock(&tok->lock);
 	return rv;
 }

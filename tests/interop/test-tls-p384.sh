@@ -1,8 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Interop suite: a TLS server whose P-384 key and certificate both live in kms11 and are loaded by pkcs11: URI
-# through OpenSSL with libp11's engine (the key with -keyform engine, the certificate with the engine's
-# LOAD_CERT_CTRL, since openssl s_server 3.0 reads its -cert only from a file).
+# through OpenSSL with libp11's engine: the key with -keyform engine, the certificate with the engine's
+# LOAD_CERT_CTRL (load-cert.py), written to a file for s_server. OpenSSL 3.0's s_server opens -cert through
+# OSSL_STORE, which has no pkcs11: scheme with libp11's engine ("unregistered scheme"), and Debian 12 has no
+# pkcs11-provider; so the certificate the server sends is the one the engine loaded from the token, and the
+# client checks it is byte for byte the stored one. (test-p11tool-cert.sh serves both by URI with gnutls-serv.)
 . "$(dirname "$0")/common.sh"
 kms_need openssl pkcs11-tool timeout rev python3 cmp
 
@@ -37,12 +40,17 @@ done
 kms_check "s_server starts with the module's P-384 key" grep -q "^ACCEPT" "$log"
 msg="p384-$RANDOM-data"
 { printf '%s\n' "$msg"; sleep 1.5; } | timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername localhost \
-	-CAfile "$KMS_TMP/orig.pem" -verify_return_error -tls1_3 >"$KMS_TMP/client.log" 2>&1 || true
+	-CAfile "$KMS_TMP/orig.pem" -verify_return_error -verify_hostname localhost -tls1_3 -showcerts \
+	>"$KMS_TMP/client.log" 2>&1 || true
 kms_check "TLS 1.3 handshake and data round trip" grep -q -- "$(printf '%s' "$msg" | rev)" "$KMS_TMP/client.log"
 kms_check "the client verified the certificate" grep -q "Verify return code: 0 (ok)" "$KMS_TMP/client.log"
 kms_check "the server key is a 384-bit key" grep -q "Server public key is 384 bit" \
 	"$KMS_TMP/client.log"
 kms_check "the handshake signature is ECDSA with SHA-384" grep -q "Peer signing digest: SHA384" "$KMS_TMP/client.log"
+kms_check "the protocol is TLS 1.3" grep -q "Protocol *: TLSv1.3" "$KMS_TMP/client.log"
+awk '/BEGIN CERTIFICATE/ { f = 1 } f { print } /END CERTIFICATE/ { exit }' "$KMS_TMP/client.log" |
+	openssl x509 -outform DER -out "$KMS_TMP/served.der" 2>/dev/null || true
+kms_check "the served certificate is the one stored in kms11" cmp -s "$KMS_TMP/orig.der" "$KMS_TMP/served.der"
 kill "$pid" 2>/dev/null || true
 
 kms_finish
