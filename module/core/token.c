@@ -122,7 +122,11 @@ CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info)
 		info->flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
 	else if (ufails > 0)
 		info->flags |= CKF_USER_PIN_COUNT_LOW;
-	if (sofails > 0)
+	if (sofails >= KMS_PIN_TRIES)
+		info->flags |= CKF_SO_PIN_LOCKED;
+	else if (sofails == KMS_PIN_TRIES - 1)
+		info->flags |= CKF_SO_PIN_FINAL_TRY | CKF_SO_PIN_COUNT_LOW;
+	else if (sofails > 0)
 		info->flags |= CKF_SO_PIN_COUNT_LOW;
 	kms_session_count(tok, &all, &rw);
 	info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
@@ -187,77 +191,80 @@ static CK_RV unwrap_with_pin(const struct kms_attrs *rec, uint64_t kdf_type, uin
 	return rv;
 }
 
-struct fails_ctx {
-	uint64_t type;
-	bool reset;
-};
-
-/* Counts a failed PIN (or resets the count) inside one store transaction. */
-static CK_RV fails_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+/* Clears a PIN failure count inside one store transaction. */
+static CK_RV fails_reset_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
 {
-	struct fails_ctx *ctx = vctx;
+	const uint64_t *type = vctx;
 	struct kms_attrs rec = KMS_ATTRS_INIT;
-	unsigned long fails = 0;
 	CK_RV rv = CKR_HOST_MEMORY;
 
 	if (!old || kms_attrs_decode(old, oldlen, &rec) != 0)
 		return CKR_DEVICE_ERROR;
-	kms_attrs_get_ulong(&rec, ctx->type, &fails);
-	fails = ctx->reset ? 0 : fails + 1;
-	if (kms_attrs_set_ulong(&rec, ctx->type, fails) == 0 && kms_attrs_encode(&rec, newrec, newlen) == 0)
+	if (kms_attrs_set_ulong(&rec, *type, 0) == 0 && kms_attrs_encode(&rec, newrec, newlen) == 0)
 		rv = CKR_OK;
 	kms_attrs_free(&rec);
 	return rv;
 }
 
-static CK_RV fails_set(struct kms_token *tok, uint64_t type, bool reset)
+static CK_RV fails_reset(struct kms_token *tok, uint64_t type)
 {
-	struct fails_ctx ctx = {.type = type, .reset = reset};
-
-	return kms_store_token_update(kms_mod.store, tok->conf_label, fails_update, &ctx);
+	return kms_store_token_update(kms_mod.store, tok->conf_label, fails_reset_update, &type);
 }
 
-/* Checks a PIN against the record, counting failures; returns the token key on success. */
+struct attempt_ctx {
+	CK_USER_TYPE user;
+	uint64_t fails_t;
+	struct kms_attrs rec; /* the record as it was when the attempt was counted */
+};
+
+/* Counts one PIN attempt before the PIN is derived, inside the write transaction that reads the
+ * count: at the limit nothing is written and CKR_PIN_LOCKED aborts, so parallel guesses (threads or
+ * processes) never get more than KMS_PIN_TRIES PINs checked. */
+static CK_RV attempt_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+{
+	struct attempt_ctx *c = vctx;
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	unsigned long flags, fails;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!old)
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	if (kms_attrs_decode(old, oldlen, &rec) != 0)
+		return CKR_DEVICE_ERROR;
+	flags = rec_ulong(&rec, TR_FLAGS);
+	fails = rec_ulong(&rec, c->fails_t);
+	if (!(flags & TRF_INITIALIZED) || (c->user == CKU_USER && !(flags & TRF_USER_PIN)))
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+	else if (fails >= KMS_PIN_TRIES)
+		rv = CKR_PIN_LOCKED;
+	else if (kms_attrs_copy(&c->rec, &rec) == 0 && kms_attrs_set_ulong(&rec, c->fails_t, fails + 1) == 0 &&
+		 kms_attrs_encode(&rec, newrec, newlen) == 0)
+		rv = CKR_OK;
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+/* Checks a PIN against the record, the attempt counted first; returns the token key on success. */
 static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin, size_t len, uint8_t **tkey)
 {
-	uint64_t kdf_t = user == CKU_SO ? TR_SO_KDF : TR_USER_KDF;
-	uint64_t wrap_t = user == CKU_SO ? TR_SO_WRAP : TR_USER_WRAP;
-	uint64_t fails_t = user == CKU_SO ? TR_SO_FAILS : TR_USER_FAILS;
-	struct kms_attrs rec;
-	unsigned long flags, fails;
+	struct attempt_ctx c = {.user = user, .fails_t = user == CKU_SO ? TR_SO_FAILS : TR_USER_FAILS};
 	CK_RV rv;
 
-	rv = record_read(tok, &rec);
+	kms_attrs_init(&c.rec);
+	rv = kms_store_token_update(kms_mod.store, tok->conf_label, attempt_update, &c);
 	if (rv != CKR_OK)
-		return rv;
-	flags = rec_ulong(&rec, TR_FLAGS);
-	fails = rec_ulong(&rec, fails_t);
-	if (!(flags & TRF_INITIALIZED)) {
-		rv = CKR_USER_PIN_NOT_INITIALIZED;
 		goto out;
-	}
-	if (user == CKU_USER && !(flags & TRF_USER_PIN)) {
-		rv = CKR_USER_PIN_NOT_INITIALIZED;
-		goto out;
-	}
-	if (user == CKU_USER && fails >= KMS_PIN_TRIES) {
-		rv = CKR_PIN_LOCKED;
-		goto out;
-	}
 	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
 		rv = CKR_PIN_INCORRECT;
+	else if (user == CKU_SO)
+		rv = unwrap_with_pin(&c.rec, TR_SO_KDF, TR_SO_WRAP, pin, len, tkey);
 	else
-		rv = unwrap_with_pin(&rec, kdf_t, wrap_t, pin, len, tkey);
-	if (rv == CKR_PIN_INCORRECT) {
-		CK_RV frv = fails_set(tok, fails_t, false);
-
-		if (frv != CKR_OK)
-			rv = frv;
-	} else if (rv == CKR_OK && fails > 0) {
-		fails_set(tok, fails_t, true);
-	}
+		rv = unwrap_with_pin(&c.rec, TR_USER_KDF, TR_USER_WRAP, pin, len, tkey);
+	/* Only a right PIN clears the count; a wrong one stays counted. */
+	if (rv == CKR_OK)
+		fails_reset(tok, c.fails_t);
 out:
-	kms_attrs_free(&rec);
+	kms_attrs_free(&c.rec);
 	return rv;
 }
 
@@ -396,10 +403,8 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 	if (rv != CKR_OK)
 		return rv;
 	if (rec_ulong(&rec, TR_FLAGS) & TRF_INITIALIZED) {
-		rv = unwrap_with_pin(&rec, TR_SO_KDF, TR_SO_WRAP, so_pin, so_len, &tkey);
+		rv = pin_check(tok, CKU_SO, so_pin, so_len, &tkey);
 		kms_secure_free(tkey);
-		if (rv == CKR_PIN_INCORRECT)
-			fails_set(tok, TR_SO_FAILS, false);
 	}
 	kms_attrs_free(&rec);
 	if (rv != CKR_OK)

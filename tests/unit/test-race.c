@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cross-process and cross-thread races on one store: parallel PIN guesses, set against destroy, concurrent
+ * updates, C_Finalize with calls in flight, and a token re-initialised under a logged-in process. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/unit/modfixture.h"
+
+#define GUESSERS 50
+
+struct result {
+	int i;
+	CK_RV rv;
+};
+
+/* A step of a child process: returns the CK_RV it reports. */
+typedef CK_RV (*child_step)(int i, CK_SESSION_HANDLE s);
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			_exit(3);
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Forks n children; each initialises the module and opens a read-write session, then waits until all are
+ * ready and runs act at once. out[i] gets child i's result. The module must be finalised in the parent. */
+static void run_parallel(int n, child_step act, CK_RV *out)
+{
+	int ready[2], go[2], res[2];
+	pid_t *pids = calloc((size_t)n, sizeof(*pids));
+	char c;
+
+	ck_assert_ptr_nonnull(pids);
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(res), 0);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			struct result r = {.i = i, .rv = CKR_GENERAL_ERROR};
+			CK_SESSION_HANDLE s = 0;
+
+			close(ready[0]);
+			close(go[1]);
+			close(res[0]);
+			if (f->C_Initialize(NULL) == CKR_OK)
+				r.rv = f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+			write_all(ready[1], "r", 1);
+			while (read(go[0], &c, 1) < 0 && errno == EINTR)
+				;
+			if (r.rv == CKR_OK)
+				r.rv = act(i, s);
+			else
+				r.rv = CKR_GENERAL_ERROR;
+			write_all(res[1], &r, sizeof(r));
+			_exit(0);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	close(res[1]);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(go[1]); /* every child reads EOF at once */
+	for (int i = 0; i < n; i++) {
+		struct result r;
+
+		ck_assert_int_eq(read(res[0], &r, sizeof(r)), (int)sizeof(r));
+		ck_assert(r.i >= 0 && r.i < n);
+		out[r.i] = r.rv;
+	}
+	for (int i = 0; i < n; i++) {
+		int st = 0;
+
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	close(ready[0]);
+	close(res[0]);
+	free(pids);
+}
+
+static CK_RV guess_user(int i, CK_SESSION_HANDLE s)
+{
+	char pin[8];
+
+	snprintf(pin, sizeof(pin), "9%03d", i);
+	return f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, 4);
+}
+
+static CK_RV guess_so(int i, CK_SESSION_HANDLE s)
+{
+	char pin[9];
+
+	snprintf(pin, sizeof(pin), "9%07d", i);
+	return f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)pin, 8);
+}
+
+static CK_FLAGS token_flags(void)
+{
+	CK_TOKEN_INFO ti;
+
+	ck_assert_rv(f->C_GetTokenInfo(0, &ti), CKR_OK);
+	return ti.flags;
+}
+
+/* Counts the results: how many PINs were checked (CKR_PIN_INCORRECT) and how many were refused unchecked. */
+static void count_guesses(const CK_RV *rv, int n, int *checked, int *locked)
+{
+	*checked = *locked = 0;
+	for (int i = 0; i < n; i++) {
+		if (rv[i] == CKR_PIN_INCORRECT)
+			(*checked)++;
+		else if (rv[i] == CKR_PIN_LOCKED)
+			(*locked)++;
+		else
+			ck_abort_msg("guess %d: %s", i, kms_ckr_name(rv[i]));
+	}
+}
+
+/* 50 processes guessing the user PIN at once get at most 10 PINs checked; then the PIN is locked. */
+START_TEST(test_parallel_user_guesses)
+{
+	CK_RV rv[GUESSERS];
+	CK_SESSION_HANDLE s;
+	int checked, locked;
+
+	setup_token();
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	run_parallel(GUESSERS, guess_user, rv);
+	count_guesses(rv, GUESSERS, &checked, &locked);
+	ck_assert_msg(checked == 10, "%d wrong PINs were checked against a limit of 10", checked);
+	ck_assert_int_eq(locked, GUESSERS - 10);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert(token_flags() & CKF_USER_PIN_LOCKED);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_PIN_LOCKED);
+	/* the SO unlocks it by setting a new PIN */
+	ck_assert_rv(f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_OK);
+	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)"5678", 4), CKR_OK);
+	ck_assert_rv(f->C_Logout(s), CKR_OK);
+	ck_assert(!(token_flags() & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_COUNT_LOW)));
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"5678", 4), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
+/* The same for the SO PIN: at most 10 checked, then CKF_SO_PIN_LOCKED; C_InitToken is refused too. */
+START_TEST(test_parallel_so_guesses)
+{
+	CK_RV rv[GUESSERS];
+	CK_SESSION_HANDLE s;
+	CK_UTF8CHAR label[32];
+	int checked, locked;
+
+	setup_token();
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	run_parallel(GUESSERS, guess_so, rv);
+	count_guesses(rv, GUESSERS, &checked, &locked);
+	ck_assert_msg(checked == 10, "%d wrong SO PINs were checked against a limit of 10", checked);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert(token_flags() & CKF_SO_PIN_LOCKED);
+	ck_assert(!(token_flags() & CKF_USER_PIN_LOCKED));
+	memset(label, ' ', sizeof(label));
+	ck_assert_rv(f->C_InitToken(0, (CK_UTF8CHAR_PTR)SO_PIN, 8, label), CKR_PIN_LOCKED);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_PIN_LOCKED);
+	/* the user is not affected */
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
+/* A right PIN clears the count; the attempts before it stay counted until then. */
+START_TEST(test_right_pin_clears_count)
+{
+	CK_SESSION_HANDLE s;
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	for (int i = 0; i < 9; i++)
+		ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"0000", 4), CKR_PIN_INCORRECT);
+	ck_assert(token_flags() & CKF_USER_PIN_FINAL_TRY);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"12", 2), CKR_PIN_INCORRECT);
+	ck_assert(token_flags() & CKF_USER_PIN_LOCKED);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_PIN_LOCKED);
+	teardown_store();
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	for (int i = 0; i < 9; i++)
+		ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"0000", 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ck_assert(!(token_flags() & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY)));
+	teardown_store();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("race");
+	TCase *pin = tcase_create("pin");
+
+	tcase_set_timeout(pin, 120);
+	tcase_add_test(pin, test_parallel_user_guesses);
+	tcase_add_test(pin, test_parallel_so_guesses);
+	tcase_add_test(pin, test_right_pin_clears_count);
+	suite_add_tcase(su, pin);
+	return kms_test_run(su);
+}
