@@ -296,6 +296,60 @@ CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t
 	return kms_obj_put_many(s, no, ids, attrs, n, true);
 }
 
+CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx)
+{
+	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
+	MDB_txn *txn = NULL;
+	uint8_t idbuf[8], *rec = NULL;
+	size_t reclen = 0;
+	MDB_val idk = { 8, idbuf }, tv, v;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !fn || id == 0)
+		return CKR_ARGUMENTS_BAD;
+	kms_be64_put(idbuf, id);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	if (rc == 0 && (tv.mv_size < 4 || kms_be32_get(tv.mv_data) != no))
+		rc = MDB_NOTFOUND;
+	if (rc == 0)
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object update");
+		goto out;
+	}
+	if (kms_attrs_decode(v.mv_data, v.mv_size, &cur) < 0) {
+		KMS_ERR("store: object %llu: bad record", (unsigned long long)id);
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	rv = fn(ctx, &cur, &next);
+	if (rv != CKR_OK)
+		goto out;
+	if (kms_attrs_encode(&next, &rec, &reclen) < 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	rc = kms_obj_put_txn(s, txn, no, id, rec, reclen, false);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "object update");
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rec) {
+		OPENSSL_cleanse(rec, reclen);
+		free(rec);
+	}
+	kms_attrs_free(&next);
+	kms_attrs_free(&cur);
+	return rv;
+}
+
 CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
 			    uint64_t *gen)
 {

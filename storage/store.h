@@ -70,6 +70,12 @@ CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids);
 /* Writes the object id of token no: when create, CKR_DEVICE_ERROR if it exists; otherwise
  * replaces it. Index entries follow the new attributes. One transaction. */
 CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create);
+/* Atomically changes object id of token no: inside one write transaction, fn(ctx, cur, next) gets
+ * the object's current attributes and fills next (empty on entry) with the new ones; CKR_OK writes
+ * next, any other code aborts and is returned. CKR_OBJECT_HANDLE_INVALID when the object is absent
+ * (destroyed meanwhile) or held by another token: a destroyed object is never written again. */
+typedef CK_RV (*kms_store_obj_update_fn)(void *ctx, const struct kms_attrs *cur, struct kms_attrs *next);
+CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx);
 /* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE
  * transaction: all are written or none (a key pair is never half-written). CKR_DEVICE_ERROR
  * when an id already exists (or appears twice), CKR_ARGUMENTS_BAD when one is 0; other errors

@@ -407,11 +407,35 @@ static CK_RV replace_session_obj(struct kms_token *tok, struct kms_obj *o, struc
 	return CKR_OK;
 }
 
+struct set_ctx {
+	const struct kms_attrs *t; /* the template */
+	bool so;
+};
+
+/* Checks the template against the object's attributes as they are now and merges it into next. */
+static CK_RV set_merge(void *vctx, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	const struct set_ctx *c = vctx;
+	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
+	CK_RV rv;
+
+	if (!kms_attrs_get_bool(cur, CKA_MODIFIABLE, true))
+		return CKR_ACTION_PROHIBITED;
+	kms_attrs_get_ulong(cur, CKA_CLASS, &cls);
+	kms_attrs_get_ulong(cur, CKA_KEY_TYPE, &kt);
+	rv = kms_tmpl_check(c->t, cls, kt, KMS_TMPL_SET, cur, c->so);
+	if (rv != CKR_OK)
+		return rv;
+	if (kms_attrs_copy(next, cur) != 0 || kms_attrs_merge(next, c->t) != 0)
+		return CKR_HOST_MEMORY;
+	return CKR_OK;
+}
+
 CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
 {
 	struct kms_attrs t = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
 	struct kms_obj *o = NULL;
-	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
+	struct set_ctx c = {.t = &t};
 	CK_RV rv;
 
 	rv = kms_obj_get(s, h, &o);
@@ -420,26 +444,31 @@ CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 	rv = kms_obj_may_write(s, o->is_token, false);
 	if (rv != CKR_OK)
 		goto out;
-	if (!kms_attrs_get_bool(&o->attrs, CKA_MODIFIABLE, true)) {
-		rv = CKR_ACTION_PROHIBITED;
-		goto out;
-	}
 	rv = kms_tmpl_from_ck(tmpl, n, &t);
 	if (rv != CKR_OK)
 		goto out;
-	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
-	kms_attrs_get_ulong(&o->attrs, CKA_KEY_TYPE, &kt);
-	rv = kms_tmpl_check(&t, cls, kt, KMS_TMPL_SET, &o->attrs, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
-	if (rv != CKR_OK)
-		goto out;
-	if (kms_attrs_copy(&next, &o->attrs) != 0 || kms_attrs_merge(&next, &t) != 0) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
+	c.so = kms_session_state(s) == CKS_RW_SO_FUNCTIONS;
 	if (o->is_token) {
-		rv = kms_store_obj_put(kms_mod.store, s->tok->no, o->id, &next, false);
+		/* Read, check and write in one store transaction: no update is lost to another writer, and an
+		 * object destroyed meanwhile stays destroyed (CKR_OBJECT_HANDLE_INVALID). */
+		rv = kms_store_obj_update(kms_mod.store, s->tok->no, o->id, set_merge, &c);
 	} else {
-		rv = replace_session_obj(s->tok, o, &next);
+		/* Another thread may replace the object first: merge into its copy then, until one wins or
+		 * the object is gone. */
+		for (int tries = 0; tries < 1000; tries++) {
+			rv = set_merge(&c, &o->attrs, &next);
+			if (rv == CKR_OK)
+				rv = replace_session_obj(s->tok, o, &next);
+			kms_attrs_free(&next);
+			if (rv != CKR_OBJECT_HANDLE_INVALID)
+				break;
+			kms_obj_put(o);
+			o = NULL;
+			rv = kms_obj_get(s, h, &o);
+			if (rv != CKR_OK)
+				break;
+			rv = CKR_OBJECT_HANDLE_INVALID;
+		}
 	}
 out:
 	kms_attrs_free(&next);

@@ -209,15 +209,139 @@ START_TEST(test_right_pin_clears_count)
 }
 END_TEST
 
+static CK_OBJECT_HANDLE shared_obj; /* made by the parent before the children fork */
+
+/* A public token data object the children change without logging in. */
+static CK_OBJECT_HANDLE data_object(CK_SESSION_HANDLE s)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			    {CKA_TOKEN, &yes, 1},
+			    {CKA_PRIVATE, &no, 1},
+			    {CKA_LABEL, "a-", 2},
+			    {CKA_APPLICATION, "b-", 2},
+			    {CKA_VALUE, "value", 5}};
+	CK_OBJECT_HANDLE h;
+
+	ck_assert_rv(f->C_CreateObject(s, t, 6, &h), CKR_OK);
+	return h;
+}
+
+/* Child 0 changes the label until the object is gone; child 1 destroys the object meanwhile. */
+static CK_RV set_or_destroy(int i, CK_SESSION_HANDLE s)
+{
+	char label[16];
+	CK_ATTRIBUTE t = {CKA_LABEL, label, 0};
+	CK_RV rv = CKR_OK;
+
+	if (i == 1) {
+		usleep(3000);
+		return f->C_DestroyObject(s, shared_obj);
+	}
+	for (int n = 0; n < 5000 && rv == CKR_OK; n++) {
+		t.ulValueLen = (CK_ULONG)snprintf(label, sizeof(label), "a%d", n);
+		rv = f->C_SetAttributeValue(s, shared_obj, &t, 1);
+	}
+	return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_OK : (rv == CKR_OK ? CKR_FUNCTION_FAILED : rv);
+}
+
+/* A set that races a destroy never brings the object back. */
+START_TEST(test_set_never_resurrects)
+{
+	CK_SESSION_HANDLE s;
+	CK_RV rv[2];
+	CK_ATTRIBUTE q = {CKA_LABEL, NULL, 0};
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE byclass = {CKA_CLASS, &cls, sizeof(cls)};
+	CK_OBJECT_HANDLE found[4];
+	CK_ULONG nfound = 0;
+
+	setup_token();
+	for (int round = 0; round < 8; round++) {
+		ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+		shared_obj = data_object(s);
+		ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+		run_parallel(2, set_or_destroy, rv);
+		ck_assert_msg(rv[1] == CKR_OK, "round %d: destroy: %s", round, kms_ckr_name(rv[1]));
+		ck_assert_msg(rv[0] == CKR_OK, "round %d: setter ended with %s", round, kms_ckr_name(rv[0]));
+		ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+		ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(s, shared_obj, &q, 1), CKR_OBJECT_HANDLE_INVALID);
+		ck_assert_rv(f->C_FindObjectsInit(s, &byclass, 1), CKR_OK);
+		ck_assert_rv(f->C_FindObjects(s, found, 4, &nfound), CKR_OK);
+		ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+		ck_assert_msg(nfound == 0, "round %d: a destroyed object came back", round);
+	}
+	teardown_store();
+}
+END_TEST
+
+#define UPDATES 300
+
+/* Two processes change two attributes of one object; each checks before every change that its attribute
+ * still holds its last value (a lost update shows as an older value). */
+static CK_RV update_own(int i, CK_SESSION_HANDLE s)
+{
+	CK_ATTRIBUTE_TYPE type = i == 0 ? CKA_LABEL : CKA_APPLICATION;
+	char want[16], got[16];
+	CK_ATTRIBUTE t = {type, want, 0}, q = {type, got, sizeof(got)};
+
+	snprintf(want, sizeof(want), "%c-", 'a' + i);
+	for (int n = 0; n < UPDATES; n++) {
+		CK_ULONG wl = (CK_ULONG)strlen(want);
+
+		q.ulValueLen = sizeof(got);
+		if (f->C_GetAttributeValue(s, shared_obj, &q, 1) != CKR_OK)
+			return CKR_FUNCTION_FAILED;
+		if (q.ulValueLen != wl || memcmp(got, want, wl) != 0)
+			return CKR_DATA_INVALID; /* the other process wrote back an old value */
+		t.ulValueLen = (CK_ULONG)snprintf(want, sizeof(want), "%c%d", 'a' + i, n);
+		if (f->C_SetAttributeValue(s, shared_obj, &t, 1) != CKR_OK)
+			return CKR_FUNCTION_FAILED;
+	}
+	return CKR_OK;
+}
+
+START_TEST(test_no_lost_updates)
+{
+	CK_SESSION_HANDLE s;
+	CK_RV rv[2];
+	char buf[16];
+	CK_ATTRIBUTE q[] = {{CKA_LABEL, buf, 8}, {CKA_APPLICATION, buf + 8, 8}};
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	shared_obj = data_object(s);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	run_parallel(2, update_own, rv);
+	ck_assert_msg(rv[0] == CKR_OK && rv[1] == CKR_OK, "lost updates: %s / %s", kms_ckr_name(rv[0]),
+		      kms_ckr_name(rv[1]));
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(s, shared_obj, q, 2), CKR_OK);
+	ck_assert_int_eq(q[0].ulValueLen, 4);
+	ck_assert_mem_eq(buf, "a299", 4);
+	ck_assert_int_eq(q[1].ulValueLen, 4);
+	ck_assert_mem_eq(buf + 8, "b299", 4);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("race");
 	TCase *pin = tcase_create("pin");
+	TCase *objs = tcase_create("objects");
 
 	tcase_set_timeout(pin, 120);
 	tcase_add_test(pin, test_parallel_user_guesses);
 	tcase_add_test(pin, test_parallel_so_guesses);
 	tcase_add_test(pin, test_right_pin_clears_count);
 	suite_add_tcase(su, pin);
+	tcase_set_timeout(objs, 120);
+	tcase_add_test(objs, test_set_never_resurrects);
+	tcase_add_test(objs, test_no_lost_updates);
+	suite_add_tcase(su, objs);
 	return kms_test_run(su);
 }
