@@ -129,6 +129,12 @@ extern atomic_uint kms_fork_gen;
 /* init.c */
 CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args);
 CK_RV kms_core_finalize(void);
+/* Every entry point that uses the module's state runs between kms_enter and kms_leave: kms_enter
+ * counts the call in (CKR_CRYPTOKI_NOT_INITIALIZED, nothing counted, when the module is not
+ * initialised in this process or is being finalised); C_Finalize waits for the calls in flight to
+ * leave before it frees anything. */
+CK_RV kms_enter(void);
+void kms_leave(void);
 /* CKR_CRYPTOKI_NOT_INITIALIZED unless initialised in this process. */
 static inline CK_RV kms_core_check(void)
 {
@@ -174,7 +180,8 @@ CK_RV kms_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aadlen, con
 		   uint8_t **out, size_t *outlen);
 
 /* session.c */
-/* Looks up and locks a session; CKR_SESSION_HANDLE_INVALID. Unlock with kms_session_put. */
+/* Enters the module (kms_enter), looks up and locks a session: CKR_CRYPTOKI_NOT_INITIALIZED,
+ * CKR_SESSION_HANDLE_INVALID. kms_session_put unlocks it and leaves the module. */
 CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **s);
 void kms_session_put(struct kms_session *s);
 CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *h);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -13,6 +14,34 @@
 
 struct kms_module kms_mod;
 atomic_uint kms_fork_gen;
+/* Open for calls (set by C_Initialize, cleared first thing by C_Finalize), and the calls in flight. */
+static atomic_bool kms_open;
+static atomic_long kms_in_flight;
+
+CK_RV kms_enter(void)
+{
+	/* Count in first, then look: C_Finalize clears kms_open first, then waits for the count (both
+	 * sequentially consistent), so a call either sees the module closed or is waited for. */
+	atomic_fetch_add(&kms_in_flight, 1);
+	if (atomic_load(&kms_open) && kms_core_check() == CKR_OK)
+		return CKR_OK;
+	atomic_fetch_sub(&kms_in_flight, 1);
+	return CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+
+void kms_leave(void)
+{
+	atomic_fetch_sub(&kms_in_flight, 1);
+}
+
+/* Waits until no call is in flight (C_Finalize, after closing the module to new calls). */
+static void drain_calls(void)
+{
+	struct timespec ts = {0, 200000};
+
+	while (atomic_load(&kms_in_flight) > 0)
+		nanosleep(&ts, NULL);
+}
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -124,6 +153,9 @@ static void drop_inherited(void)
 	if (kms_mod.store)
 		kms_store_forget(kms_mod.store);
 	memset(&kms_mod, 0, sizeof(kms_mod));
+	/* The parent's threads that were inside the module do not exist here. */
+	atomic_store(&kms_open, false);
+	atomic_store(&kms_in_flight, 0);
 }
 
 CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
@@ -168,6 +200,7 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 	kms_mod.next_sobj = 1;
 	kms_mod.fork_gen = atomic_load(&kms_fork_gen);
 	kms_mod.initialized = true;
+	atomic_store(&kms_open, true);
 	return CKR_OK;
 
 fail_tokens:
@@ -187,6 +220,10 @@ CK_RV kms_core_finalize(void)
 
 	if (rv != CKR_OK)
 		return rv;
+	/* One C_Finalize wins; calls made from now on answer CKR_CRYPTOKI_NOT_INITIALIZED. */
+	if (!atomic_exchange(&kms_open, false))
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	drain_calls();
 	kms_mod.initialized = false;
 	tokens_close();
 	kms_map_free(&kms_mod.sessions);

@@ -9,7 +9,7 @@
 CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **out)
 {
 	struct kms_session *s;
-	CK_RV rv = kms_core_check();
+	CK_RV rv = kms_enter();
 
 	if (rv != CKR_OK)
 		return rv;
@@ -18,8 +18,10 @@ CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **out)
 	if (s)
 		atomic_fetch_add(&s->refs, 1);
 	kms_lock_unlock(&kms_mod.lock);
-	if (!s)
+	if (!s) {
+		kms_leave();
 		return CKR_SESSION_HANDLE_INVALID;
+	}
 	kms_lock_wr(&s->lock);
 	if (s->closed) {
 		kms_session_put(s);
@@ -45,6 +47,7 @@ void kms_session_put(struct kms_session *s)
 {
 	kms_lock_unlock(&s->lock);
 	session_unref(s);
+	kms_leave();
 }
 
 CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *h)

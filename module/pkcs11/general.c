@@ -5,12 +5,25 @@
 
 #include "module/pkcs11/entry.h"
 
-/* The token of a slot: CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SLOT_ID_INVALID. */
-static CK_RV slot_token(CK_SLOT_ID slot, struct kms_token **tok)
+/* Enters the module and finds the token of a slot: CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SLOT_ID_INVALID.
+ * On CKR_OK the caller leaves with kms_leave(). */
+static CK_RV slot_enter(CK_SLOT_ID slot, struct kms_token **tok)
 {
-	CK_RV rv = kms_core_check();
+	CK_RV rv = kms_enter();
 
-	return rv != CKR_OK ? rv : kms_token_lookup(slot, tok);
+	if (rv != CKR_OK)
+		return rv;
+	rv = kms_token_lookup(slot, tok);
+	if (rv != CKR_OK)
+		kms_leave();
+	return rv;
+}
+
+/* Leaves the module, passing rv through. */
+static CK_RV leave(CK_RV rv)
+{
+	kms_leave();
+	return rv;
 }
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
@@ -45,34 +58,34 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
-	CK_RV rv = kms_core_check();
+	CK_RV rv = kms_enter();
 
 	(void)tokenPresent;
 	if (rv != CKR_OK)
 		return rv;
 	if (!pulCount)
-		return CKR_ARGUMENTS_BAD;
+		return leave(CKR_ARGUMENTS_BAD);
 	if (pSlotList && *pulCount < kms_mod.n_tokens) {
 		*pulCount = kms_ul(kms_mod.n_tokens);
-		return CKR_BUFFER_TOO_SMALL;
+		return leave(CKR_BUFFER_TOO_SMALL);
 	}
 	if (pSlotList)
 		for (size_t i = 0; i < kms_mod.n_tokens; i++)
 			pSlotList[i] = kms_mod.tokens[i].slot;
 	*pulCount = kms_ul(kms_mod.n_tokens);
-	return CKR_OK;
+	return leave(CKR_OK);
 }
 
 CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
 	char desc[80];
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
+		return leave(CKR_ARGUMENTS_BAD);
 	memset(pInfo, 0, sizeof(*pInfo));
 	snprintf(desc, sizeof(desc), "kms11 %s (%s engine)", tok->conf_label, tok->eng->name);
 	kms_pad_copy(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
@@ -80,43 +93,43 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 	pInfo->flags = CKF_TOKEN_PRESENT;
 	pInfo->hardwareVersion.minor = 1;
 	pInfo->firmwareVersion.minor = 1;
-	return CKR_OK;
+	return leave(CKR_OK);
 }
 
 CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
-	return kms_token_info(tok, pInfo);
+		return leave(CKR_ARGUMENTS_BAD);
+	return leave(kms_token_info(tok, pInfo));
 }
 
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
 {
 	struct kms_token *tok;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
 	if (!pulCount)
-		return CKR_ARGUMENTS_BAD;
-	return kms_mech_list(tok, pMechanismList, pulCount);
+		return leave(CKR_ARGUMENTS_BAD);
+	return leave(kms_mech_list(tok, pMechanismList, pulCount));
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
 	struct kms_token *tok;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
 	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
-	return kms_mech_info(tok, type, pInfo);
+		return leave(CKR_ARGUMENTS_BAD);
+	return leave(kms_mech_info(tok, type, pInfo));
 }
 
 CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
@@ -124,19 +137,19 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
 	struct kms_token *tok;
 	char label[33];
 	size_t n = 32;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
 	if (!pLabel || (!pPin && ulPinLen))
-		return CKR_ARGUMENTS_BAD;
+		return leave(CKR_ARGUMENTS_BAD);
 	memcpy(label, pLabel, 32);
 	while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == 0))
 		n--;
 	label[n] = 0;
 	if (n == 0)
 		snprintf(label, sizeof(label), "%s", tok->conf_label);
-	return kms_token_init(tok, (const char *)pPin, ulPinLen, label);
+	return leave(kms_token_init(tok, (const char *)pPin, ulPinLen, label));
 }
 
 CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
@@ -171,34 +184,34 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		    CK_SESSION_HANDLE_PTR phSession)
 {
 	struct kms_token *tok;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	(void)pApplication;
 	(void)Notify;
 	if (rv != CKR_OK)
 		return rv;
 	if (!phSession)
-		return CKR_ARGUMENTS_BAD;
-	return kms_session_open(tok, flags, phSession);
+		return leave(CKR_ARGUMENTS_BAD);
+	return leave(kms_session_open(tok, flags, phSession));
 }
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 {
-	CK_RV rv = kms_core_check();
+	CK_RV rv = kms_enter();
 
 	if (rv != CKR_OK)
 		return rv;
-	return kms_session_close(hSession);
+	return leave(kms_session_close(hSession));
 }
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
 	struct kms_token *tok;
-	CK_RV rv = slot_token(slotID, &tok);
+	CK_RV rv = slot_enter(slotID, &tok);
 
 	if (rv != CKR_OK)
 		return rv;
-	return kms_session_close_all(tok);
+	return leave(kms_session_close_all(tok));
 }
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)

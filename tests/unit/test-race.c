@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,11 +329,112 @@ START_TEST(test_no_lost_updates)
 }
 END_TEST
 
+#define CALLERS 3
+#define FINALIZE_ROUNDS 60
+
+struct caller {
+	pthread_t th;
+	int kind;
+	CK_RV bad; /* the first unexpected code, or CKR_OK */
+	atomic_long calls;
+};
+
+/* One public call of kind k on a session of its own; returns its code. */
+static CK_RV public_call(int k, CK_SESSION_HANDLE *s)
+{
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof(cls)};
+	CK_OBJECT_HANDLE found[8];
+	CK_TOKEN_INFO ti;
+	CK_BYTE out[32];
+	CK_ULONG n = sizeof(out);
+	CK_RV rv;
+
+	switch (k) {
+	case 0:
+		rv = f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, s);
+		if (rv == CKR_OK)
+			rv = f->C_CloseSession(*s);
+		return rv;
+	case 1:
+		rv = f->C_GetTokenInfo(0, &ti);
+		if (rv == CKR_OK)
+			rv = f->C_FindObjectsInit(*s, &t, 1);
+		if (rv == CKR_OK)
+			rv = f->C_FindObjects(*s, found, 8, &n);
+		if (rv == CKR_OK)
+			rv = f->C_FindObjectsFinal(*s);
+		return rv;
+	default:
+		rv = f->C_DigestInit(*s, &sha);
+		if (rv == CKR_OK)
+			rv = f->C_Digest(*s, (CK_BYTE_PTR)"abc", 3, out, &n);
+		if (rv == CKR_OK)
+			rv = f->C_GenerateRandom(*s, out, 16);
+		return rv;
+	}
+}
+
+/* Calls the module until it answers CKR_CRYPTOKI_NOT_INITIALIZED; any code but CKR_OK before is recorded. */
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	CK_SESSION_HANDLE s = 0;
+	CK_RV rv;
+
+	rv = f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s);
+	for (;;) {
+		if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+			break;
+		if (rv != CKR_OK && c->bad == CKR_OK)
+			c->bad = rv;
+		atomic_fetch_add(&c->calls, 1);
+		if (s == 0)
+			break;
+		rv = public_call(c->kind, c->kind == 0 ? &(CK_SESSION_HANDLE){0} : &s);
+	}
+	return NULL;
+}
+
+/* C_Finalize while other threads call the module: every call before it succeeds, every call after it
+ * answers CKR_CRYPTOKI_NOT_INITIALIZED, and nothing is used after it is freed (ASan in CI). */
+START_TEST(test_finalize_with_calls_in_flight)
+{
+	setup_token();
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	for (int round = 0; round < FINALIZE_ROUNDS; round++) {
+		struct caller c[CALLERS];
+
+		ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+		memset(c, 0, sizeof(c));
+		for (int i = 0; i < CALLERS; i++) {
+			c[i].kind = i;
+			ck_assert_int_eq(pthread_create(&c[i].th, NULL, caller_main, &c[i]), 0);
+		}
+		for (int i = 0; i < CALLERS; i++)
+			while (atomic_load(&c[i].calls) < 2)
+				usleep(100);
+		usleep(100 * (unsigned)round);
+		ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+		ck_assert_rv(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+		for (int i = 0; i < CALLERS; i++) {
+			ck_assert_int_eq(pthread_join(c[i].th, NULL), 0);
+			ck_assert_msg(c[i].bad == CKR_OK, "round %d, thread %d: %s (neither CKR_OK nor CKR_CRYPTOKI_NOT_INITIALIZED)", round, i,
+				      kms_ckr_name(c[i].bad));
+		}
+	}
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("race");
 	TCase *pin = tcase_create("pin");
 	TCase *objs = tcase_create("objects");
+	TCase *fin = tcase_create("finalize");
 
 	tcase_set_timeout(pin, 120);
 	tcase_add_test(pin, test_parallel_user_guesses);
@@ -343,5 +445,8 @@ int main(void)
 	tcase_add_test(objs, test_set_never_resurrects);
 	tcase_add_test(objs, test_no_lost_updates);
 	suite_add_tcase(su, objs);
+	tcase_set_timeout(fin, 120);
+	tcase_add_test(fin, test_finalize_with_calls_in_flight);
+	suite_add_tcase(su, fin);
 	return kms_test_run(su);
 }
