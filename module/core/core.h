@@ -32,6 +32,7 @@
 #define KMS_MIN_PIN 4
 #define KMS_PIN_TRIES 10
 #define KMS_TOKEN_KEY_LEN 32
+#define KMS_EPOCH_LEN 16
 /* Session object ids carry this bit; token object ids stay below 2^62. */
 #define KMS_SESSION_OBJ_BIT (1ULL << 62)
 #define KMS_NO_USER ((CK_USER_TYPE)-1)
@@ -71,6 +72,15 @@ struct kms_token {
 	uint8_t *token_key;   /* secure memory while logged in */
 	struct kms_map cache; /* token object id -> struct kms_obj* */
 	struct kms_map sobjs; /* session object id -> struct kms_obj* */
+	uint8_t epoch[KMS_EPOCH_LEN]; /* the token record's epoch when this process logged in */
+	atomic_uint_least64_t epoch_gen; /* store generation at which the epoch was last found current */
+	atomic_uint sess_epoch;          /* sessions opened under an older value have ended */
+
+	/* Presence: while this process has sessions on the token it holds a shared lock on the token's
+	 * lock file in the store directory; C_InitToken takes it exclusively. */
+	struct kms_lock presence_lock; /* guards the two fields below */
+	int presence_fd;               /* -1 until first needed */
+	size_t presence_n;             /* sessions of this process on the token */
 };
 
 struct kms_find {
@@ -101,6 +111,7 @@ struct kms_msg {
 struct kms_session {
 	atomic_int refs; /* the table's and each caller's */
 	bool closed;
+	unsigned epoch; /* the token's sess_epoch when the session was opened */
 	CK_SESSION_HANDLE h;
 	struct kms_token *tok;
 	CK_FLAGS flags;
@@ -155,6 +166,27 @@ CK_RV kms_token_init_pin(struct kms_session *s, const char *pin, size_t len);
 CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, const char *pin, size_t len);
 /* Drops login state and cached keys of a token (logout, last session closed, finalize). */
 void kms_token_forget_login_locked(struct kms_token *tok);
+/* Checks, when the token is logged in, that no process has initialised it again since: cheap while the
+ * store's generation has not moved. A stale login is dropped and the token's sessions end:
+ * CKR_USER_NOT_LOGGED_IN then, CKR_DEVICE_ERROR when the record cannot be read. */
+CK_RV kms_token_check_epoch(struct kms_token *tok);
+
+/* presence.c */
+/* Sets up the presence fields of a token (no file is opened yet); CKR_HOST_MEMORY. */
+CK_RV kms_presence_init(struct kms_token *tok);
+/* Frees them; closing the file ends this process's presence. In a fork child (inherited) the file is
+ * only closed: the parent's lock stays. */
+void kms_presence_close(struct kms_token *tok);
+/* A session of this process opens on tok (the first takes the shared lock, waiting while another
+ * process initialises the token); CKR_DEVICE_ERROR when the lock file cannot be used. */
+CK_RV kms_presence_add(struct kms_token *tok);
+/* A session of this process on tok ends (the last one drops the shared lock). */
+void kms_presence_drop(struct kms_token *tok);
+/* Takes the token's lock file exclusively for C_InitToken: CKR_SESSION_EXISTS while another process
+ * has a session on the token. Release with kms_presence_release. */
+CK_RV kms_presence_exclusive(struct kms_token *tok);
+void kms_presence_release(struct kms_token *tok);
+
 /* Seals an engine blob for object id under the token key; CKR_USER_NOT_LOGGED_IN without it. */
 CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const uint8_t *blob, size_t len, uint8_t **out,
 		     size_t *outlen);

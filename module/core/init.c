@@ -100,6 +100,13 @@ static CK_RV tokens_open(void)
 		rv = kms_lock_init(&t->lock);
 		if (rv != CKR_OK)
 			return rv;
+		rv = kms_presence_init(t);
+		if (rv != CKR_OK) {
+			kms_lock_destroy(&t->lock);
+			return rv;
+		}
+		/* From here on tokens_close undoes this token, engine instance included, if a later step fails. */
+		kms_mod.n_tokens = i + 1;
 		rv = t->eng->init(&ec, &t->einst);
 		if (rv != CKR_OK) {
 			KMS_ERR("token '%s': engine '%s' failed to start", ct->label, ct->engine);
@@ -108,7 +115,6 @@ static CK_RV tokens_open(void)
 		rv = kms_store_token_number(kms_mod.store, ct->label, &t->no);
 		if (rv != CKR_OK)
 			return rv;
-		kms_mod.n_tokens = i + 1;
 		rv = kms_obj_add_profile(t);
 		if (rv != CKR_OK)
 			return rv;
@@ -130,6 +136,7 @@ static void tokens_close(void)
 		kms_map_free(&t->sobjs);
 		if (t->einst)
 			t->eng->shutdown(t->einst);
+		kms_presence_close(t);
 		kms_lock_destroy(&t->lock);
 	}
 	free(kms_mod.tokens);
@@ -149,6 +156,9 @@ static void drop_inherited(void)
 			t->eng->fork_child(t->einst);
 		if (t->token_key)
 			kms_wipe(t->token_key, KMS_TOKEN_KEY_LEN);
+		/* The parent's shared lock stays: the open file description is still the parent's too. */
+		if (t->presence_fd >= 0)
+			close(t->presence_fd);
 	}
 	if (kms_mod.store)
 		kms_store_forget(kms_mod.store);

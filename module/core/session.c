@@ -6,6 +6,8 @@
 #include "common/mem.h"
 #include "module/core/core.h"
 
+static void session_unref(struct kms_session *s);
+
 CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **out)
 {
 	struct kms_session *s;
@@ -18,6 +20,12 @@ CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **out)
 	if (s)
 		atomic_fetch_add(&s->refs, 1);
 	kms_lock_unlock(&kms_mod.lock);
+	if (s && s->epoch != atomic_load(&s->tok->sess_epoch)) {
+		/* The token was initialised again by another process: the session has ended. */
+		session_unref(s);
+		kms_session_close(h);
+		s = NULL;
+	}
 	if (!s) {
 		kms_leave();
 		return CKR_SESSION_HANDLE_INVALID;
@@ -26,6 +34,11 @@ CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **out)
 	if (s->closed) {
 		kms_session_put(s);
 		return CKR_SESSION_HANDLE_INVALID;
+	}
+	rv = kms_token_check_epoch(s->tok);
+	if (rv != CKR_OK) {
+		kms_session_put(s);
+		return rv;
 	}
 	*out = s;
 	return CKR_OK;
@@ -70,8 +83,15 @@ CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE 
 		free(s);
 		return rv;
 	}
+	rv = kms_presence_add(tok);
+	if (rv != CKR_OK) {
+		kms_lock_destroy(&s->lock);
+		free(s);
+		return rv;
+	}
 	atomic_init(&s->refs, 1);
 	s->tok = tok;
+	s->epoch = atomic_load(&tok->sess_epoch);
 	s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
 	kms_lock_wr(&kms_mod.lock);
 	s->h = kms_mod.next_session++;
@@ -79,6 +99,7 @@ CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE 
 		rv = CKR_HOST_MEMORY;
 	kms_lock_unlock(&kms_mod.lock);
 	if (rv != CKR_OK) {
+		kms_presence_drop(tok);
 		kms_lock_destroy(&s->lock);
 		free(s);
 		return rv;
@@ -111,6 +132,7 @@ static void session_end(struct kms_session *s)
 	s->find.ids = NULL;
 	kms_obj_drop_session_objects(s->tok, s->h);
 	kms_lock_unlock(&s->lock);
+	kms_presence_drop(s->tok);
 	session_unref(s);
 }
 

@@ -22,6 +22,7 @@ enum {
 	TR_SO_KDF,
 	TR_USER_WRAP,
 	TR_SO_WRAP,
+	TR_EPOCH, /* 16 random bytes, new at every C_InitToken */
 };
 #define TRF_INITIALIZED 1UL
 #define TRF_USER_PIN 2UL
@@ -60,6 +61,16 @@ static int kdf_get(const struct kms_attrs *rec, uint64_t type, struct kms_kdf *k
 		return -1;
 	memcpy(kdf, a->val, sizeof(*kdf));
 	return 0;
+}
+
+/* The epoch of a record; all zero when it has none (no record, or one written before epochs). */
+static void rec_epoch(const struct kms_attrs *rec, uint8_t out[KMS_EPOCH_LEN])
+{
+	const struct kms_attr *a = kms_attrs_get(rec, TR_EPOCH);
+
+	memset(out, 0, KMS_EPOCH_LEN);
+	if (a && a->len == KMS_EPOCH_LEN)
+		memcpy(out, a->val, KMS_EPOCH_LEN);
 }
 
 void kms_token_label(struct kms_token *tok, char out[33])
@@ -245,7 +256,8 @@ static CK_RV attempt_update(void *vctx, const uint8_t *old, size_t oldlen, uint8
 }
 
 /* Checks a PIN against the record, the attempt counted first; returns the token key on success. */
-static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin, size_t len, uint8_t **tkey)
+static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin, size_t len, uint8_t **tkey,
+		       uint8_t epoch[KMS_EPOCH_LEN])
 {
 	struct attempt_ctx c = {.user = user, .fails_t = user == CKU_SO ? TR_SO_FAILS : TR_USER_FAILS};
 	CK_RV rv;
@@ -261,8 +273,11 @@ static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin
 	else
 		rv = unwrap_with_pin(&c.rec, TR_USER_KDF, TR_USER_WRAP, pin, len, tkey);
 	/* Only a right PIN clears the count; a wrong one stays counted. */
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		fails_reset(tok, c.fails_t);
+		if (epoch)
+			rec_epoch(&c.rec, epoch);
+	}
 out:
 	kms_attrs_free(&c.rec);
 	return rv;
@@ -303,7 +318,7 @@ static bool has_ro_session(struct kms_token *tok)
 CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len)
 {
 	struct kms_token *tok = s->tok;
-	uint8_t *tkey = NULL;
+	uint8_t *tkey = NULL, epoch[KMS_EPOCH_LEN];
 	CK_RV rv;
 
 	if (user == CKU_CONTEXT_SPECIFIC)
@@ -323,7 +338,7 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 	if (user == CKU_SO && has_ro_session(tok))
 		return CKR_SESSION_READ_ONLY_EXISTS;
 
-	rv = pin_check(tok, user, pin, len, &tkey);
+	rv = pin_check(tok, user, pin, len, &tkey, epoch);
 	if (rv != CKR_OK)
 		return rv;
 	kms_lock_wr(&tok->lock);
@@ -331,6 +346,8 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 		rv = tok->login == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 		kms_secure_free(tkey);
 	} else {
+		memcpy(tok->epoch, epoch, sizeof(tok->epoch));
+		atomic_store(&tok->epoch_gen, 0); /* the first use reads the record again */
 		__atomic_store_n(&tok->login, user, __ATOMIC_RELEASE);
 		tok->token_key = tkey;
 	}
@@ -353,18 +370,55 @@ CK_RV kms_token_logout(struct kms_token *tok)
 	return rv;
 }
 
+CK_RV kms_token_check_epoch(struct kms_token *tok)
+{
+	struct kms_attrs rec;
+	uint8_t ep[KMS_EPOCH_LEN];
+	uint64_t gen;
+	CK_RV rv;
+
+	if (__atomic_load_n(&tok->login, __ATOMIC_ACQUIRE) == KMS_NO_USER)
+		return CKR_OK;
+	/* Nothing was committed since the epoch was last found current: no read. */
+	gen = kms_store_generation(kms_mod.store);
+	if (gen == atomic_load(&tok->epoch_gen))
+		return CKR_OK;
+	rv = record_read(tok, &rec);
+	if (rv != CKR_OK)
+		return rv;
+	rec_epoch(&rec, ep);
+	kms_attrs_free(&rec);
+	kms_lock_wr(&tok->lock);
+	if (tok->login == KMS_NO_USER) {
+		rv = CKR_OK;
+	} else if (CRYPTO_memcmp(ep, tok->epoch, KMS_EPOCH_LEN) == 0) {
+		atomic_store(&tok->epoch_gen, gen);
+		rv = CKR_OK;
+	} else {
+		KMS_WARN("token '%s' was initialised again by another process: its login and sessions end",
+			 tok->conf_label);
+		kms_token_forget_login_locked(tok);
+		kms_obj_drop_private_session_objects_locked(tok);
+		atomic_fetch_add(&tok->sess_epoch, 1);
+		rv = CKR_USER_NOT_LOGGED_IN;
+	}
+	kms_lock_unlock(&tok->lock);
+	return rv;
+}
+
 /* Builds a fresh record for C_InitToken. */
 static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, uint8_t **out, size_t *outlen)
 {
 	struct kms_attrs rec = KMS_ATTRS_INIT;
-	uint8_t tkey[KMS_TOKEN_KEY_LEN], rnd[8];
+	uint8_t tkey[KMS_TOKEN_KEY_LEN], rnd[8], epoch[KMS_EPOCH_LEN];
 	struct kms_kdf kdf;
 	uint8_t *wrap = NULL;
 	size_t wraplen = 0;
 	char *serial = NULL;
 	CK_RV rv;
 
-	if (RAND_bytes(tkey, sizeof(tkey)) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1)
+	if (RAND_bytes(tkey, sizeof(tkey)) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1 ||
+	    RAND_bytes(epoch, sizeof(epoch)) != 1)
 		return CKR_GENERAL_ERROR;
 	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
 	kms_wipe(tkey, sizeof(tkey));
@@ -376,6 +430,7 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	    kms_attrs_set(&rec, TR_SERIAL, serial, 16) || kms_attrs_set_ulong(&rec, TR_FLAGS, TRF_INITIALIZED) ||
 	    kms_attrs_set_ulong(&rec, TR_USER_FAILS, 0) || kms_attrs_set_ulong(&rec, TR_SO_FAILS, 0) ||
 	    kms_attrs_set(&rec, TR_SO_KDF, &kdf, sizeof(kdf)) || kms_attrs_set(&rec, TR_SO_WRAP, wrap, wraplen) ||
+	    kms_attrs_set(&rec, TR_EPOCH, epoch, sizeof(epoch)) ||
 	    kms_attrs_encode(&rec, out, outlen))
 		goto out;
 	rv = CKR_OK;
@@ -386,12 +441,11 @@ out:
 	return rv;
 }
 
+static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);
+
 CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
 {
-	struct kms_attrs rec;
 	CK_ULONG all = 0, rw = 0;
-	uint8_t *buf = NULL, *tkey = NULL;
-	size_t len = 0;
 	CK_RV rv;
 
 	if (so_len < KMS_MIN_PIN || so_len > KMS_MAX_PIN)
@@ -399,11 +453,28 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 	kms_session_count(tok, &all, &rw);
 	if (all > 0)
 		return CKR_SESSION_EXISTS;
+	/* No session of any process either, until the new record is written. */
+	rv = kms_presence_exclusive(tok);
+	if (rv != CKR_OK)
+		return rv;
+	rv = token_reinit(tok, so_pin, so_len, label);
+	kms_presence_release(tok);
+	return rv;
+}
+
+/* C_InitToken once no process has a session on the token. */
+static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
+{
+	struct kms_attrs rec;
+	uint8_t *buf = NULL, *tkey = NULL;
+	size_t len = 0;
+	CK_RV rv;
+
 	rv = record_read(tok, &rec);
 	if (rv != CKR_OK)
 		return rv;
 	if (rec_ulong(&rec, TR_FLAGS) & TRF_INITIALIZED) {
-		rv = pin_check(tok, CKU_SO, so_pin, so_len, &tkey);
+		rv = pin_check(tok, CKU_SO, so_pin, so_len, &tkey, NULL);
 		kms_secure_free(tkey);
 	}
 	kms_attrs_free(&rec);
@@ -510,7 +581,7 @@ CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, c
 		return CKR_SESSION_READ_ONLY;
 	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
 		return CKR_PIN_LEN_RANGE;
-	rv = pin_check(s->tok, user, old, oldlen, &tkey);
+	rv = pin_check(s->tok, user, old, oldlen, &tkey, NULL);
 	if (rv == CKR_OK)
 		rv = set_pin_wrap(s->tok, user, tkey, pin, len);
 	kms_secure_free(tkey);

@@ -429,12 +429,181 @@ START_TEST(test_finalize_with_calls_in_flight)
 }
 END_TEST
 
+/* Runs fn in a child process (the module initialised there afresh) and returns the CK_RV it reports. */
+static CK_RV in_child(CK_RV (*fn)(void))
+{
+	int res[2], st = 0;
+	CK_RV rv = CKR_GENERAL_ERROR;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(res), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(res[0]);
+		rv = f->C_Initialize(NULL);
+		if (rv == CKR_OK)
+			rv = fn();
+		write_all(res[1], &rv, sizeof(rv));
+		_exit(0);
+	}
+	close(res[1]);
+	ck_assert_int_eq(read(res[0], &rv, sizeof(rv)), (int)sizeof(rv));
+	close(res[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return rv;
+}
+
+/* Initialises the token again with the same SO PIN and a new user PIN, and stores a private data object. */
+static CK_RV reinit_token(void)
+{
+	CK_UTF8CHAR label[32];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			    {CKA_TOKEN, &yes, 1},
+			    {CKA_PRIVATE, &yes, 1},
+			    {CKA_LABEL, "new-owner", 9},
+			    {CKA_VALUE, "new owner's secret", 18}};
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+
+	memset(label, ' ', sizeof(label));
+	memcpy(label, "kms11", 5);
+	rv = f->C_InitToken(0, (CK_UTF8CHAR_PTR)SO_PIN, 8, label);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s)) != CKR_OK ||
+	    (rv = f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8)) != CKR_OK ||
+	    (rv = f->C_InitPIN(s, (CK_UTF8CHAR_PTR)"5678", 4)) != CKR_OK || (rv = f->C_Logout(s)) != CKR_OK ||
+	    (rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"5678", 4)) != CKR_OK)
+		return rv;
+	return f->C_CreateObject(s, t, 5, &h);
+}
+
+static char lock_path[300];
+
+/* As reinit_token, after removing the token's lock file, as a careless cleanup would: the shared locks
+ * of other processes stay on the removed file, so only the token epoch can tell them. */
+static CK_RV reinit_without_lock_file(void)
+{
+	if (unlink(lock_path) != 0)
+		return CKR_FUNCTION_FAILED;
+	return reinit_token();
+}
+
+/* C_InitToken in another process is refused while this process has a session on the token. */
+START_TEST(test_init_token_refused_while_another_process_has_sessions)
+{
+	CK_SESSION_HANDLE s, s2;
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+	ck_assert_rv(in_child(reinit_token), CKR_SESSION_EXISTS);
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	ck_assert_rv(in_child(reinit_token), CKR_SESSION_EXISTS);
+	ck_assert_rv(f->C_CloseSession(s2), CKR_OK);
+	ck_assert_rv(in_child(reinit_token), CKR_OK);
+	/* and a killed process leaves no presence behind */
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	{
+		pid_t pid = fork();
+		int st;
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			CK_SESSION_HANDLE cs;
+
+			if (f->C_Initialize(NULL) == CKR_OK &&
+			    f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &cs) == CKR_OK)
+				kill(getpid(), SIGKILL);
+			_exit(1);
+		}
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	}
+	ck_assert_rv(in_child(reinit_token), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
+/* A process logged in when another one initialises the token again loses its login and its sessions, and
+ * never reads, changes or destroys the new owner's objects. */
+START_TEST(test_stale_login_dropped)
+{
+	CK_SESSION_HANDLE s, s2;
+	CK_SESSION_INFO si;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE byclass = {CKA_CLASS, &cls, sizeof(cls)};
+	CK_ATTRIBUTE lbl = {CKA_LABEL, "new-owner", 9};
+	CK_OBJECT_HANDLE found[4];
+	CK_ULONG n = 0;
+	char val[32];
+	CK_ATTRIBUTE q = {CKA_VALUE, val, sizeof(val)};
+
+	setup_token();
+	snprintf(lock_path, sizeof(lock_path), "%s/token-1.lock", store);
+	s = user_session();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+	ck_assert_rv(in_child(reinit_without_lock_file), CKR_OK);
+	/* the first call that uses the session finds the login stale */
+	ck_assert_rv(f->C_FindObjectsInit(s, &byclass, 1), CKR_USER_NOT_LOGGED_IN);
+	/* then every session of the token has ended */
+	ck_assert_rv(f->C_GetSessionInfo(s, &si), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(f->C_GetSessionInfo(s2, &si), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(f->C_CloseSession(s), CKR_SESSION_HANDLE_INVALID);
+	/* a new session is public, and the new owner's private object is out of reach */
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GetSessionInfo(s, &si), CKR_OK);
+	ck_assert_int_eq(si.state, CKS_RW_PUBLIC_SESSION);
+	ck_assert_rv(f->C_FindObjectsInit(s, &lbl, 1), CKR_OK);
+	ck_assert_rv(f->C_FindObjects(s, found, 4, &n), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+	ck_assert_int_eq(n, 0);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"5678", 4), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsInit(s, &lbl, 1), CKR_OK);
+	ck_assert_rv(f->C_FindObjects(s, found, 4, &n), CKR_OK);
+	ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_rv(f->C_GetAttributeValue(s, found[0], &q, 1), CKR_OK);
+	ck_assert_int_eq(q.ulValueLen, 18);
+	ck_assert_mem_eq(val, "new owner's secret", 18);
+	teardown_store();
+}
+END_TEST
+
+/* A process that stays logged in after the re-initialisation is refused on the object paths too. */
+START_TEST(test_stale_login_cannot_touch_new_objects)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1},
+			    {CKA_VALUE, "old", 3}};
+
+	setup_token();
+	snprintf(lock_path, sizeof(lock_path), "%s/token-1.lock", store);
+	s = user_session();
+	ck_assert_rv(in_child(reinit_without_lock_file), CKR_OK);
+	ck_assert_rv(f->C_CreateObject(s, t, 4, &h), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_CreateObject(s, t, 4, &h), CKR_SESSION_HANDLE_INVALID);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("race");
 	TCase *pin = tcase_create("pin");
 	TCase *objs = tcase_create("objects");
 	TCase *fin = tcase_create("finalize");
+	TCase *reinit = tcase_create("reinit");
 
 	tcase_set_timeout(pin, 120);
 	tcase_add_test(pin, test_parallel_user_guesses);
@@ -448,5 +617,10 @@ int main(void)
 	tcase_set_timeout(fin, 120);
 	tcase_add_test(fin, test_finalize_with_calls_in_flight);
 	suite_add_tcase(su, fin);
+	tcase_set_timeout(reinit, 120);
+	tcase_add_test(reinit, test_init_token_refused_while_another_process_has_sessions);
+	tcase_add_test(reinit, test_stale_login_dropped);
+	tcase_add_test(reinit, test_stale_login_cannot_touch_new_objects);
+	suite_add_tcase(su, reinit);
 	return kms_test_run(su);
 }
