@@ -3,6 +3,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,13 +42,21 @@ static void kms_log_unlock(void)
 	pthread_mutex_unlock(&kms_log_mutex);
 }
 
-/* Opens path for appending; returns NULL (and keeps quiet) on failure. */
+/* Opens path for appending, creating it with mode 0600 (an existing file keeps its mode); returns NULL
+ * (and keeps quiet) on failure. */
 static FILE *kms_log_open(const char *path)
 {
-	FILE *f = fopen(path, "ae");
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	FILE *f;
 
-	if (f != NULL)
-		setvbuf(f, NULL, _IOLBF, 0);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "a");
+	if (f == NULL) {
+		close(fd);
+		return NULL;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
 	return f;
 }
 

@@ -62,21 +62,31 @@ static int kms_record_ulong(const uint8_t *rec, size_t len, uint64_t type, uint6
 	return 0;
 }
 
-static int kms_index_op(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, bool add)
+static int kms_index_op(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, enum kms_index_op op)
 {
+	MDB_cursor *c;
 	int rc;
 
-	if (add) {
+	switch (op) {
+	case KMS_INDEX_ADD:
 		rc = mdb_put(txn, dbi, k, v, MDB_NODUPDATA);
 		return rc == MDB_KEYEXIST ? 0 : rc;
+	case KMS_INDEX_DEL:
+		rc = mdb_del(txn, dbi, k, v);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	default:
+		rc = mdb_cursor_open(txn, dbi, &c);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_get(c, k, v, MDB_GET_BOTH);
+		mdb_cursor_close(c);
+		return rc;
 	}
-	rc = mdb_del(txn, dbi, k, v);
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Adds (or removes) the index entries of one object record. */
-static int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec,
-			    size_t len, bool add)
+/* Adds, removes or checks (MDB_NOTFOUND when one is missing) the index entries of one object record. */
+int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len,
+		     enum kms_index_op add)
 {
 	static const struct {
 		uint64_t type;
@@ -126,7 +136,7 @@ static int kms_obj_unindex(struct kms_store *s, MDB_txn *txn, MDB_val *idk, cons
 		return 0;
 	if (rc)
 		return rc;
-	return kms_index_record(s, txn, kms_be32_get(tv->mv_data), id, rv.mv_data, rv.mv_size, false);
+	return kms_index_record(s, txn, kms_be32_get(tv->mv_data), id, rv.mv_data, rv.mv_size, KMS_INDEX_DEL);
 }
 
 int kms_store_obj_del_txn(struct kms_store *s, MDB_txn *txn, uint64_t id)
@@ -222,7 +232,7 @@ static int kms_obj_put_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, uint6
 	rc = mdb_put(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &v, 0);
 	if (rc)
 		return rc;
-	return kms_index_record(s, txn, no, id, rec, reclen, true);
+	return kms_index_record(s, txn, no, id, rec, reclen, KMS_INDEX_ADD);
 }
 
 /* Writes n objects in one transaction (all or none); see kms_store_obj_put and _create_many. */

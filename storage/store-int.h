@@ -34,6 +34,14 @@ struct kms_store {
 	size_t npool;
 };
 
+enum kms_index_op { KMS_INDEX_ADD, KMS_INDEX_DEL, KMS_INDEX_CHECK };
+/* Adds, removes or checks the index entries of object id (token no, encoded record rec) inside txn;
+ * returns an LMDB code (KMS_INDEX_CHECK: MDB_NOTFOUND when an entry is missing). */
+int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len,
+		     enum kms_index_op op);
+/* Opens the named databases of s inside txn: with MDB_CREATE when create, else MDB_NOTFOUND for a missing
+ * one. Returns an LMDB code. */
+int kms_store_dbs_open(struct kms_store *s, MDB_txn *txn, bool create);
 /* Maps an LMDB or errno code to a CK_RV (MDB_NOTFOUND to notfound), logging unexpected ones. */
 CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what);
 /* Starts a read-only transaction, reusing a pooled one when possible; returns an LMDB code. */

@@ -3,11 +3,14 @@
 #include "storage/store-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -110,6 +113,11 @@ static int kms_store_mkdirs(const char *dir)
 		errno = ENOTDIR;
 		goto out;
 	}
+	/* An existing directory keeps its mode (a shared store may be group-writable on purpose), but one
+	 * that every user can enter or read is worth a line in the log. */
+	if (st.st_mode & 0007)
+		KMS_WARN("store: %s is open to other users (mode %04o); chmod o-rwx it", dir,
+			 (unsigned)(st.st_mode & 07777));
 	ret = 0;
 out:
 	free(path);
@@ -133,6 +141,127 @@ static size_t kms_store_mapsize(void)
 	return (size_t)v;
 }
 
+/*
+ * LMDB maps data.mdb and trusts it: a page it reaches beyond the end of a truncated file is a SIGBUS
+ * in the application. Before the environment is opened, the file is checked against LMDB's own meta
+ * pages (the first two pages; the newer one is in force): both must carry LMDB's magic, and the file
+ * must hold every page up to the newer meta's last page. The layout read here is LMDB 0.9's on-disk
+ * format for this build's word size: a 16-byte page header, then MDB_meta (magic, version, address,
+ * map size, two MDB_db records whose first holds the page size in md_pad, the last page number and
+ * the transaction id).
+ */
+#define KMS_MDB_MAGIC 0xBEEFC0DEu
+#define KMS_MDB_PAGEHDR 16
+#define KMS_MDB_DB_SIZE (4 + 2 + 2 + 5 * sizeof(size_t))
+
+struct kms_mdb_meta {
+	uint32_t magic, psize;
+	uint64_t last_pg, txnid;
+};
+
+static void kms_mdb_meta_read(const uint8_t *page, struct kms_mdb_meta *m)
+{
+	const uint8_t *p = page + KMS_MDB_PAGEHDR;
+	size_t off_dbs = 4 + 4 + sizeof(void *) + sizeof(size_t);
+	size_t off_last = off_dbs + 2 * KMS_MDB_DB_SIZE;
+	size_t last, txnid;
+
+	memcpy(&m->magic, p, 4);
+	memcpy(&m->psize, p + off_dbs, 4);
+	memcpy(&last, p + off_last, sizeof(last));
+	memcpy(&txnid, p + off_last + sizeof(size_t), sizeof(txnid));
+	m->last_pg = last;
+	m->txnid = txnid;
+}
+
+/* Logs a damaged store and keeps the reason for the caller. */
+#define CHECK_FAIL(...)                                          \
+	do {                                                     \
+		KMS_ERR("store: " __VA_ARGS__);                  \
+		if (why && whylen)                               \
+			snprintf(why, whylen, __VA_ARGS__);      \
+	} while (0)
+
+CK_RV kms_store_check_file(const char *dir, char *why, size_t whylen)
+{
+	char path[4096];
+	uint8_t page0[512], *page1 = NULL;
+	struct kms_mdb_meta m0, m1, *m;
+	struct stat st;
+	uint64_t need;
+	CK_RV rv = CKR_DEVICE_ERROR;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path))
+		return CKR_ARGUMENTS_BAD;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return CKR_OK; /* a new store */
+		CHECK_FAIL("cannot open %s: %s", path, strerror(errno));
+		return CKR_DEVICE_ERROR;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		CHECK_FAIL("%s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		rv = CKR_OK; /* LMDB writes a fresh environment into an empty file */
+		goto out;
+	}
+	if (pread(fd, page0, sizeof(page0), 0) != (ssize_t)sizeof(page0)) {
+		CHECK_FAIL("%s is damaged: %lld bytes, shorter than its first meta page", path,
+			(long long)st.st_size);
+		goto out;
+	}
+	kms_mdb_meta_read(page0, &m0);
+	if (m0.magic != KMS_MDB_MAGIC || m0.psize < 512 || m0.psize > 65536 || (m0.psize & (m0.psize - 1))) {
+		CHECK_FAIL("%s is damaged: the first meta page is not LMDB's", path);
+		goto out;
+	}
+	page1 = malloc(m0.psize);
+	if (!page1) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if (pread(fd, page1, m0.psize, m0.psize) < (ssize_t)sizeof(page0)) {
+		CHECK_FAIL("%s is damaged: %lld bytes, shorter than its two meta pages", path,
+			(long long)st.st_size);
+		goto out;
+	}
+	kms_mdb_meta_read(page1, &m1);
+	if (m1.magic != KMS_MDB_MAGIC) {
+		CHECK_FAIL("%s is damaged: the second meta page is not LMDB's", path);
+		goto out;
+	}
+	m = m1.txnid > m0.txnid ? &m1 : &m0;
+	if (m->last_pg >= (UINT64_MAX / m0.psize) - 1) {
+		CHECK_FAIL("%s is damaged: its meta page names page %llu", path, (unsigned long long)m->last_pg);
+		goto out;
+	}
+	need = (m->last_pg + 1) * m0.psize;
+	if ((uint64_t)st.st_size < need) {
+		CHECK_FAIL("%s is truncated or damaged: %lld bytes, its meta page needs %llu", path,
+			(long long)st.st_size, (unsigned long long)need);
+		goto out;
+	}
+	rv = CKR_OK;
+out:
+	free(page1);
+	close(fd);
+	return rv;
+}
+
+int kms_store_dbs_open(struct kms_store *s, MDB_txn *txn, bool create)
+{
+	int rc = 0;
+
+	for (int i = 0; i < KMS_DB_COUNT && rc == 0; i++)
+		rc = mdb_dbi_open(txn, kms_store_dbs[i].name, kms_store_dbs[i].flags | (create ? MDB_CREATE : 0),
+				  &s->dbi[i]);
+	return rc;
+}
+
 /* Opens every named database and checks (or writes) the schema version, in one write transaction. */
 static CK_RV kms_store_setup(struct kms_store *s)
 {
@@ -145,12 +274,10 @@ static CK_RV kms_store_setup(struct kms_store *s)
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		return kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
-	for (int i = 0; i < KMS_DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, kms_store_dbs[i].name, kms_store_dbs[i].flags | MDB_CREATE, &s->dbi[i]);
-		if (rc) {
-			rv = kms_store_rv(rc, CKR_DEVICE_ERROR, kms_store_dbs[i].name);
-			goto out;
-		}
+	rc = kms_store_dbs_open(s, txn, true);
+	if (rc) {
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "databases");
+		goto out;
 	}
 	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -178,6 +305,25 @@ out:
 	return rv;
 }
 
+/*
+ * A page damaged at rest can hold offsets that send LMDB up to 64 KiB past its page; at the end of the
+ * file that is past the end of the mapping's backing, a SIGBUS in the application. Zeroed space after
+ * the last page turns such reads into reads of zeros that LMDB then rejects or that decode to nothing.
+ * fallocate only ever extends (it never shrinks a file another process's writer has just grown) and
+ * leaves existing data alone; where it is not supported the file stays as it is.
+ */
+#define KMS_STORE_TAIL_PAD (1 << 20)
+
+static void kms_store_pad_tail(struct kms_store *s)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0)
+		return;
+	(void)fallocate(fd, 0, st.st_size, KMS_STORE_TAIL_PAD);
+}
+
 CK_RV kms_store_open(const char *dir, struct kms_store **out)
 {
 	struct kms_store *s = NULL;
@@ -191,6 +337,9 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 		KMS_ERR("store: cannot create %s: %s", dir, strerror(errno));
 		return CKR_DEVICE_ERROR;
 	}
+	rv = kms_store_check_file(dir, NULL, 0);
+	if (rv != CKR_OK)
+		return rv;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return CKR_HOST_MEMORY;
@@ -212,6 +361,7 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 		rv = CKR_DEVICE_ERROR;
 		goto out;
 	}
+	kms_store_pad_tail(s);
 	/* Free the reader slots of processes that died while reading (they pin old pages). */
 	dead = 0;
 	rc = mdb_reader_check(s->env, &dead);

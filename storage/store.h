@@ -37,6 +37,23 @@ struct kms_store;
 /* Opens (creating dir with mode 0700 and the databases as needed) the store in dir;
  * CKR_DEVICE_ERROR when the directory cannot be created or LMDB fails (logged). */
 CK_RV kms_store_open(const char *dir, struct kms_store **out);
+/* Checks dir/data.mdb against LMDB's meta pages before it is mapped: CKR_OK for a sound file or none,
+ * CKR_DEVICE_ERROR for a truncated or damaged one, with a log line naming the file (and the same text
+ * in why, when given). kms_store_open runs it. */
+CK_RV kms_store_check_file(const char *dir, char *why, size_t whylen);
+/* What kms_store_verify found. */
+#define KMS_STORE_REPORT_MAX 10
+struct kms_store_report {
+	uint64_t objects, index_entries;
+	uint64_t n_problems;                         /* 0: the store is sound */
+	char problems[KMS_STORE_REPORT_MAX][160];    /* the first ones, as text */
+};
+/* Verifies the store in dir offline, read-only: the file against its meta pages, then every database
+ * walked (records decode, each object has its token and index entries, each index entry names an
+ * object). Problems go into r; CKR_OK when the walk could be made, CKR_ARGUMENTS_BAD for a bad dir.
+ * LMDB has no page checksums: a damaged page can still make LMDB fault, so run it in a process of its
+ * own (kms11 store check does). */
+CK_RV kms_store_verify(const char *dir, struct kms_store_report *r);
 /* Closes the store; no transaction may be in use. */
 void kms_store_close(struct kms_store *s);
 /* In a child after fork: forgets the inherited environment without calling LMDB

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@
 #include "module/core/uri.h"
 
 struct opts {
-	const char *label, *so_pin, *pin, *algorithm, *name, *token, *size, *arg;
+	const char *label, *so_pin, *pin, *algorithm, *name, *token, *size, *store, *arg;
 };
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -537,6 +538,67 @@ static int cmd_key_get_delete(struct kms_token *tok, struct kms_session *s, cons
 	return print_json(out);
 }
 
+/* kms11 store check: verifies the store offline, in a child process, since LMDB may fault on a damaged
+ * page. Exit status 0 when the store is sound, 1 when it is damaged or cannot be read. */
+static int cmd_store_check(const struct opts *o)
+{
+	struct kms_store_report r;
+	struct kms_conf conf;
+	char err[512];
+	const char *dir = o->store;
+	json_t *out, *list;
+	int fds[2], st = 0;
+	ssize_t got = 0, n;
+	pid_t pid;
+
+	if (!dir) {
+		if (kms_conf_load(&conf, err, sizeof(err)) != 0)
+			return fail("configuration: %s", err);
+		dir = conf.store_dir;
+	}
+	if (pipe(fds) != 0)
+		return fail("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(fds[0]);
+		kms_store_verify(dir, &r);
+		for (size_t off = 0; off < sizeof(r); off += (size_t)n)
+			if ((n = write(fds[1], (char *)&r + off, sizeof(r) - off)) <= 0)
+				_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	memset(&r, 0, sizeof(r));
+	while ((size_t)got < sizeof(r) && (n = read(fds[0], (char *)&r + got, sizeof(r) - (size_t)got)) > 0)
+		got += n;
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st) || (size_t)got != sizeof(r)) {
+		memset(&r, 0, sizeof(r));
+		snprintf(r.problems[0], sizeof(r.problems[0]), "reading the store faulted (signal %d): pages are damaged",
+			 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		r.n_problems = 1;
+	}
+	out = json_pack("{s:s, s:b, s:I, s:I}", "store", dir, "ok", r.n_problems == 0, "objects", (json_int_t)r.objects,
+			"index_entries", (json_int_t)r.index_entries);
+	list = json_array();
+	for (uint64_t i = 0; i < r.n_problems && i < KMS_STORE_REPORT_MAX; i++)
+		json_array_append_new(list, json_string(r.problems[i]));
+	json_object_set_new(out, "problems", list);
+	if (r.n_problems) {
+		snprintf(err, sizeof(err), "store %s is damaged: %s", dir, r.problems[0]);
+		json_object_set_new(out, "err", json_string(err));
+	}
+	print_json(out);
+	if (!o->store)
+		kms_conf_free(&conf);
+	return r.n_problems ? 1 : 0;
+}
+
 static void usage(void)
 {
 	fputs("usage:\n"
@@ -545,6 +607,7 @@ static void usage(void)
 	      "  kms11 key list [--pin P]\n"
 	      "  kms11 key get ID|NAME|URI [--pin P]\n"
 	      "  kms11 key delete ID|NAME|URI [--pin P]\n"
+	      "  kms11 store check [--store DIR]\n"
 	      "The user PIN comes from --pin, KMS11_PIN or a prompt on the terminal.\n",
 	      stderr);
 }
@@ -568,6 +631,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			dst = &o->size;
 		else if (!strcmp(argv[i], "--token"))
 			dst = &o->token;
+		else if (!strcmp(argv[i], "--store"))
+			dst = &o->store;
 		else if (!strncmp(argv[i], "--", 2))
 			return fail("unknown option '%s'", argv[i]);
 		else if (!o->arg) {
@@ -598,6 +663,9 @@ int main(int argc, char **argv)
 	ret = parse_opts(argc - 3, argv + 3, &o);
 	if (ret)
 		return ret;
+	/* The store check never initialises the module: it must work on a store the module refuses. */
+	if (!strcmp(argv[1], "store"))
+		return !strcmp(argv[2], "check") ? cmd_store_check(&o) : fail("unknown command 'store %s'", argv[2]);
 	rv = kms_core_initialize(NULL);
 	if (rv != CKR_OK)
 		return fail_rv("initialise (see KMS11_CONF, KMS11_STORE)", rv);

@@ -3,12 +3,14 @@
 #include "module/core/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -16,6 +18,7 @@
 #define KMS_CONF_LABEL_MAX 32 /* CK_TOKEN_INFO.label */
 #define KMS_CONF_DEFAULT_TOKEN "kms11"
 #define KMS_CONF_DEFAULT_ENGINE "openssl"
+#define KMS_CONF_MAX_BYTES (1 << 20) /* a configuration file larger than this is refused */
 
 enum kms_conf_section { KMS_SEC_NONE, KMS_SEC_GLOBAL, KMS_SEC_TOKEN, KMS_SEC_OTHER };
 
@@ -26,6 +29,7 @@ struct kms_conf_parse {
 	const char *path;
 	int line;                   /* physical line last handed to inih */
 	int read_errno;             /* errno of a read error, 0 if none */
+	long bytes;                 /* bytes read so far */
 	enum kms_conf_section sec;
 	size_t tok;                 /* current token index when sec is KMS_SEC_TOKEN */
 	int *tok_lines;             /* line of each token's section header */
@@ -161,6 +165,11 @@ static char *kms_conf_reader(char *str, int num, void *stream)
 		return NULL;
 	errno = 0;
 	while ((ch = getc(p->f)) != EOF) {
+		/* The file may grow after it was checked: stop at the limit all the same. */
+		if (++p->bytes > KMS_CONF_MAX_BYTES) {
+			p->read_errno = EFBIG;
+			return NULL;
+		}
 		if (ch == '\0') {
 			nul = true;
 			ch = ' ';
@@ -333,6 +342,44 @@ static int kms_conf_handler(void *user, const char *section, const char *name, c
 	}
 }
 
+/* Opens a configuration file: only a regular file of at most KMS_CONF_MAX_BYTES (a device, a FIFO or
+ * an endless file is refused before anything is read); NULL with the reason in errbuf. */
+static FILE *kms_conf_open(const char *path, char *errbuf, size_t errlen)
+{
+	char ebuf[128];
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		kms_conf_errf(errbuf, errlen, "cannot open %s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		kms_conf_errf(errbuf, errlen, "cannot read %s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		kms_conf_errf(errbuf, errlen, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > KMS_CONF_MAX_BYTES) {
+		kms_conf_errf(errbuf, errlen, "%s: larger than %d bytes", path, KMS_CONF_MAX_BYTES);
+		close(fd);
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, 0) != 0 || (f = fdopen(fd, "r")) == NULL) {
+		kms_conf_errf(errbuf, errlen, "cannot read %s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
 int kms_conf_load_file(struct kms_conf *c, const char *path, char *errbuf, size_t errlen)
 {
 	struct kms_conf_parse p;
@@ -350,11 +397,9 @@ int kms_conf_load_file(struct kms_conf *c, const char *path, char *errbuf, size_
 	p.c = c;
 	p.path = path;
 	p.sec = KMS_SEC_NONE;
-	p.f = fopen(path, "re");
-	if (p.f == NULL) {
-		kms_conf_errf(errbuf, errlen, "cannot open %s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
+	p.f = kms_conf_open(path, errbuf, errlen);
+	if (p.f == NULL)
 		return -1;
-	}
 	r = ini_parse_stream(kms_conf_reader, &p, kms_conf_handler, &p);
 	if (p.read_errno != 0) {
 		kms_conf_errf(errbuf, errlen, "cannot read %s: %s", path, strerror_r(p.read_errno, ebuf, sizeof(ebuf)));

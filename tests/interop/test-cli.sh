@@ -71,4 +71,35 @@ if "${CLI[@]}" key get smoke-ec --pin "$KMS_PIN" >"$KMS_TMP/gone.json" 2>&1; the
 else
 	kms_check "kms11 key get of a deleted key fails with {\"err\": ...}" grep -q '"err"' "$KMS_TMP/gone.json"
 fi
+# kms11 store check: the live store is sound; a truncated copy and a copy with a damaged record are not.
+if "${CLI[@]}" store check >"$KMS_TMP/check.json" 2>&1; then
+	kms_check "kms11 store check finds the store sound" [ "$(json "$KMS_TMP/check.json" 'd["ok"]')" = True ]
+	kms_check "kms11 store check counted the objects" [ "$(json "$KMS_TMP/check.json" 'd["objects"]')" -ge 2 ]
+else
+	kms_fail "kms11 store check on the live store: $(cat "$KMS_TMP/check.json")"
+fi
+cp -r "$KMS11_STORE" "$KMS_TMP/cut"
+rm -f "$KMS_TMP/cut/lock.mdb"
+truncate -s 20000 "$KMS_TMP/cut/data.mdb"
+if "${CLI[@]}" store check --store "$KMS_TMP/cut" >"$KMS_TMP/cut.json" 2>&1; then
+	kms_fail "kms11 store check passes a truncated store"
+else
+	kms_check "kms11 store check exits 1 on a truncated store" [ $? -eq 1 ]
+	kms_check "and says which file and why" grep -q 'data.mdb is truncated or damaged: 20000 bytes' "$KMS_TMP/cut.json"
+	kms_check "the module refuses the truncated store" [ "$(KMS11_STORE="$KMS_TMP/cut" /usr/bin/python3 - "$KMS11_MODULE" <<'PY'
+import sys, PyKCS11
+lib = PyKCS11.PyKCS11Lib()
+try:
+    lib.load(sys.argv[1])
+    print("loaded")
+except PyKCS11.PyKCS11Error as e:
+    print(e.value == PyKCS11.CKR_DEVICE_ERROR and "device-error" or e)
+PY
+)" = device-error ]
+fi
+if "${CLI[@]}" store check --store "$KMS_TMP/none" >"$KMS_TMP/none.json" 2>&1; then
+	kms_fail "kms11 store check passes a missing store"
+else
+	kms_check "kms11 store check names a missing store" grep -q 'No such file or directory' "$KMS_TMP/none.json"
+fi
 kms_finish

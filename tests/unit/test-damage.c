@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Damaged stores and careless files: truncated or overwritten data.mdb, an open store directory, the log's
+ * mode. The module refuses a damaged store with CKR_DEVICE_ERROR and a log line naming the file. */
+#include <fcntl.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/unit/modfixture.h"
+
+static char data_path[300], backup_path[300], log_path[300];
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(p, &st), 0);
+	return (long)st.st_size;
+}
+
+/* The bytes of data.mdb that LMDB uses: up to the last page the newer meta page names (LMDB 0.9's
+ * layout: the page size in the first database record's md_pad, then the last page and txn id). */
+static long used_size(const char *p)
+{
+	uint8_t m[2][4096];
+	uint64_t last[2], txn[2];
+	uint32_t psize;
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, m, sizeof(m), 0), (ssize_t)sizeof(m));
+	close(fd);
+	memcpy(&psize, m[0] + 16 + 24, 4);
+	ck_assert_int_eq(psize, 4096);
+	for (int i = 0; i < 2; i++) {
+		memcpy(&last[i], m[i] + 16 + 24 + 96, 8);
+		memcpy(&txn[i], m[i] + 16 + 24 + 104, 8);
+	}
+	return (long)((txn[1] > txn[0] ? last[1] : last[0]) + 1) * 4096;
+}
+
+/* True when the log holds text. */
+static bool log_has(const char *text)
+{
+	char buf[8192];
+	FILE *fp = fopen(log_path, "r");
+	size_t n;
+
+	if (!fp)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	return strstr(buf, text) != NULL;
+}
+
+/* A token with a few key pairs, the module finalised, and a copy of data.mdb. */
+static void setup_damage(void)
+{
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)}, {CKA_TOKEN, &yes, 1}};
+	CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}};
+	CK_OBJECT_HANDLE hp, hk;
+	CK_SESSION_HANDLE s;
+
+	setup_token();
+	s = user_session();
+	for (int i = 0; i < 40; i++)
+		ck_assert_rv(f->C_GenerateKeyPair(s, &gen, pub, 2, priv, 2, &hp, &hk), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	snprintf(data_path, sizeof(data_path), "%s/data.mdb", store);
+	snprintf(backup_path, sizeof(backup_path), "%s.bak", store);
+	snprintf(log_path, sizeof(log_path), "%s.log", store);
+	copy_file(data_path, backup_path);
+	setenv("KMS11_LOG", log_path, 1);
+}
+
+static void teardown_damage(void)
+{
+	unsetenv("KMS11_LOG");
+	unsetenv("KMS11_DEBUG");
+	unlink(backup_path);
+	unlink(log_path);
+	f = NULL; /* finalised already */
+	teardown_store();
+}
+
+/* Truncated at any length but zero: C_Initialize answers CKR_DEVICE_ERROR and the log names the file. */
+START_TEST(test_truncated_store_refused)
+{
+	long size;
+	long cuts[8];
+
+	setup_damage();
+	size = used_size(data_path);
+	ck_assert_int_gt(size, 8 * 4096);
+	ck_assert_int_ge(file_size(data_path), size);
+	cuts[0] = 100;
+	cuts[1] = 4096;
+	cuts[2] = 8192 + 100;
+	cuts[3] = 3 * 4096;
+	cuts[4] = size / 2;
+	cuts[5] = size - 4096;
+	cuts[6] = size - 1;
+	cuts[7] = 600;
+	for (int i = 0; i < 8; i++) {
+		copy_file(backup_path, data_path);
+		ck_assert_int_eq(truncate(data_path, cuts[i]), 0);
+		unlink(log_path);
+		ck_assert_msg(f->C_Initialize(NULL) == CKR_DEVICE_ERROR, "cut at %ld bytes of %ld", cuts[i], size);
+		ck_assert_msg(log_has("data.mdb"), "cut at %ld: the log does not name the file", cuts[i]);
+		ck_assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &(CK_ULONG){0}), CKR_CRYPTOKI_NOT_INITIALIZED);
+	}
+	/* the whole file again: everything is there */
+	copy_file(backup_path, data_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	teardown_damage();
+}
+END_TEST
+
+/* A meta page that is not LMDB's is refused before LMDB reads it. */
+START_TEST(test_overwritten_meta_refused)
+{
+	static const uint8_t junk[64] = {0x41, 0x42, 0x43};
+
+	setup_damage();
+	for (int page = 0; page < 2; page++) {
+		int fd;
+
+		copy_file(backup_path, data_path);
+		fd = open(data_path, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), page * 4096), (ssize_t)sizeof(junk));
+		close(fd);
+		unlink(log_path);
+		ck_assert_rv(f->C_Initialize(NULL), CKR_DEVICE_ERROR);
+		ck_assert(log_has("meta page is not LMDB's"));
+	}
+	teardown_damage();
+}
+END_TEST
+
+/* Pages past the meta pages overwritten with zeros or noise: every call answers, none crashes (each round
+ * runs in a child so that a crash is seen as one). */
+START_TEST(test_damaged_pages_never_crash)
+{
+	long pages;
+	uint8_t page[4096];
+	unsigned int seed = 7;
+	int crashed = 0;
+
+	setup_damage();
+	pages = used_size(data_path) / 4096;
+	for (long pg = 2; pg < pages; pg++) {
+		for (int mode = 0; mode < 2; mode++) {
+			pid_t pid;
+			int st = 0, fd;
+
+			copy_file(backup_path, data_path);
+			for (size_t i = 0; i < sizeof(page); i++)
+				page[i] = mode ? (uint8_t)rand_r(&seed) : 0;
+			fd = open(data_path, O_WRONLY);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(pwrite(fd, page, sizeof(page), pg * 4096), (ssize_t)sizeof(page));
+			close(fd);
+			pid = fork();
+			ck_assert_int_ge(pid, 0);
+			if (pid == 0) {
+				CK_SESSION_HANDLE s;
+				CK_OBJECT_HANDLE found[64];
+				CK_ULONG n = 0;
+				CK_BYTE buf[256];
+				CK_ATTRIBUTE q = {CKA_EC_POINT, buf, sizeof(buf)};
+
+				if (f->C_Initialize(NULL) == CKR_OK &&
+				    f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK) {
+					f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4);
+					if (f->C_FindObjectsInit(s, NULL, 0) == CKR_OK) {
+						f->C_FindObjects(s, found, 64, &n);
+						f->C_FindObjectsFinal(s);
+					}
+					for (CK_ULONG i = 0; i < n; i++)
+						f->C_GetAttributeValue(s, found[i], &q, 1);
+				}
+				_exit(0);
+			}
+			ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+			if (!WIFEXITED(st)) {
+				crashed++;
+				fprintf(stderr, "page %ld (%s): the process died of signal %d\n", pg, mode ? "noise" : "zeros",
+					WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+			}
+		}
+	}
+	ck_assert_int_eq(crashed, 0);
+	teardown_damage();
+}
+END_TEST
+
+/* An existing store directory open to other users is named in the log; the log file is made 0600. */
+START_TEST(test_open_directory_and_log_mode)
+{
+	struct stat st;
+
+	setup_damage();
+	setenv("KMS11_DEBUG", "1", 1);
+	ck_assert_int_eq(chmod(store, 0755), 0);
+	unlink(log_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert(log_has("is open to other users (mode 0755)"));
+	ck_assert_int_eq(stat(log_path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(store, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0755); /* warned about, not changed */
+	ck_assert_int_eq(chmod(store, 0700), 0);
+	unlink(log_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert(!log_has("open to other users"));
+	teardown_damage();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("damage");
+	TCase *tc = tcase_create("store");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_truncated_store_refused);
+	tcase_add_test(tc, test_overwritten_meta_refused);
+	tcase_add_test(tc, test_damaged_pages_never_crash);
+	tcase_add_test(tc, test_open_directory_and_log_mode);
+	suite_add_tcase(su, tc);
+	return kms_test_run(su);
+}
