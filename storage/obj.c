@@ -360,6 +360,64 @@ out:
 	return rv;
 }
 
+CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx)
+{
+	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
+	MDB_txn *txn = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0, reclen = 0;
+	uint8_t idbuf[8], *rec = NULL;
+	MDB_val idk = { 8, idbuf }, v;
+	CK_RV rv = CKR_OK;
+	int rc;
+
+	if (!s || !fn)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = kms_store_token_ids(s, txn, no, &ids, &n, &cap);
+	for (size_t i = 0; rc == 0 && rv == CKR_OK && i < n; i++) {
+		kms_be64_put(idbuf, ids[i]);
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		if (kms_attrs_decode(v.mv_data, v.mv_size, &cur) < 0) {
+			KMS_ERR("store: object %llu: bad record", (unsigned long long)ids[i]);
+			continue;
+		}
+		rv = fn(ctx, ids[i], &cur, &next);
+		if (rv == CKR_OK && next.n) {
+			if (kms_attrs_encode(&next, &rec, &reclen) < 0)
+				rv = CKR_HOST_MEMORY;
+			else
+				rc = kms_obj_put_txn(s, txn, no, ids[i], rec, reclen, false);
+		}
+		if (rec) {
+			OPENSSL_cleanse(rec, reclen);
+			free(rec);
+			rec = NULL;
+		}
+		kms_attrs_free(&cur);
+		kms_attrs_free(&next);
+	}
+	if (rc == 0 && rv == CKR_OK) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (rv == CKR_OK)
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "objects update");
+	if (txn)
+		mdb_txn_abort(txn);
+	kms_attrs_free(&cur);
+	kms_attrs_free(&next);
+	free(ids);
+	return rv;
+}
+
 CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
 			    uint64_t *gen)
 {

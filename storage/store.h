@@ -93,6 +93,11 @@ CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const str
  * (destroyed meanwhile) or held by another token: a destroyed object is never written again. */
 typedef CK_RV (*kms_store_obj_update_fn)(void *ctx, const struct kms_attrs *cur, struct kms_attrs *next);
 CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx);
+/* Changes every object of token no in ONE write transaction: fn(ctx, id, cur, next) gets each object's
+ * attributes; CKR_OK with next left empty keeps the object as it is, CKR_OK with next filled writes
+ * next, any other code aborts the whole transaction and is returned. Used for migrations. */
+typedef CK_RV (*kms_store_objs_update_fn)(void *ctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next);
+CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx);
 /* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE
  * transaction: all are written or none (a key pair is never half-written). CKR_DEVICE_ERROR
  * when an id already exists (or appears twice), CKR_ARGUMENTS_BAD when one is 0; other errors

@@ -187,12 +187,30 @@ void kms_presence_drop(struct kms_token *tok);
 CK_RV kms_presence_exclusive(struct kms_token *tok);
 void kms_presence_release(struct kms_token *tok);
 
-/* Seals an engine blob for object id under the token key; CKR_USER_NOT_LOGGED_IN without it. */
-CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const uint8_t *blob, size_t len, uint8_t **out,
-		     size_t *outlen);
-/* Opens a sealed blob into secure memory; CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR on a bad seal. */
-CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const uint8_t *in, size_t len, uint8_t **blob,
+/* seal.c */
+/* Seals an engine blob (or a private data value) for token object id with attributes a (final: the
+ * guarded ones are bound into the seal) under the token key; CKR_USER_NOT_LOGGED_IN without the user. */
+CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, const uint8_t *blob, size_t len,
+		     uint8_t **out, size_t *outlen);
+/* Opens the seal (CKA_KMS11_SEALED) of token object id with attributes a into secure memory;
+ * CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR (logged) when it is missing or does not open. */
+CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
 		       size_t *bloblen);
+/* True when a and b agree on every attribute bound into a seal. */
+bool kms_seal_guards_equal(const struct kms_attrs *a, const struct kms_attrs *b);
+/* True for a data object's attributes. */
+bool kms_seal_is_data(const struct kms_attrs *a);
+/* Keeps the seal of token object id right when its attributes go from cur to next (value_set: the
+ * template gave a new CKA_VALUE, clear in next): resealed when a guarded attribute changed, a private
+ * data value sealed (or put back in clear when the object becomes public). CKR_USER_NOT_LOGGED_IN
+ * without the token key, CKR_DEVICE_ERROR when the old seal does not open. */
+CK_RV kms_seal_update(struct kms_token *tok, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next,
+		      bool value_set);
+/* The sealed CKA_VALUE of a private token data object; codes as kms_token_unseal. */
+CK_RV kms_seal_data_value(struct kms_session *s, const struct kms_obj *o, uint8_t **val, size_t *len);
+/* Seals again, in one transaction, every object of tok sealed by an older version or holding a private
+ * data value in clear (needs the token key); store codes. */
+CK_RV kms_seal_migrate(struct kms_token *tok);
 
 /* pin.c: the KDF and AES-GCM wrapping helpers */
 struct kms_kdf {

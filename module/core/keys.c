@@ -61,7 +61,7 @@ static CK_RV seal_into(struct kms_token *tok, uint64_t id, struct kms_attrs *a, 
 
 	if (!blob)
 		return CKR_OK;
-	rv = kms_token_seal(tok, id, blob, len, &sealed, &sealedlen);
+	rv = kms_token_seal(tok, id, a, blob, len, &sealed, &sealedlen);
 	if (rv != CKR_OK)
 		return rv;
 	if (kms_attrs_set(a, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
@@ -124,8 +124,23 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const ui
 	uint64_t id = 0;
 	CK_RV rv;
 
+	const struct kms_attr *v;
+	uint8_t *value = NULL;
+	size_t valuelen = 0;
+
 	if (!kms_attrs_get_bool(attrs, CKA_TOKEN, false))
 		return session_commit(s, attrs, blob, bloblen, h);
+	/* A private data object's value is kept sealed like key material. */
+	if (!blob && kms_seal_is_data(attrs) && kms_attrs_get_bool(attrs, CKA_PRIVATE, false) &&
+	    (v = kms_attrs_get(attrs, CKA_VALUE)) != NULL) {
+		valuelen = v->len;
+		value = kms_secure_dup(v->val, valuelen);
+		if (!value)
+			return CKR_HOST_MEMORY;
+		kms_attrs_del(attrs, CKA_VALUE);
+		blob = value;
+		bloblen = valuelen;
+	}
 	rv = kms_store_id_alloc(kms_mod.store, &id);
 	if (rv == CKR_OK)
 		rv = set_unique_id(attrs, id);
@@ -135,6 +150,7 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const ui
 		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
 	if (rv == CKR_OK)
 		*h = id;
+	kms_secure_free(value);
 	return rv;
 }
 
@@ -280,7 +296,6 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 	struct kms_attrs t = KMS_ATTRS_INIT, a = KMS_ATTRS_INIT;
 	struct kms_obj *o = NULL;
 	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
-	const struct kms_attr *sealed;
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
 	bool secure = false;
@@ -311,13 +326,22 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, false));
 	if (rv != CKR_OK)
 		goto out;
-	if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && o->is_token) {
-		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
-		rv = sealed ? kms_token_unseal(s->tok, o->id, sealed->val, sealed->len, &blob, &bloblen)
-			    : CKR_DEVICE_ERROR;
+	if (o->is_token && (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY ||
+			    (cls == CKO_DATA && kms_attrs_get(&o->attrs, CKA_KMS11_SEALED)))) {
+		rv = kms_token_unseal(s->tok, o->id, &o->attrs, &blob, &bloblen);
 		if (rv != CKR_OK)
 			goto out;
 		secure = true;
+		if (cls == CKO_DATA) {
+			/* The copy's value: the template's, else the original's (sealed again if private). */
+			if (!kms_attrs_get(&a, CKA_VALUE) && kms_attrs_set(&a, CKA_VALUE, blob, bloblen) != 0)
+				rv = CKR_HOST_MEMORY;
+			kms_secure_free(blob);
+			blob = NULL;
+			bloblen = 0;
+			if (rv != CKR_OK)
+				goto out;
+		}
 	} else if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) {
 		blob = o->blob;
 		bloblen = o->blob_len;

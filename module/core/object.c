@@ -104,8 +104,9 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 	o->is_token = true;
 	kms_lock_wr(&tok->lock);
 	old = kms_map_get(&tok->cache, id);
-	if (old) {
-		/* Key material never changes for an id: keep the decoded key. */
+	if (old && kms_seal_guards_equal(&old->attrs, &o->attrs)) {
+		/* Key material never changes for an id: keep the decoded key, unless an attribute bound into
+		 * its seal changed (then the seal is opened again under the new attributes). */
 		kms_lock_rd(&old->key_lock);
 		if (old->key) {
 			atomic_fetch_add(&old->key->refs, 1);
@@ -157,7 +158,6 @@ CK_RV kms_obj_get(struct kms_session *s, CK_OBJECT_HANDLE h, struct kms_obj **ou
 CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **out)
 {
 	struct kms_token *tok = s->tok;
-	const struct kms_attr *sealed;
 	struct kms_keyref *k = NULL;
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
@@ -184,12 +184,7 @@ CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **
 	atomic_init(&k->refs, 1);
 	k->eng = tok->eng;
 	if (cls != CKO_PUBLIC_KEY && o->is_token) {
-		sealed = kms_attrs_get(&o->attrs, CKA_KMS11_SEALED);
-		if (!sealed) {
-			rv = CKR_DEVICE_ERROR;
-			goto out;
-		}
-		rv = kms_token_unseal(tok, o->id, sealed->val, sealed->len, &blob, &bloblen);
+		rv = kms_token_unseal(tok, o->id, &o->attrs, &blob, &bloblen);
 		if (rv != CKR_OK)
 			goto out;
 		rv = tok->eng->load(tok->einst, cls, blob, bloblen, &o->attrs, &k->k);
@@ -292,6 +287,20 @@ static CK_RV private_component(struct kms_session *s, struct kms_obj *o, CK_ATTR
 	return rv;
 }
 
+/* The sealed value of a private token data object. */
+static CK_RV data_value(struct kms_session *s, struct kms_obj *o, CK_ATTRIBUTE *t)
+{
+	uint8_t *val = NULL;
+	size_t len = 0;
+	CK_RV rv = kms_seal_data_value(s, o, &val, &len);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = put_value(t, val, len);
+	kms_secure_free(val);
+	return rv;
+}
+
 /* Of the three "not really errors" of C_GetAttributeValue, the one to report when several occur. */
 static CK_RV worse(CK_RV a, CK_RV b)
 {
@@ -318,6 +327,16 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		CK_ATTRIBUTE *t = &tmpl[i];
 		const struct kms_attr *a = NULL;
 
+		if (cls == CKO_DATA && t->type == CKA_VALUE && o->is_token && kms_attrs_get(&o->attrs, CKA_KMS11_SEALED)) {
+			rv = data_value(s, o, t);
+			if (rv != CKR_OK) {
+				t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+				if (rv != CKR_BUFFER_TOO_SMALL)
+					goto fatal;
+				result = worse(result, rv);
+			}
+			continue;
+		}
 		if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && kms_tmpl_is_private_component(t->type, kt)) {
 			rv = private_component(s, o, t);
 			if (rv != CKR_OK) {
@@ -339,6 +358,9 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 	}
 	kms_obj_put(o);
 	return result;
+fatal:
+	kms_obj_put(o);
+	return rv;
 }
 
 CK_RV kms_obj_size(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG *size)
@@ -410,6 +432,8 @@ static CK_RV replace_session_obj(struct kms_token *tok, struct kms_obj *o, struc
 struct set_ctx {
 	const struct kms_attrs *t; /* the template */
 	bool so;
+	struct kms_token *tok; /* token objects: their seal follows the new attributes */
+	uint64_t id;
 };
 
 /* Checks the template against the object's attributes as they are now and merges it into next. */
@@ -428,7 +452,9 @@ static CK_RV set_merge(void *vctx, const struct kms_attrs *cur, struct kms_attrs
 		return rv;
 	if (kms_attrs_copy(next, cur) != 0 || kms_attrs_merge(next, c->t) != 0)
 		return CKR_HOST_MEMORY;
-	return CKR_OK;
+	if (!c->tok)
+		return CKR_OK;
+	return kms_seal_update(c->tok, c->id, cur, next, kms_attrs_get(c->t, CKA_VALUE) != NULL);
 }
 
 CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
@@ -451,6 +477,8 @@ CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 	if (o->is_token) {
 		/* Read, check and write in one store transaction: no update is lost to another writer, and an
 		 * object destroyed meanwhile stays destroyed (CKR_OBJECT_HANDLE_INVALID). */
+		c.tok = s->tok;
+		c.id = o->id;
 		rv = kms_store_obj_update(kms_mod.store, s->tok->no, o->id, set_merge, &c);
 	} else {
 		/* Another thread may replace the object first: merge into its copy then, until one wins or

@@ -23,7 +23,9 @@ enum {
 	TR_USER_WRAP,
 	TR_SO_WRAP,
 	TR_EPOCH, /* 16 random bytes, new at every C_InitToken */
+	TR_SEAL_V, /* the seal version of the token's objects (seal.c); absent: 1 */
 };
+#define SEAL_VERSION 2UL
 #define TRF_INITIALIZED 1UL
 #define TRF_USER_PIN 2UL
 
@@ -222,6 +224,12 @@ static CK_RV fails_reset(struct kms_token *tok, uint64_t type)
 	return kms_store_token_update(kms_mod.store, tok->conf_label, fails_reset_update, &type);
 }
 
+/* What a login takes from the token record besides the token key. */
+struct login_rec {
+	uint8_t epoch[KMS_EPOCH_LEN];
+	unsigned long seal_v;
+};
+
 struct attempt_ctx {
 	CK_USER_TYPE user;
 	uint64_t fails_t;
@@ -257,7 +265,7 @@ static CK_RV attempt_update(void *vctx, const uint8_t *old, size_t oldlen, uint8
 
 /* Checks a PIN against the record, the attempt counted first; returns the token key on success. */
 static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin, size_t len, uint8_t **tkey,
-		       uint8_t epoch[KMS_EPOCH_LEN])
+		       struct login_rec *lr)
 {
 	struct attempt_ctx c = {.user = user, .fails_t = user == CKU_SO ? TR_SO_FAILS : TR_USER_FAILS};
 	CK_RV rv;
@@ -275,8 +283,10 @@ static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin
 	/* Only a right PIN clears the count; a wrong one stays counted. */
 	if (rv == CKR_OK) {
 		fails_reset(tok, c.fails_t);
-		if (epoch)
-			rec_epoch(&c.rec, epoch);
+		if (lr) {
+			rec_epoch(&c.rec, lr->epoch);
+			lr->seal_v = rec_ulong(&c.rec, TR_SEAL_V);
+		}
 	}
 out:
 	kms_attrs_free(&c.rec);
@@ -315,10 +325,36 @@ static bool has_ro_session(struct kms_token *tok)
 	return all > rw;
 }
 
+static CK_RV seal_v_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+{
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	(void)vctx;
+	if (!old || kms_attrs_decode(old, oldlen, &rec) != 0)
+		return CKR_DEVICE_ERROR;
+	if (kms_attrs_set_ulong(&rec, TR_SEAL_V, SEAL_VERSION) == 0 && kms_attrs_encode(&rec, newrec, newlen) == 0)
+		rv = CKR_OK;
+	kms_attrs_free(&rec);
+	return rv;
+}
+
+/* The first login to a token written by an older version seals its objects again (seal.c), then
+ * records the new version; a process that finds it done skips nothing but the record. */
+static CK_RV seal_upgrade(struct kms_token *tok)
+{
+	CK_RV rv = kms_seal_migrate(tok);
+
+	if (rv == CKR_OK)
+		rv = kms_store_token_update(kms_mod.store, tok->conf_label, seal_v_update, NULL);
+	return rv;
+}
+
 CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len)
 {
 	struct kms_token *tok = s->tok;
-	uint8_t *tkey = NULL, epoch[KMS_EPOCH_LEN];
+	uint8_t *tkey = NULL;
+	struct login_rec lr;
 	CK_RV rv;
 
 	if (user == CKU_CONTEXT_SPECIFIC)
@@ -338,7 +374,7 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 	if (user == CKU_SO && has_ro_session(tok))
 		return CKR_SESSION_READ_ONLY_EXISTS;
 
-	rv = pin_check(tok, user, pin, len, &tkey, epoch);
+	rv = pin_check(tok, user, pin, len, &tkey, &lr);
 	if (rv != CKR_OK)
 		return rv;
 	kms_lock_wr(&tok->lock);
@@ -346,12 +382,17 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 		rv = tok->login == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 		kms_secure_free(tkey);
 	} else {
-		memcpy(tok->epoch, epoch, sizeof(tok->epoch));
+		memcpy(tok->epoch, lr.epoch, sizeof(tok->epoch));
 		atomic_store(&tok->epoch_gen, 0); /* the first use reads the record again */
 		__atomic_store_n(&tok->login, user, __ATOMIC_RELEASE);
 		tok->token_key = tkey;
 	}
 	kms_lock_unlock(&tok->lock);
+	if (rv == CKR_OK && lr.seal_v < SEAL_VERSION) {
+		rv = seal_upgrade(tok);
+		if (rv != CKR_OK)
+			kms_token_logout(tok);
+	}
 	return rv;
 }
 
@@ -430,7 +471,7 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	    kms_attrs_set(&rec, TR_SERIAL, serial, 16) || kms_attrs_set_ulong(&rec, TR_FLAGS, TRF_INITIALIZED) ||
 	    kms_attrs_set_ulong(&rec, TR_USER_FAILS, 0) || kms_attrs_set_ulong(&rec, TR_SO_FAILS, 0) ||
 	    kms_attrs_set(&rec, TR_SO_KDF, &kdf, sizeof(kdf)) || kms_attrs_set(&rec, TR_SO_WRAP, wrap, wraplen) ||
-	    kms_attrs_set(&rec, TR_EPOCH, epoch, sizeof(epoch)) ||
+	    kms_attrs_set(&rec, TR_EPOCH, epoch, sizeof(epoch)) || kms_attrs_set_ulong(&rec, TR_SEAL_V, SEAL_VERSION) ||
 	    kms_attrs_encode(&rec, out, outlen))
 		goto out;
 	rv = CKR_OK;
@@ -585,47 +626,5 @@ CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, c
 	if (rv == CKR_OK)
 		rv = set_pin_wrap(s->tok, user, tkey, pin, len);
 	kms_secure_free(tkey);
-	return rv;
-}
-
-static void seal_aad(uint64_t id, uint8_t aad[17])
-{
-	memcpy(aad, "kms11-obj", 9);
-	kms_be64_put(aad + 9, id);
-}
-
-CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const uint8_t *blob, size_t len, uint8_t **out,
-		     size_t *outlen)
-{
-	uint8_t aad[17];
-	CK_RV rv;
-
-	seal_aad(id, aad);
-	kms_lock_rd(&tok->lock);
-	if (!tok->token_key || tok->login != CKU_USER)
-		rv = CKR_USER_NOT_LOGGED_IN;
-	else
-		rv = kms_gcm_seal(tok->token_key, aad, sizeof(aad), blob, len, out, outlen);
-	kms_lock_unlock(&tok->lock);
-	return rv;
-}
-
-CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const uint8_t *in, size_t len, uint8_t **blob,
-		       size_t *bloblen)
-{
-	uint8_t aad[17];
-	CK_RV rv;
-
-	seal_aad(id, aad);
-	kms_lock_rd(&tok->lock);
-	if (!tok->token_key || tok->login != CKU_USER)
-		rv = CKR_USER_NOT_LOGGED_IN;
-	else
-		rv = kms_gcm_open(tok->token_key, aad, sizeof(aad), in, len, blob, bloblen);
-	kms_lock_unlock(&tok->lock);
-	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
-		KMS_ERR("object %llu: sealed key does not open", (unsigned long long)id);
-		rv = CKR_DEVICE_ERROR;
-	}
 	return rv;
 }

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The seal of token objects: engine blobs and private data values under the token key, bound to the object's
+ * id, its token and every attribute that guards them; resealing when those change; migration of old seals. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "module/core/core.h"
+
+/*
+ * The associated data of a seal (version 2) is "kms11-seal-v2" || object id (8, BE) || token number (4, BE)
+ * || the attributes below that the object has, in this order, in the record encoding (common/attrs.h).
+ * Changing any of them in the store without the token key (CKA_SENSITIVE flipped to false, a usage flag
+ * turned on, the object moved to another token) makes the seal fail to open: the object is refused with
+ * CKR_DEVICE_ERROR and a log line, never used. Version 1 (stores written before) bound only the id:
+ * "kms11-obj" || id.
+ */
+static const CK_ATTRIBUTE_TYPE guarded[] = {
+	CKA_CLASS,	     CKA_KEY_TYPE,	   CKA_TOKEN,		  CKA_PRIVATE,	     CKA_SENSITIVE,
+	CKA_EXTRACTABLE,     CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, CKA_TRUSTED,
+	CKA_ENCRYPT,	     CKA_DECRYPT,	   CKA_SIGN,		  CKA_SIGN_RECOVER,  CKA_VERIFY,
+	CKA_VERIFY_RECOVER,  CKA_WRAP,		   CKA_UNWRAP,		  CKA_DERIVE,	     CKA_ALWAYS_AUTHENTICATE,
+	CKA_ALLOWED_MECHANISMS, CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE,	  CKA_DERIVE_TEMPLATE, CKA_MODIFIABLE,
+	CKA_COPYABLE,	     CKA_DESTROYABLE,
+};
+
+static const char aad_v2[] = "kms11-seal-v2";
+#define AAD_V1_LEN 17
+
+bool kms_seal_guards_equal(const struct kms_attrs *a, const struct kms_attrs *b)
+{
+	for (size_t i = 0; i < sizeof(guarded) / sizeof(guarded[0]); i++) {
+		const struct kms_attr *x = kms_attrs_get(a, guarded[i]), *y = kms_attrs_get(b, guarded[i]);
+
+		if (!x != !y || (x && (x->len != y->len || (x->len && memcmp(x->val, y->val, x->len) != 0))))
+			return false;
+	}
+	return true;
+}
+
+/* The version 2 associated data of object id of token no with attributes a (malloc'd). */
+static CK_RV aad_build(uint64_t id, uint32_t no, const struct kms_attrs *a, uint8_t **out, size_t *outlen)
+{
+	struct kms_attrs sub = KMS_ATTRS_INIT;
+	uint8_t *enc = NULL, *buf = NULL;
+	size_t enclen = 0, head = sizeof(aad_v2) - 1 + 12;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	for (size_t i = 0; i < sizeof(guarded) / sizeof(guarded[0]); i++) {
+		const struct kms_attr *x = kms_attrs_get(a, guarded[i]);
+
+		if (x && kms_attrs_set(&sub, x->type, x->val, x->len) != 0)
+			goto out;
+	}
+	if (kms_attrs_encode(&sub, &enc, &enclen) != 0 || enclen > SIZE_MAX - head)
+		goto out;
+	buf = malloc(head + enclen);
+	if (!buf)
+		goto out;
+	memcpy(buf, aad_v2, sizeof(aad_v2) - 1);
+	kms_be64_put(buf + sizeof(aad_v2) - 1, id);
+	kms_be32_put(buf + sizeof(aad_v2) - 1 + 8, no);
+	memcpy(buf + head, enc, enclen);
+	*out = buf;
+	*outlen = head + enclen;
+	rv = CKR_OK;
+out:
+	free(enc);
+	kms_attrs_free(&sub);
+	return rv;
+}
+
+static void aad_v1(uint64_t id, uint8_t aad[AAD_V1_LEN])
+{
+	memcpy(aad, "kms11-obj", 9);
+	kms_be64_put(aad + 9, id);
+}
+
+/* Seals or opens with the token key held by any login (user_only: only the user's). */
+static CK_RV with_key(struct kms_token *tok, bool user_only, bool open, const uint8_t *aad, size_t aadlen,
+		      const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
+{
+	CK_RV rv;
+
+	kms_lock_rd(&tok->lock);
+	if (!tok->token_key || (user_only && tok->login != CKU_USER))
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else if (open)
+		rv = kms_gcm_open(tok->token_key, aad, aadlen, in, len, out, outlen);
+	else
+		rv = kms_gcm_seal(tok->token_key, aad, aadlen, in, len, out, outlen);
+	kms_lock_unlock(&tok->lock);
+	return rv;
+}
+
+static CK_RV seal_as(struct kms_token *tok, bool user_only, uint64_t id, const struct kms_attrs *a,
+		     const uint8_t *blob, size_t len, uint8_t **out, size_t *outlen)
+{
+	uint8_t *aad = NULL;
+	size_t aadlen = 0;
+	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
+
+	if (rv == CKR_OK)
+		rv = with_key(tok, user_only, false, aad, aadlen, blob, len, out, outlen);
+	free(aad);
+	return rv;
+}
+
+/* Opens a version 2 seal: CKR_ENCRYPTED_DATA_INVALID when it does not open. */
+static CK_RV open_as(struct kms_token *tok, bool user_only, uint64_t id, const struct kms_attrs *a,
+		     const uint8_t *in, size_t len, uint8_t **blob, size_t *bloblen)
+{
+	uint8_t *aad = NULL;
+	size_t aadlen = 0;
+	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
+
+	if (rv == CKR_OK)
+		rv = with_key(tok, user_only, true, aad, aadlen, in, len, blob, bloblen);
+	free(aad);
+	return rv;
+}
+
+CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, const uint8_t *blob, size_t len,
+		     uint8_t **out, size_t *outlen)
+{
+	return seal_as(tok, true, id, a, blob, len, out, outlen);
+}
+
+/* Opens the seal of a record, any login: CKR_DEVICE_ERROR (logged) when it does not open. */
+static CK_RV unseal_record(struct kms_token *tok, bool user_only, uint64_t id, const struct kms_attrs *a,
+			   uint8_t **blob, size_t *bloblen)
+{
+	const struct kms_attr *sealed = kms_attrs_get(a, CKA_KMS11_SEALED);
+	CK_RV rv;
+
+	if (!sealed) {
+		KMS_ERR("object %llu: its sealed value is missing", (unsigned long long)id);
+		return CKR_DEVICE_ERROR;
+	}
+	rv = open_as(tok, user_only, id, a, sealed->val, sealed->len, blob, bloblen);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
+		KMS_ERR("object %llu: the seal does not open: its record was changed outside kms11 or is damaged",
+			(unsigned long long)id);
+		rv = CKR_DEVICE_ERROR;
+	}
+	return rv;
+}
+
+CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob, size_t *bloblen)
+{
+	return unseal_record(tok, true, id, a, blob, bloblen);
+}
+
+/* Seals value into next under its own attributes (the clear CKA_VALUE removed). */
+static CK_RV seal_into_record(struct kms_token *tok, uint64_t id, struct kms_attrs *next, const uint8_t *val,
+			      size_t len)
+{
+	uint8_t *sealed = NULL;
+	size_t sealedlen = 0;
+	CK_RV rv;
+
+	kms_attrs_del(next, CKA_VALUE);
+	kms_attrs_del(next, CKA_KMS11_SEALED);
+	rv = seal_as(tok, false, id, next, val, len, &sealed, &sealedlen);
+	if (rv == CKR_OK && kms_attrs_set(next, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
+		rv = CKR_HOST_MEMORY;
+	free(sealed);
+	return rv;
+}
+
+bool kms_seal_is_data(const struct kms_attrs *a)
+{
+	unsigned long cls = CK_UNAVAILABLE_INFORMATION;
+
+	kms_attrs_get_ulong(a, CKA_CLASS, &cls);
+	return cls == CKO_DATA;
+}
+
+CK_RV kms_seal_update(struct kms_token *tok, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next,
+		      bool value_set)
+{
+	bool was_sealed = kms_attrs_get(cur, CKA_KMS11_SEALED) != NULL;
+	bool data = kms_seal_is_data(cur);
+	bool want_sealed = data ? kms_attrs_get_bool(next, CKA_PRIVATE, false) : was_sealed;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	const struct kms_attr *v;
+	CK_RV rv = CKR_OK;
+
+	if (!was_sealed && !want_sealed)
+		return CKR_OK;
+	if (!value_set && was_sealed == want_sealed && kms_seal_guards_equal(cur, next))
+		return CKR_OK; /* the seal still opens under the new attributes */
+	if (was_sealed && !(data && value_set)) {
+		rv = unseal_record(tok, false, id, cur, &blob, &bloblen);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (data && value_set) {
+		/* The new value came with the template (clear in next for now). */
+		v = kms_attrs_get(next, CKA_VALUE);
+		kms_secure_free(blob);
+		blob = kms_secure_dup(v ? v->val : NULL, v ? v->len : 0);
+		bloblen = v ? v->len : 0;
+		if (!blob)
+			return CKR_HOST_MEMORY;
+	}
+	if (want_sealed) {
+		rv = seal_into_record(tok, id, next, blob, bloblen);
+	} else {
+		/* A data object made public: its value goes back in clear. */
+		kms_attrs_del(next, CKA_KMS11_SEALED);
+		if (kms_attrs_set(next, CKA_VALUE, blob, bloblen) != 0)
+			rv = CKR_HOST_MEMORY;
+	}
+	kms_secure_free(blob);
+	return rv;
+}
+
+CK_RV kms_seal_data_value(struct kms_session *s, const struct kms_obj *o, uint8_t **val, size_t *len)
+{
+	if (!kms_attrs_get_bool(&o->attrs, CKA_PRIVATE, false)) {
+		KMS_ERR("object %llu: a sealed value on a public object", (unsigned long long)o->id);
+		return CKR_DEVICE_ERROR;
+	}
+	return unseal_record(s->tok, true, o->id, &o->attrs, val, len);
+}
+
+struct migrate_ctx {
+	struct kms_token *tok;
+	size_t resealed, failed;
+};
+
+/* One object of the migration: a version 1 seal opened and sealed again as version 2; a private data
+ * object's clear value sealed. Objects already in the new form are left alone (next stays empty). */
+static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	struct migrate_ctx *c = vctx;
+	const struct kms_attr *sealed = kms_attrs_get(cur, CKA_KMS11_SEALED), *v;
+	uint8_t aad[AAD_V1_LEN], *blob = NULL;
+	size_t bloblen = 0;
+	CK_RV rv;
+
+	if (!sealed) {
+		v = kms_attrs_get(cur, CKA_VALUE);
+		if (!kms_seal_is_data(cur) || !kms_attrs_get_bool(cur, CKA_PRIVATE, false) || !v)
+			return CKR_OK;
+		if (kms_attrs_copy(next, cur) != 0)
+			return CKR_HOST_MEMORY;
+		blob = kms_secure_dup(v->val, v->len);
+		bloblen = v->len;
+		rv = blob ? seal_into_record(c->tok, id, next, blob, bloblen) : CKR_HOST_MEMORY;
+		goto out;
+	}
+	rv = open_as(c->tok, false, id, cur, sealed->val, sealed->len, &blob, &bloblen);
+	if (rv == CKR_OK)
+		goto out; /* already version 2 */
+	if (rv != CKR_ENCRYPTED_DATA_INVALID)
+		return rv;
+	aad_v1(id, aad);
+	rv = with_key(c->tok, false, true, aad, sizeof(aad), sealed->val, sealed->len, &blob, &bloblen);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
+		KMS_ERR("object %llu: the seal does not open (version 1 or 2): left as it is", (unsigned long long)id);
+		c->failed++;
+		return CKR_OK;
+	}
+	if (rv == CKR_OK && kms_attrs_copy(next, cur) != 0)
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = seal_into_record(c->tok, id, next, blob, bloblen);
+out:
+	if (rv == CKR_OK && next->n)
+		c->resealed++;
+	kms_secure_free(blob);
+	return rv;
+}
+
+CK_RV kms_seal_migrate(struct kms_token *tok)
+{
+	struct migrate_ctx c = {.tok = tok};
+	CK_RV rv;
+
+	rv = kms_store_objs_update(kms_mod.store, tok->no, migrate_one, &c);
+	if (rv == CKR_OK && c.resealed)
+		KMS_INFO("token '%s': %zu objects sealed again with their attributes bound", tok->conf_label,
+			 c.resealed);
+	return rv;
+}
