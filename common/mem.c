@@ -13,6 +13,7 @@
 
 #define KMS_MEM_MAGIC 0x6b6d7331u /* "kms1" */
 #define KMS_MEM_MMAP 1u
+#define KMS_MEM_SECHEAP 2u
 
 /*
  * Every block starts with this header; the user pointer follows it. The union
@@ -43,23 +44,16 @@ void kms_wipe(void *p, size_t n)
 }
 
 /*
- * Small blocks come from the heap and share pages with other data. Their pages
- * are locked but never unlocked on free: mlock does not nest, so munlock could
- * unlock a page that still holds another secret. Locking is best effort; EPERM
- * and ENOMEM (RLIMIT_MEMLOCK) are ignored.
+ * Where a block lives:
+ * - small blocks (under half a page) come from OpenSSL's secure heap when the process has one (the
+ *   openssl engine sets one up): locked, excluded from core dumps, and wiped by OpenSSL on free;
+ * - otherwise, and when the secure heap is full or absent, the block gets whole pages of its own from
+ *   mmap: locked (best effort: EPERM and RLIMIT_MEMLOCK are ignored), MADV_DONTDUMP, and unlocked
+ *   and unmapped on free. Heap pages are never locked: they are not ours.
  */
-static void kms_mem_lock_span(void *p, size_t n)
-{
-	uintptr_t ps = (uintptr_t)kms_mem_page();
-	uintptr_t lo = (uintptr_t)p & ~(ps - 1);
-	uintptr_t hi = ((uintptr_t)p + n + ps - 1) & ~(ps - 1);
-
-	(void)mlock((void *)lo, hi - lo);
-}
-
 void *kms_secure_alloc(size_t n)
 {
-	union kms_mem_hdr *hdr;
+	union kms_mem_hdr *hdr = NULL;
 	size_t page = kms_mem_page();
 	size_t total;
 	unsigned int flags = 0;
@@ -67,23 +61,21 @@ void *kms_secure_alloc(size_t n)
 	if (n > SIZE_MAX - sizeof(*hdr) - page)
 		return NULL;
 	total = sizeof(*hdr) + n;
-	if (total >= page / 2) {
-		/* Round up to whole pages: the block owns its pages, so it can be
-		 * locked, marked non-dumpable and unlocked on free without
-		 * touching anything else. */
+	if (total < page / 2 && CRYPTO_secure_malloc_initialized()) {
+		hdr = CRYPTO_secure_zalloc(total, OPENSSL_FILE, OPENSSL_LINE);
+		flags = KMS_MEM_SECHEAP;
+	}
+	if (hdr == NULL) {
+		void *m;
+
 		total = (total + page - 1) & ~(page - 1);
-		void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return NULL;
 		hdr = m;
 		flags = KMS_MEM_MMAP;
 		(void)madvise(m, total, MADV_DONTDUMP);
 		(void)mlock(m, total);
-	} else {
-		hdr = calloc(1, total);
-		if (hdr == NULL)
-			return NULL;
-		kms_mem_lock_span(hdr, total);
 	}
 	hdr->h.size = n;
 	hdr->h.total = total;
@@ -111,7 +103,7 @@ void kms_secure_free(void *p)
 		(void)munmap(hdr, total);
 		return;
 	}
-	free(hdr);
+	CRYPTO_secure_clear_free(hdr, total, OPENSSL_FILE, OPENSSL_LINE);
 }
 
 void *kms_secure_dup(const void *p, size_t n)

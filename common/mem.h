@@ -7,8 +7,9 @@
 
 /* Overwrites n bytes with zeros in a way the compiler keeps. */
 void kms_wipe(void *p, size_t n);
-/* Allocates n zeroed bytes, locked in RAM (mlock) and excluded from core dumps
- * (MADV_DONTDUMP) where the system allows; returns NULL when out of memory. */
+/* Allocates n zeroed bytes, locked in RAM and excluded from core dumps: from OpenSSL's secure heap
+ * for small blocks when there is one, else whole pages of its own (mlock where the system allows,
+ * MADV_DONTDUMP); returns NULL when out of memory. */
 void *kms_secure_alloc(size_t n);
 /* Wipes and frees memory from kms_secure_alloc; NULL is allowed. */
 void kms_secure_free(void *p);

@@ -306,7 +306,20 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 	return rv;
 }
 
-/* Adds a big-endian integer attribute to a parameter builder. */
+/* A big-endian integer into a BIGNUM in the secure heap: OpenSSL's parameter builder then keeps it in
+ * its secure block, wiped when the parameters are freed. NULL when out of memory. */
+static BIGNUM *secret_bn(const uint8_t *v, size_t len)
+{
+	BIGNUM *bn = BN_secure_new();
+
+	if (bn && !BN_bin2bn(v, (int)len, bn)) {
+		BN_clear_free(bn);
+		bn = NULL;
+	}
+	return bn;
+}
+
+/* Adds a big-endian integer attribute to a parameter builder (in secure memory: some are private). */
 static int bld_bn(OSSL_PARAM_BLD *b, const char *name, const struct kms_attrs *t, CK_ATTRIBUTE_TYPE type,
 		  BIGNUM **keep)
 {
@@ -314,7 +327,7 @@ static int bld_bn(OSSL_PARAM_BLD *b, const char *name, const struct kms_attrs *t
 
 	if (!a || !a->len)
 		return 0;
-	*keep = BN_bin2bn(a->val, (int)a->len, NULL);
+	*keep = secret_bn(a->val, a->len);
 	if (!*keep || OSSL_PARAM_BLD_push_BN(b, name, *keep) != 1)
 		return -1;
 	return 1;
@@ -431,7 +444,7 @@ static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY 
 	if (!b || OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) != 1)
 		goto out;
 	if (cls == CKO_PRIVATE_KEY) {
-		d = BN_bin2bn(val->val, (int)val->len, NULL);
+		d = secret_bn(val->val, val->len);
 		if (!d)
 			goto out;
 		plen = ec_public_from_private(nid, d, point, sizeof(point));
@@ -522,8 +535,11 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 	if (cls == CKO_PRIVATE_KEY) {
 		if (!blob)
 			return CKR_GENERAL_ERROR;
-		p = blob;
-		pk = d2i_AutoPrivateKey(NULL, &p, (long)blob_len);
+		pk = ossl_rsa_private_load(blob, blob_len);
+		if (!pk) {
+			p = blob;
+			pk = d2i_AutoPrivateKey(NULL, &p, (long)blob_len);
+		}
 	} else {
 		const struct kms_attr *spki = kms_attrs_get(pub, CKA_PUBLIC_KEY_INFO);
 

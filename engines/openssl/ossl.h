@@ -29,13 +29,6 @@ struct kms_engine_key {
 	bool priv;
 	size_t size; /* RSA: modulus bytes; EC: field bytes; Ed25519: 32; secret key: its length */
 	uint8_t *secret; /* secret key bytes (kms_secure_alloc); NULL for RSA, EC and Edwards keys */
-	/* Keyed MAC contexts made on first use (set once with an atomic compare-and-swap, then
-	 * only read: operations start from a copy). */
-	EVP_MAC_CTX *mac_tmpl[MS__COUNT];
-	/* Keyed cipher contexts per AES mode and direction (1: encrypt), made and shared the same way. */
-	EVP_CIPHER_CTX *cipher_tmpl[A__COUNT][2];
-	/* A keyed context an ended operation left for the next one (taken and given back atomically). */
-	EVP_CIPHER_CTX *cipher_spare[A__COUNT][2];
 };
 
 /* The first member of every operation, whichever file owns it (ops.c: asymmetric, sym.c: secret
@@ -52,6 +45,11 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		struct kms_engine_key **key);
 void ossl_unload(struct kms_engine_key *key);
 CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
+
+/* rsa.c */
+/* An RSA private key from its PKCS#8 DER, held so that no Montgomery context of p or q is cached in
+ * ordinary memory; NULL when it is not an RSA key or does not decode. */
+EVP_PKEY *ossl_rsa_private_load(const uint8_t *der, size_t len);
 
 /* ops.c */
 CK_RV ossl_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* openssl engine digests, AES modes (ECB, CBC, CBC-PAD, CTR, GCM) and MACs (HMAC, CMAC). */
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +34,6 @@ struct sym_op {
 	size_t glen, gcap;
 	uint64_t ctr_left; /* CTR: blocks before the counter part wraps (UINT64_MAX: no limit) */
 	uint64_t ctr_bytes; /* CTR: bytes processed */
-	struct kms_engine_key *key; /* cipher operations: whose spare context op->c may become */
 	int enc;
 };
 
@@ -169,17 +167,17 @@ static CK_RV digest_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct 
 	return EVP_DigestInit_ex2(op->md, md, NULL) == 1 ? CKR_OK : CKR_GENERAL_ERROR;
 }
 
-/* The keyed MAC context of a key for slot, made once and shared (read-only) by every operation. */
-static EVP_MAC_CTX *mac_template(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_mac_slot slot,
-				 const char *digest)
+/*
+ * Keyed contexts live as long as one operation: each operation keys a context of its own from the key's
+ * value (in secure memory) and frees it at its end, when OpenSSL wipes it. A key schedule or an HMAC pad
+ * state kept between operations would sit in ordinary heap memory, where a core dump would carry it.
+ */
+static EVP_MAC_CTX *mac_keyed(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_mac_slot slot,
+			      const char *digest)
 {
-	_Atomic(EVP_MAC_CTX *) *cell = (_Atomic(EVP_MAC_CTX *) *)&key->mac_tmpl[slot];
-	EVP_MAC_CTX *t = atomic_load(cell), *expected = NULL;
 	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+	EVP_MAC_CTX *t = EVP_MAC_CTX_new(slot == MS_CMAC ? in->cmac : in->hmac);
 
-	if (t)
-		return t;
-	t = EVP_MAC_CTX_new(slot == MS_CMAC ? in->cmac : in->hmac);
 	if (!t)
 		return NULL;
 	if (slot == MS_CMAC)
@@ -190,34 +188,6 @@ static EVP_MAC_CTX *mac_template(struct ossl_inst *in, struct kms_engine_key *ke
 	if (EVP_MAC_init(t, key->secret, key->size, p) != 1) {
 		EVP_MAC_CTX_free(t);
 		return NULL;
-	}
-	if (!atomic_compare_exchange_strong(cell, &expected, t)) {
-		EVP_MAC_CTX_free(t);
-		t = expected;
-	}
-	return t;
-}
-
-/* The keyed cipher context of a key for a mode and direction, made once and shared (read-only): operations
- * start from a copy, which spares the key schedule. */
-static EVP_CIPHER_CTX *cipher_template(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_aes_mode mode,
-				       int enc)
-{
-	_Atomic(EVP_CIPHER_CTX *) *cell = (_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_tmpl[mode][enc];
-	EVP_CIPHER_CTX *t = atomic_load(cell), *expected = NULL;
-
-	if (t)
-		return t;
-	t = EVP_CIPHER_CTX_new();
-	if (!t)
-		return NULL;
-	if (EVP_CipherInit_ex2(t, in->aes[mode][key->size / 8 - 2], key->secret, NULL, enc, NULL) != 1) {
-		EVP_CIPHER_CTX_free(t);
-		return NULL;
-	}
-	if (!atomic_compare_exchange_strong(cell, &expected, t)) {
-		EVP_CIPHER_CTX_free(t);
-		t = expected;
 	}
 	return t;
 }
@@ -243,7 +213,6 @@ static CK_RV mac_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms
 	CK_KEY_TYPE want = CKK_AES;
 	bool general = mech->mechanism == CKM_AES_CMAC_GENERAL;
 	const char *digest = NULL;
-	EVP_MAC_CTX *t;
 	CK_RV rv;
 
 	if (mech->mechanism != CKM_AES_CMAC && mech->mechanism != CKM_AES_CMAC_GENERAL &&
@@ -272,12 +241,9 @@ static CK_RV mac_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms
 			return CKR_MECHANISM_PARAM_INVALID;
 		op->mac_len = op->mac_full;
 	}
-	t = mac_template(in, key, slot, digest);
-	if (!t)
-		return CKR_GENERAL_ERROR;
 	op->form = F_MAC;
-	op->mac = EVP_MAC_CTX_dup(t);
-	return op->mac ? CKR_OK : CKR_HOST_MEMORY;
+	op->mac = mac_keyed(in, key, slot, digest);
+	return op->mac ? CKR_OK : CKR_GENERAL_ERROR;
 }
 
 /* Reads CK_GCM_PARAMS in either layout into an IV, AAD and tag length. */
@@ -329,7 +295,6 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	size_t ivlen = 0, aadlen = 0, tagbits = 0;
 	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 	int enc = kind == KMS_OP_ENCRYPT, outl = 0;
-	EVP_CIPHER_CTX *tmpl;
 	CK_RV rv = CKR_OK;
 
 	if (kind != KMS_OP_ENCRYPT && kind != KMS_OP_DECRYPT)
@@ -362,20 +327,12 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	}
 	if (rv != CKR_OK)
 		return rv;
-	op->key = key;
 	op->enc = enc;
-	/* The context the key's last operation of this kind left behind is keyed already: only the IV changes. */
-	op->c = atomic_exchange((_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_spare[op->mode][enc], NULL);
-	if (!op->c) {
-		tmpl = cipher_template(in, key, op->mode, enc);
-		if (!tmpl)
-			return CKR_GENERAL_ERROR;
-		op->c = EVP_CIPHER_CTX_new();
-		if (!op->c)
-			return CKR_HOST_MEMORY;
-		if (EVP_CIPHER_CTX_copy(op->c, tmpl) != 1)
-			return CKR_GENERAL_ERROR;
-	}
+	op->c = EVP_CIPHER_CTX_new();
+	if (!op->c)
+		return CKR_HOST_MEMORY;
+	if (EVP_CipherInit_ex2(op->c, in->aes[op->mode][key->size / 8 - 2], key->secret, NULL, enc, NULL) != 1)
+		return CKR_GENERAL_ERROR;
 	if ((op->mode == A_GCM && (size_t)EVP_CIPHER_CTX_get_iv_length(op->c) != ivlen &&
 	     EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
 	    EVP_CipherInit_ex2(op->c, NULL, NULL, iv, enc, NULL) != 1 ||
@@ -420,14 +377,6 @@ void ossl_sym_free(struct kms_engine_op *eop)
 	if (!op)
 		return;
 	EVP_MD_CTX_free(op->md);
-	if (op->c && op->key) {
-		/* Keep the keyed context for the key's next operation (one spare per mode and direction). */
-		EVP_CIPHER_CTX *none = NULL;
-
-		if (atomic_compare_exchange_strong((_Atomic(EVP_CIPHER_CTX *) *)&op->key->cipher_spare[op->mode][op->enc],
-						   &none, op->c))
-			op->c = NULL;
-	}
 	EVP_CIPHER_CTX_free(op->c);
 	EVP_MAC_CTX_free(op->mac);
 	if (op->gbuf)
