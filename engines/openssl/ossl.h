@@ -29,6 +29,11 @@ struct kms_engine_key {
 	bool priv;
 	size_t size; /* RSA: modulus bytes; EC: field bytes; Ed25519: 32; secret key: its length */
 	uint8_t *secret; /* secret key bytes (kms_secure_alloc); NULL for RSA, EC and Edwards keys */
+	/* Contexts an ended operation left for the next one, keyed again with an all-zero key first, so
+	 * that no key schedule or MAC pad state of the key stays in ordinary memory between operations
+	 * (taken and given back atomically). */
+	EVP_MAC_CTX *mac_spare[MS__COUNT];
+	EVP_CIPHER_CTX *cipher_spare[A__COUNT][2];
 };
 
 /* The first member of every operation, whichever file owns it (ops.c: asymmetric, sym.c: secret

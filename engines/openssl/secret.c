@@ -162,6 +162,15 @@ CK_RV ossl_secret_load(const uint8_t *blob, size_t blob_len, const struct kms_at
 
 void ossl_secret_clear(struct kms_engine_key *key)
 {
+	for (int i = 0; i < MS__COUNT; i++) {
+		EVP_MAC_CTX_free(key->mac_spare[i]);
+		key->mac_spare[i] = NULL;
+	}
+	for (int m = 0; m < A__COUNT; m++)
+		for (int d = 0; d < 2; d++) {
+			EVP_CIPHER_CTX_free(key->cipher_spare[m][d]);
+			key->cipher_spare[m][d] = NULL;
+		}
 	kms_secure_free(key->secret);
 	key->secret = NULL;
 }

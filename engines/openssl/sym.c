@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* openssl engine digests, AES modes (ECB, CBC, CBC-PAD, CTR, GCM) and MACs (HMAC, CMAC). */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 #define AES_BLOCK 16
 #define GCM_IV_MAX 256
+#define GCM_IV_DEFAULT 12 /* OpenSSL's IV length for a new GCM context */
 #define GCM_BUF_MAX ((size_t)1 << 30) /* ciphertext a GCM decryption holds until its tag is checked */
 
 enum sym_form { F_DIGEST, F_CIPHER, F_MAC };
@@ -35,6 +37,9 @@ struct sym_op {
 	uint64_t ctr_left; /* CTR: blocks before the counter part wraps (UINT64_MAX: no limit) */
 	uint64_t ctr_bytes; /* CTR: bytes processed */
 	int enc;
+	size_t ivlen;                /* GCM */
+	struct kms_engine_key *key;  /* cipher and MAC operations: whose spare context op->c or op->mac becomes */
+	enum ossl_mac_slot mac_slot; /* MAC operations */
 };
 
 static struct sym_op *S(struct kms_engine_op *op)
@@ -168,16 +173,28 @@ static CK_RV digest_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct 
 }
 
 /*
- * Keyed contexts live as long as one operation: each operation keys a context of its own from the key's
- * value (in secure memory) and frees it at its end, when OpenSSL wipes it. A key schedule or an HMAC pad
- * state kept between operations would sit in ordinary heap memory, where a core dump would carry it.
+ * A key schedule or an HMAC pad state kept between operations in a context of OpenSSL's would sit in
+ * ordinary heap memory, where a core dump carries it. So each operation keys its context from the
+ * key's value (in secure memory) when it starts, and when it ends the context is keyed again with an
+ * all-zero key, which overwrites every byte the real key left in it (AES schedule, GHASH table, CMAC
+ * subkeys, HMAC pads), before it waits as the key's spare for the next operation; a context that
+ * cannot be wiped that way is freed, and OpenSSL wipes it then. This costs one extra keying per
+ * operation and spares an allocation.
  */
+static const uint8_t zero_key[32];
+
 static EVP_MAC_CTX *mac_keyed(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_mac_slot slot,
 			      const char *digest)
 {
 	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
-	EVP_MAC_CTX *t = EVP_MAC_CTX_new(slot == MS_CMAC ? in->cmac : in->hmac);
+	EVP_MAC_CTX *t = atomic_exchange((_Atomic(EVP_MAC_CTX *) *)&key->mac_spare[slot], NULL);
 
+	if (t) {
+		if (EVP_MAC_init(t, key->secret, key->size, NULL) == 1)
+			return t;
+		EVP_MAC_CTX_free(t);
+	}
+	t = EVP_MAC_CTX_new(slot == MS_CMAC ? in->cmac : in->hmac);
 	if (!t)
 		return NULL;
 	if (slot == MS_CMAC)
@@ -190,6 +207,59 @@ static EVP_MAC_CTX *mac_keyed(struct ossl_inst *in, struct kms_engine_key *key, 
 		return NULL;
 	}
 	return t;
+}
+
+/* Wipes a MAC context of key (slot) and keeps it as the key's spare, or frees it. */
+static void mac_release(struct kms_engine_key *key, enum ossl_mac_slot slot, EVP_MAC_CTX *t)
+{
+	EVP_MAC_CTX *none = NULL;
+
+	if (t && EVP_MAC_init(t, zero_key, slot == MS_CMAC ? key->size : 1, NULL) == 1 &&
+	    atomic_compare_exchange_strong((_Atomic(EVP_MAC_CTX *) *)&key->mac_spare[slot], &none, t))
+		return;
+	EVP_MAC_CTX_free(t);
+}
+
+/* The cipher context of an operation on key, keyed and with its IV (GCM: ivlen bytes): the key's spare
+ * keyed again, or a new one. Key and IV go in one call unless a GCM IV length must change first. */
+static EVP_CIPHER_CTX *cipher_keyed(struct ossl_inst *in, struct kms_engine_key *key, enum ossl_aes_mode mode,
+				    int enc, const uint8_t *iv, size_t ivlen)
+{
+	EVP_CIPHER_CTX *c = atomic_exchange((_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_spare[mode][enc], NULL);
+	const EVP_CIPHER *cipher = NULL;
+	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+
+	if (!c) {
+		c = EVP_CIPHER_CTX_new();
+		if (!c)
+			return NULL;
+		cipher = in->aes[mode][key->size / 8 - 2];
+		if (EVP_CipherInit_ex2(c, cipher, NULL, NULL, enc, NULL) != 1)
+			goto fail;
+	}
+	/* A context is kept as a spare only with GCM's default 12-byte IV length (cipher_release). */
+	if (mode == A_GCM && ivlen != GCM_IV_DEFAULT) {
+		p[0] = OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen);
+		if (EVP_CIPHER_CTX_set_params(c, p) != 1)
+			goto fail;
+	}
+	if (EVP_CipherInit_ex2(c, NULL, key->secret, iv, enc, NULL) == 1)
+		return c;
+fail:
+	EVP_CIPHER_CTX_free(c);
+	return NULL;
+}
+
+/* Wipes a cipher context of key and keeps it as the key's spare, or frees it. */
+static void cipher_release(struct kms_engine_key *key, enum ossl_aes_mode mode, int enc, size_t ivlen,
+			   EVP_CIPHER_CTX *c)
+{
+	EVP_CIPHER_CTX *none = NULL;
+
+	if (c && (mode != A_GCM || ivlen == GCM_IV_DEFAULT) && EVP_CipherInit_ex2(c, NULL, zero_key, NULL, enc, NULL) == 1 &&
+	    atomic_compare_exchange_strong((_Atomic(EVP_CIPHER_CTX *) *)&key->cipher_spare[mode][enc], &none, c))
+		return;
+	EVP_CIPHER_CTX_free(c);
 }
 
 /* Reads CK_MAC_GENERAL_PARAMS: a length 1..full. */
@@ -242,6 +312,8 @@ static CK_RV mac_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms
 		op->mac_len = op->mac_full;
 	}
 	op->form = F_MAC;
+	op->key = key;
+	op->mac_slot = slot;
 	op->mac = mac_keyed(in, key, slot, digest);
 	return op->mac ? CKR_OK : CKR_GENERAL_ERROR;
 }
@@ -293,7 +365,6 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 {
 	const uint8_t *iv = NULL, *aad = NULL;
 	size_t ivlen = 0, aadlen = 0, tagbits = 0;
-	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 	int enc = kind == KMS_OP_ENCRYPT, outl = 0;
 	CK_RV rv = CKR_OK;
 
@@ -320,7 +391,6 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	case A_GCM:
 		rv = gcm_params(mech, &iv, &ivlen, &aad, &aadlen, &tagbits);
 		op->tag_len = tagbits / 8;
-		p[0] = OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen);
 		break;
 	default:
 		return CKR_MECHANISM_INVALID;
@@ -328,15 +398,12 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	if (rv != CKR_OK)
 		return rv;
 	op->enc = enc;
-	op->c = EVP_CIPHER_CTX_new();
+	op->ivlen = ivlen;
+	op->key = key;
+	op->c = cipher_keyed(in, key, op->mode, enc, iv, ivlen);
 	if (!op->c)
-		return CKR_HOST_MEMORY;
-	if (EVP_CipherInit_ex2(op->c, in->aes[op->mode][key->size / 8 - 2], key->secret, NULL, enc, NULL) != 1)
 		return CKR_GENERAL_ERROR;
-	if ((op->mode == A_GCM && (size_t)EVP_CIPHER_CTX_get_iv_length(op->c) != ivlen &&
-	     EVP_CIPHER_CTX_set_params(op->c, p) != 1) ||
-	    EVP_CipherInit_ex2(op->c, NULL, NULL, iv, enc, NULL) != 1 ||
-	    ((op->mode == A_ECB || op->mode == A_CBC) && EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1))
+	if ((op->mode == A_ECB || op->mode == A_CBC) && EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1)
 		return CKR_GENERAL_ERROR;
 	if (aadlen && EVP_CipherUpdate(op->c, NULL, &outl, aad, (int)aadlen) != 1)
 		return CKR_GENERAL_ERROR;
@@ -377,8 +444,15 @@ void ossl_sym_free(struct kms_engine_op *eop)
 	if (!op)
 		return;
 	EVP_MD_CTX_free(op->md);
-	EVP_CIPHER_CTX_free(op->c);
-	EVP_MAC_CTX_free(op->mac);
+	if (op->key) {
+		if (op->c)
+			cipher_release(op->key, op->mode, op->enc, op->ivlen, op->c);
+		if (op->mac)
+			mac_release(op->key, op->mac_slot, op->mac);
+	} else {
+		EVP_CIPHER_CTX_free(op->c);
+		EVP_MAC_CTX_free(op->mac);
+	}
 	if (op->gbuf)
 		kms_secure_free(op->gbuf);
 	free(op);
