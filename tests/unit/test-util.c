@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for common/: hex, base64, ISO 8601 time, the u64 map, secure memory and logging. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -283,6 +286,85 @@ START_TEST(test_secure_mem)
 }
 END_TEST
 
+/* kB of locked memory (VmLck) of this process. */
+static long vm_locked(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(fp);
+	return kb;
+}
+
+/* True when the page holding p is marked "don't dump" (dd in /proc/self/smaps' VmFlags). */
+static bool page_not_dumped(const void *p)
+{
+	char line[512];
+	unsigned long lo, hi, a = (unsigned long)p;
+	bool in = false, dd = false;
+	FILE *fp = fopen("/proc/self/smaps", "r");
+
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			if (in)
+				break;
+			in = a >= lo && a < hi;
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			dd = strstr(line, " dd") != NULL;
+		}
+	}
+	fclose(fp);
+	return dd;
+}
+
+/* Small secrets never lock heap pages (which would stay locked after the free: VmLck grew by tens of MB
+ * over many operations) and are never dumped: without a secure heap each gets pages of its own, locked
+ * while it lives and unlocked after; with one, they come from it. */
+START_TEST(test_secure_mem_locks_only_its_own)
+{
+	long before, during, after;
+	void *p[64];
+
+	ck_assert(!CRYPTO_secure_malloc_initialized());
+	before = vm_locked();
+	for (int round = 0; round < 20000; round++) {
+		void *q = kms_secure_alloc(32);
+
+		ck_assert_ptr_nonnull(q);
+		kms_secure_free(q);
+	}
+	after = vm_locked();
+	ck_assert_msg(after <= before, "VmLck grew from %ld to %ld kB", before, after);
+	for (int i = 0; i < 64; i++) {
+		p[i] = kms_secure_alloc(32);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert(page_not_dumped(p[i]));
+	}
+	during = vm_locked();
+	for (int i = 0; i < 64; i++)
+		kms_secure_free(p[i]);
+	ck_assert_int_le(vm_locked(), before);
+	ck_assert_int_ge(during, before); /* locked while alive, where RLIMIT_MEMLOCK lets us */
+
+	/* with OpenSSL's secure heap */
+	ck_assert_int_ne(CRYPTO_secure_malloc_init(1 << 20, 16), 0);
+	for (int i = 0; i < 64; i++) {
+		p[i] = kms_secure_alloc(48);
+		ck_assert(CRYPTO_secure_allocated((char *)p[i] - 32));
+		ck_assert(page_not_dumped(p[i]));
+	}
+	for (int i = 0; i < 64; i++)
+		kms_secure_free(p[i]);
+	ck_assert_uint_eq(CRYPTO_secure_used(), 0);
+}
+END_TEST
+
 /* Runs kms_log in a child with the given environment; returns what it wrote to stderr. */
 static char *log_child(const char *debug, const char *logfile)
 {
@@ -409,6 +491,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, test_map_basic);
 	tcase_add_test(tc, test_map_100k);
 	tcase_add_test(tc, test_secure_mem);
+	tcase_add_test(tc, test_secure_mem_locks_only_its_own);
 	tcase_add_test(tc, test_log);
 	suite_add_tcase(s, tc);
 	return s;
