@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "tests/unit/modfixture.h"
 
 static char data_path[300], backup_path[300], log_path[300];
@@ -235,6 +237,56 @@ START_TEST(test_open_directory_and_log_mode)
 }
 END_TEST
 
+/* Sets the store's next token number to its limit, so that a token new to the store gets none
+ * (CKR_DEVICE_MEMORY); the store's meta database is written directly with LMDB. */
+static void exhaust_token_numbers(void)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint8_t v[4] = {0xff, 0xff, 0xff, 0xff};
+	MDB_val k = {10, (void *)"next_tokno"}, val = {4, v};
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_set_mapsize(env, 1ull << 30), 0);
+	ck_assert_int_eq(mdb_env_open(env, store, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* A C_Initialize that fails after a token's engine has started (here the second token gets no number)
+ * frees that engine instance and leaves the module uninitialised; the sanitizer run (LeakSanitizer)
+ * reports the instance if it leaks. */
+START_TEST(test_failed_initialize_frees_engines)
+{
+	char conf[300];
+	FILE *fp;
+
+	setup_store();
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	exhaust_token_numbers();
+	snprintf(conf, sizeof(conf), "%s.conf", store);
+	fp = fopen(conf, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "[token:kms11]\nengine = openssl\n[token:second]\nengine = openssl\n");
+	fclose(fp);
+	setenv("KMS11_CONF", conf, 1);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_DEVICE_MEMORY);
+	ck_assert_rv(f->C_GetSlotList(CK_FALSE, NULL, &(CK_ULONG){0}), CKR_CRYPTOKI_NOT_INITIALIZED);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	unsetenv("KMS11_CONF");
+	unlink(conf);
+	/* the store still opens with its one token */
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("damage");
@@ -245,6 +297,7 @@ int main(void)
 	tcase_add_test(tc, test_overwritten_meta_refused);
 	tcase_add_test(tc, test_damaged_pages_never_crash);
 	tcase_add_test(tc, test_open_directory_and_log_mode);
+	tcase_add_test(tc, test_failed_initialize_frees_engines);
 	suite_add_tcase(su, tc);
 	return kms_test_run(su);
 }
