@@ -143,7 +143,10 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
 		return rv;
 	if (!pLabel || (!pPin && ulPinLen))
 		return leave(CKR_ARGUMENTS_BAD);
-	memcpy(label, pLabel, 32);
+	/* The label is 32 blank-padded bytes; some callers (PyKCS11) pass a shorter NUL-terminated string,
+	 * so nothing past a NUL is read. */
+	n = strnlen((const char *)pLabel, 32);
+	memcpy(label, pLabel, n);
 	while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == 0))
 		n--;
 	label[n] = 0;
