@@ -94,29 +94,17 @@ static CK_RV with_key(struct kms_token *tok, bool user_only, bool open, const ui
 	return rv;
 }
 
-static CK_RV seal_as(struct kms_token *tok, bool user_only, uint64_t id, const struct kms_attrs *a,
-		     const uint8_t *blob, size_t len, uint8_t **out, size_t *outlen)
+/* Seals (or opens: CKR_ENCRYPTED_DATA_INVALID when it does not open) with the version 2 associated data of
+ * token object id with attributes a. */
+static CK_RV seal_v2(struct kms_token *tok, bool user_only, bool open, uint64_t id, const struct kms_attrs *a,
+		     const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
 {
 	uint8_t *aad = NULL;
 	size_t aadlen = 0;
 	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
 
 	if (rv == CKR_OK)
-		rv = with_key(tok, user_only, false, aad, aadlen, blob, len, out, outlen);
-	free(aad);
-	return rv;
-}
-
-/* Opens a version 2 seal: CKR_ENCRYPTED_DATA_INVALID when it does not open. */
-static CK_RV open_as(struct kms_token *tok, bool user_only, uint64_t id, const struct kms_attrs *a,
-		     const uint8_t *in, size_t len, uint8_t **blob, size_t *bloblen)
-{
-	uint8_t *aad = NULL;
-	size_t aadlen = 0;
-	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
-
-	if (rv == CKR_OK)
-		rv = with_key(tok, user_only, true, aad, aadlen, in, len, blob, bloblen);
+		rv = with_key(tok, user_only, open, aad, aadlen, in, len, out, outlen);
 	free(aad);
 	return rv;
 }
@@ -124,7 +112,7 @@ static CK_RV open_as(struct kms_token *tok, bool user_only, uint64_t id, const s
 CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, const uint8_t *blob, size_t len,
 		     uint8_t **out, size_t *outlen)
 {
-	return seal_as(tok, true, id, a, blob, len, out, outlen);
+	return seal_v2(tok, true, false, id, a, blob, len, out, outlen);
 }
 
 /* Opens the seal of a record, any login: CKR_DEVICE_ERROR (logged) when it does not open. */
@@ -138,7 +126,7 @@ static CK_RV unseal_record(struct kms_token *tok, bool user_only, uint64_t id, c
 		KMS_ERR("object %llu: its sealed value is missing", (unsigned long long)id);
 		return CKR_DEVICE_ERROR;
 	}
-	rv = open_as(tok, user_only, id, a, sealed->val, sealed->len, blob, bloblen);
+	rv = seal_v2(tok, user_only, true, id, a, sealed->val, sealed->len, blob, bloblen);
 	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
 		KMS_ERR("object %llu: the seal does not open: its record was changed outside kms11 or is damaged",
 			(unsigned long long)id);
@@ -162,7 +150,7 @@ static CK_RV seal_into_record(struct kms_token *tok, uint64_t id, struct kms_att
 
 	kms_attrs_del(next, CKA_VALUE);
 	kms_attrs_del(next, CKA_KMS11_SEALED);
-	rv = seal_as(tok, false, id, next, val, len, &sealed, &sealedlen);
+	rv = seal_v2(tok, false, false, id, next, val, len, &sealed, &sealedlen);
 	if (rv == CKR_OK && kms_attrs_set(next, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
 		rv = CKR_HOST_MEMORY;
 	free(sealed);
@@ -253,7 +241,7 @@ static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, s
 		rv = blob ? seal_into_record(c->tok, id, next, blob, bloblen) : CKR_HOST_MEMORY;
 		goto out;
 	}
-	rv = open_as(c->tok, false, id, cur, sealed->val, sealed->len, &blob, &bloblen);
+	rv = seal_v2(c->tok, false, true, id, cur, sealed->val, sealed->len, &blob, &bloblen);
 	if (rv == CKR_OK)
 		goto out; /* already version 2 */
 	if (rv != CKR_ENCRYPTED_DATA_INVALID)
