@@ -316,12 +316,15 @@ out:
 
 static void kms_store_pad_tail(struct kms_store *s)
 {
-	struct stat st;
+	MDB_envinfo info;
+	MDB_stat ms;
 	int fd = -1;
 
-	if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0)
+	/* From the end of the pages in use, not of the file: a file padded before is not grown again. */
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &ms) != 0)
 		return;
-	(void)fallocate(fd, 0, st.st_size, KMS_STORE_TAIL_PAD);
+	(void)fallocate(fd, 0, (off_t)((info.me_last_pgno + 1) * ms.ms_psize), KMS_STORE_TAIL_PAD);
 }
 
 CK_RV kms_store_open(const char *dir, struct kms_store **out)

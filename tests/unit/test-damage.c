@@ -287,6 +287,29 @@ START_TEST(test_failed_initialize_frees_engines)
 }
 END_TEST
 
+/* Each open pads data.mdb past its last page once: opening again does not grow the file. */
+START_TEST(test_padding_does_not_grow)
+{
+	char path[300];
+	long first;
+
+	setup_token();
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	snprintf(path, sizeof(path), "%s/data.mdb", store);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	first = file_size(path);
+	ck_assert_int_ge(first, used_size(path) + (1 << 20));
+	for (int i = 0; i < 5; i++) {
+		ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+		ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	}
+	ck_assert_int_eq(file_size(path), first);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("damage");
@@ -298,6 +321,7 @@ int main(void)
 	tcase_add_test(tc, test_damaged_pages_never_crash);
 	tcase_add_test(tc, test_open_directory_and_log_mode);
 	tcase_add_test(tc, test_failed_initialize_frees_engines);
+	tcase_add_test(tc, test_padding_does_not_grow);
 	suite_add_tcase(su, tc);
 	return kms_test_run(su);
 }
