@@ -93,7 +93,13 @@ struct kms_active {
 	struct kms_engine_op *eop;
 	struct kms_keyref *key;
 	CK_MECHANISM_TYPE mech;
-	bool multipart; /* an Update was called */
+	bool multipart;  /* an Update was called */
+	bool singlepart; /* a single-part call was made (a size query, or one answered CKR_BUFFER_TOO_SMALL) */
+	/* Output the engine has produced already that the caller's buffer could not take (a decryption
+	 * whose exact length was only known after it ran): the retry gets it, the engine is not run again.
+	 * Secure memory. */
+	uint8_t *held;
+	size_t held_len;
 };
 
 /* The message-based operations of PKCS#11 3.0, one of each kind per session. */

@@ -94,17 +94,44 @@ CK_RV kms_op_digest_init(struct kms_session *s, CK_MECHANISM *mech)
 	return CKR_OK;
 }
 
-/* Runs a one-shot or final step under the size-query convention: NULL out asks for the length
- * (the operation stays active); a short buffer gets CKR_BUFFER_TOO_SMALL with the length needed. */
+/* Answers from output held back by an earlier call whose buffer was too short: the length, CKR_BUFFER_TOO_SMALL
+ * again, or the output (which ends the operation). */
+static CK_RV held_output(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen)
+{
+	struct kms_active *a = &s->op[kind];
+
+	if (!out) {
+		*outlen = kms_ul(a->held_len);
+		return CKR_OK;
+	}
+	if (*outlen < a->held_len) {
+		*outlen = kms_ul(a->held_len);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if (a->held_len)
+		memcpy(out, a->held, a->held_len);
+	*outlen = kms_ul(a->held_len);
+	kms_session_op_end(s, kind);
+	return CKR_OK;
+}
+
+/* Runs a one-shot or final step under the size-query convention: NULL out asks for the length and a short
+ * buffer gets CKR_BUFFER_TOO_SMALL with the length needed; both leave the operation exactly as it was, so
+ * the call can be made again. A decryption's output may be shorter than its bound: when the caller's
+ * buffer is below the bound, it runs into scratch memory, and output that does not fit is held for the
+ * retry instead of being computed twice. */
 static CK_RV sized_call(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, bool final,
 			uint8_t *out, CK_ULONG *outlen)
 {
 	const struct kms_engine_ops *eng = s->tok->eng;
 	struct kms_active *a = &s->op[kind];
-	size_t need = eng->op_outlen(a->eop, inlen), got;
+	size_t need, got;
 	uint8_t *tmp = NULL;
 	CK_RV rv;
 
+	if (a->held)
+		return held_output(s, kind, out, outlen);
+	need = eng->op_outlen(a->eop, inlen);
 	if (!out) {
 		*outlen = kms_ul(need);
 		return CKR_OK;
@@ -120,15 +147,15 @@ static CK_RV sized_call(struct kms_session *s, enum kms_op_kind kind, const uint
 		*outlen = kms_ul(need);
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	/* Decrypted data may be shorter than the bound: find out in scratch memory. */
 	tmp = kms_secure_alloc(need ? need : 1);
 	if (!tmp)
 		return CKR_HOST_MEMORY;
 	got = need;
 	rv = final ? eng->op_final(a->eop, tmp, &got) : eng->op_oneshot(a->eop, in, inlen, tmp, &got);
 	if (rv == CKR_OK && got > *outlen) {
+		a->held = tmp;
+		a->held_len = got;
 		*outlen = kms_ul(got);
-		kms_secure_free(tmp);
 		return CKR_BUFFER_TOO_SMALL;
 	}
 	if (rv == CKR_OK) {
@@ -151,6 +178,7 @@ CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->multipart)
 		return CKR_OPERATION_ACTIVE;
+	a->singlepart = true;
 	return sized_call(s, kind, in, inlen, false, out, outlen);
 }
 
@@ -161,6 +189,8 @@ CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t 
 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	if (a->singlepart)
+		return CKR_OPERATION_ACTIVE;
 	if (!s->tok->eng->op_update) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -183,6 +213,8 @@ CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const u
 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	if (a->singlepart)
+		return CKR_OPERATION_ACTIVE;
 	if (!eng->op_cipher_update || !eng->op_update_outlen) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -213,6 +245,8 @@ CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, C
 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	if (a->singlepart)
+		return CKR_OPERATION_ACTIVE;
 	if (!s->tok->eng->op_final) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;

@@ -116,6 +116,7 @@ void kms_session_op_end(struct kms_session *s, enum kms_op_kind kind)
 		s->tok->eng->op_free(a->eop);
 	if (a->key)
 		kms_keyref_put(a->key);
+	kms_secure_free(a->held);
 	memset(a, 0, sizeof(*a));
 }
 
