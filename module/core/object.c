@@ -347,6 +347,14 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		}
 		if (!kms_tmpl_is_internal(t->type))
 			a = kms_attrs_get(&o->attrs, t->type);
+		if (!a && t->type == CKA_ALLOWED_MECHANISMS &&
+		    (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY || cls == CKO_SECRET_KEY)) {
+			/* A key that never had the attribute allows every mechanism: an empty list, not an error. */
+			rv = put_value(t, NULL, 0);
+			if (rv != CKR_OK)
+				result = worse(result, rv);
+			continue;
+		}
 		if (!a) {
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
 			result = worse(result, CKR_ATTRIBUTE_TYPE_INVALID);

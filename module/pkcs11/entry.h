@@ -14,6 +14,8 @@ typedef struct kms_ck_interface {
 	CK_FLAGS flags;
 } KMS_CK_INTERFACE;
 
+/* C_GetInfo of the 3.0 function list: cryptokiVersion 3.0. */
+CK_RV C_GetInfo30(CK_INFO_PTR pInfo);
 /* The 3.0 functions, with the spec's argument lists. */
 KMS_EXPORT CK_RV C_GetInterfaceList(KMS_CK_INTERFACE *pInterfacesList, CK_ULONG_PTR pulCount);
 KMS_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,

@@ -38,7 +38,8 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
 	return kms_core_finalize();
 }
 
-CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+/* C_GetInfo of the list of version major.minor. */
+static CK_RV get_info(CK_INFO_PTR pInfo, CK_BYTE major, CK_BYTE minor)
 {
 	CK_RV rv = kms_core_check();
 
@@ -47,13 +48,23 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 	if (!pInfo)
 		return CKR_ARGUMENTS_BAD;
 	memset(pInfo, 0, sizeof(*pInfo));
-	pInfo->cryptokiVersion.major = 2;
-	pInfo->cryptokiVersion.minor = 40;
+	pInfo->cryptokiVersion.major = major;
+	pInfo->cryptokiVersion.minor = minor;
 	kms_pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "kms11");
 	kms_pad_copy(pInfo->libraryDescription, sizeof(pInfo->libraryDescription), "kms11 PKCS#11 key manager");
 	pInfo->libraryVersion.major = 0;
 	pInfo->libraryVersion.minor = 1;
 	return CKR_OK;
+}
+
+CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+{
+	return get_info(pInfo, 2, 40);
+}
+
+CK_RV C_GetInfo30(CK_INFO_PTR pInfo)
+{
+	return get_info(pInfo, 3, 0);
 }
 
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)

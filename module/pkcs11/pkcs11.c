@@ -73,17 +73,19 @@ CK_RV C_CancelFunction(CK_SESSION_HANDLE h)
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)
 {
+	CK_RV rv = kms_core_check();
+
 	(void)flags, (void)slot, (void)reserved;
-	NOT_SUPPORTED;
+	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 KMS_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);
 
-/* The 68 functions of PKCS#11 2.40, in both lists. */
-#define KMS_FUNCTIONS_240 \
+/* The 68 functions of PKCS#11 2.40, in both lists; C_GetInfo differs (it reports the list's version). */
+#define KMS_FUNCTIONS_240(getinfo) \
 	.C_Initialize = C_Initialize, \
 	.C_Finalize = C_Finalize, \
-	.C_GetInfo = C_GetInfo, \
+	.C_GetInfo = getinfo, \
 	.C_GetFunctionList = C_GetFunctionList, \
 	.C_GetSlotList = C_GetSlotList, \
 	.C_GetSlotInfo = C_GetSlotInfo, \
@@ -152,14 +154,14 @@ KMS_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);
 
 CK_FUNCTION_LIST kms_function_list = {
 	.version = {2, 40},
-	KMS_FUNCTIONS_240
+	KMS_FUNCTIONS_240(C_GetInfo)
 };
 
 /* The 3.0 list: the 2.40 functions (with version 3.0) followed by the 24 new ones, in the spec's order. */
 static struct kms_function_list_3_0 function_list_3_0 = {
 	.base = {
 		.version = {3, 0},
-		KMS_FUNCTIONS_240
+		KMS_FUNCTIONS_240(C_GetInfo30)
 	},
 	.C_GetInterfaceList = C_GetInterfaceList,
 	.C_GetInterface = C_GetInterface,

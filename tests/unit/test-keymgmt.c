@@ -622,6 +622,37 @@ START_TEST(test_logout_ends_private_session_keys)
 }
 END_TEST
 
+/* CKA_ALLOWED_MECHANISMS of a key that never had it reads as an empty list (every mechanism allowed), not
+ * CKR_ATTRIBUTE_TYPE_INVALID; a key that has it reads it back; a data object has none. */
+START_TEST(test_allowed_mechanisms_default_empty)
+{
+	CK_BYTE v[16];
+	CK_MECHANISM_TYPE only[] = {CKM_AES_CBC_PAD}, back[4];
+	CK_ATTRIBUTE with[] = {{CKA_ALLOWED_MECHANISMS, only, sizeof(only)}};
+	CK_ATTRIBUTE q = {CKA_ALLOWED_MECHANISMS, NULL, 99};
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_ATTRIBUTE dt[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_VALUE, "x", 1}};
+	CK_OBJECT_HANDLE plain, limited, d;
+
+	fill(v, sizeof(v), 5);
+	plain = secret(CKK_AES, v, 16, NULL, 0);
+	limited = secret(CKK_AES, v, 16, with, 1);
+	ck_assert_rv(f->C_GetAttributeValue(sess, plain, &q, 1), CKR_OK);
+	ck_assert_uint_eq(q.ulValueLen, 0);
+	q.pValue = back;
+	q.ulValueLen = sizeof(back);
+	ck_assert_rv(f->C_GetAttributeValue(sess, plain, &q, 1), CKR_OK);
+	ck_assert_uint_eq(q.ulValueLen, 0);
+	q.ulValueLen = sizeof(back);
+	ck_assert_rv(f->C_GetAttributeValue(sess, limited, &q, 1), CKR_OK);
+	ck_assert_uint_eq(q.ulValueLen, sizeof(only));
+	ck_assert_uint_eq(back[0], CKM_AES_CBC_PAD);
+	ck_assert_rv(f->C_CreateObject(sess, dt, 2, &d), CKR_OK);
+	q.ulValueLen = sizeof(back);
+	ck_assert_rv(f->C_GetAttributeValue(sess, d, &q, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+}
+END_TEST
+
 /* CKA_WRAP_TEMPLATE limits what a key wraps and reads back as an attribute array. */
 START_TEST(test_wrap_template)
 {
@@ -1177,6 +1208,7 @@ int main(void)
 	tcase_add_test(wrap, test_wrap_rules);
 	tcase_add_test(wrap, test_wrap_with_trusted);
 	tcase_add_test(wrap, test_logout_ends_private_session_keys);
+	tcase_add_test(wrap, test_allowed_mechanisms_default_empty);
 	tcase_add_test(wrap, test_wrap_template);
 	tcase_add_test(wrap, test_unwrap_rules);
 	suite_add_tcase(su, wrap);

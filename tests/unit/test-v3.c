@@ -180,6 +180,7 @@ START_TEST(test_interfaces)
 	CK_ULONG n = 0, small = 1;
 	bool have30 = false, have240 = false;
 	CK_INFO info;
+	CK_SLOT_ID slot = 0;
 	CK_FUNCTION_LIST *fl;
 
 	setup_store();
@@ -229,8 +230,16 @@ START_TEST(test_interfaces)
 	ck_assert_ptr_eq(f3->C_GetInterface, get);
 	ck_assert_ptr_eq(f3->C_GetInterfaceList, list);
 	ck_assert_rv(f3->base.C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+	ck_assert_rv(f3->base.C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
 	ck_assert_rv(f3->base.C_Initialize(NULL), CKR_OK);
 	ck_assert_rv(f3->base.C_GetInfo(&info), CKR_OK);
+	/* each list reports its own version */
+	ck_assert_int_eq(info.cryptokiVersion.major, 3);
+	ck_assert_int_eq(info.cryptokiVersion.minor, 0);
+	ck_assert_rv(fl->C_GetInfo(&info), CKR_OK);
+	ck_assert_int_eq(info.cryptokiVersion.major, 2);
+	ck_assert_int_eq(info.cryptokiVersion.minor, 40);
+	ck_assert_rv(f3->base.C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_rv(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
 	/* after C_Initialize too */
 	ck_assert_rv(list(NULL, &n), CKR_OK);
