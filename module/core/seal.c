@@ -180,19 +180,17 @@ CK_RV kms_seal_update(struct kms_token *tok, uint64_t id, const struct kms_attrs
 		return CKR_OK;
 	if (!value_set && was_sealed == want_sealed && kms_seal_guards_equal(cur, next))
 		return CKR_OK; /* the seal still opens under the new attributes */
-	if (was_sealed && !(data && value_set)) {
+	if (data && (value_set || !was_sealed)) {
+		/* The value is in clear in next: it came with the template, or the object was public until now. */
+		v = kms_attrs_get(next, CKA_VALUE);
+		bloblen = v ? v->len : 0;
+		blob = kms_secure_dup(v ? v->val : NULL, bloblen);
+		if (!blob)
+			return CKR_HOST_MEMORY;
+	} else {
 		rv = unseal_record(tok, false, id, cur, &blob, &bloblen);
 		if (rv != CKR_OK)
 			return rv;
-	}
-	if (data && value_set) {
-		/* The new value came with the template (clear in next for now). */
-		v = kms_attrs_get(next, CKA_VALUE);
-		kms_secure_free(blob);
-		blob = kms_secure_dup(v ? v->val : NULL, v ? v->len : 0);
-		bloblen = v ? v->len : 0;
-		if (!blob)
-			return CKR_HOST_MEMORY;
 	}
 	if (want_sealed) {
 		rv = seal_into_record(tok, id, next, blob, bloblen);
