@@ -95,6 +95,8 @@ struct kms_active {
 	CK_MECHANISM_TYPE mech;
 	bool multipart;  /* an Update was called */
 	bool singlepart; /* a single-part call was made (a size query, or one answered CKR_BUFFER_TOO_SMALL) */
+	bool needs_auth; /* the key has CKA_ALWAYS_AUTHENTICATE: C_Login(CKU_CONTEXT_SPECIFIC) must come first */
+	bool authed;     /* ... and it came */
 	/* Output the engine has produced already that the caller's buffer could not take (a decryption
 	 * whose exact length was only known after it ran): the retry gets it, the engine is not run again.
 	 * Secure memory. */
@@ -168,6 +170,8 @@ void kms_token_label(struct kms_token *tok, char out[33]);
 CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);
 CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len);
 CK_RV kms_token_logout(struct kms_token *tok);
+/* Checks the user PIN (counted like a login) without changing the login state; codes as C_Login. */
+CK_RV kms_token_check_user_pin(struct kms_token *tok, const char *pin, size_t len);
 CK_RV kms_token_init_pin(struct kms_session *s, const char *pin, size_t len);
 CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, const char *pin, size_t len);
 /* Drops login state and cached keys of a token (logout, last session closed, finalize). */
@@ -310,6 +314,10 @@ CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t
 		     uint8_t *out, CK_ULONG *outlen);
 CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen);
 CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, CK_ULONG *outlen);
+/* C_Login(CKU_CONTEXT_SPECIFIC): authorises the session's active operation on a CKA_ALWAYS_AUTHENTICATE key;
+ * CKR_OPERATION_NOT_INITIALIZED when none waits for it, CKR_USER_NOT_LOGGED_IN without the user's login,
+ * the PIN codes of C_Login. */
+CK_RV kms_op_context_login(struct kms_session *s, const char *pin, size_t len);
 /* Multi-part encrypt/decrypt with output, under the size-query convention. */
 CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
 			   CK_ULONG *outlen);

@@ -67,9 +67,35 @@ CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *me
 	a->key = k;
 	a->mech = mech->mechanism;
 	a->multipart = false;
+	a->needs_auth = cls == CKO_PRIVATE_KEY && kms_attrs_get_bool(&o->attrs, CKA_ALWAYS_AUTHENTICATE, false);
 out:
 	kms_obj_put(o);
 	return rv;
+}
+
+CK_RV kms_op_context_login(struct kms_session *s, const char *pin, size_t len)
+{
+	struct kms_active *a = NULL;
+	CK_RV rv;
+
+	for (int k = 0; k < KMS_OP__COUNT; k++)
+		if (s->op[k].eop && s->op[k].needs_auth && !s->op[k].authed)
+			a = &s->op[k];
+	if (!a)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (__atomic_load_n(&s->tok->login, __ATOMIC_ACQUIRE) != CKU_USER)
+		return CKR_USER_NOT_LOGGED_IN;
+	rv = kms_token_check_user_pin(s->tok, pin, len);
+	if (rv == CKR_OK)
+		a->authed = true;
+	return rv;
+}
+
+/* CKR_USER_NOT_LOGGED_IN while an operation on a CKA_ALWAYS_AUTHENTICATE key waits for its context-specific
+ * login; the operation stays active, so the login can still come. */
+static CK_RV auth_check(const struct kms_active *a)
+{
+	return a->needs_auth && !a->authed ? CKR_USER_NOT_LOGGED_IN : CKR_OK;
 }
 
 CK_RV kms_op_digest_init(struct kms_session *s, CK_MECHANISM *mech)
@@ -178,6 +204,8 @@ CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->multipart)
 		return CKR_OPERATION_ACTIVE;
+	if (auth_check(a) != CKR_OK)
+		return CKR_USER_NOT_LOGGED_IN;
 	a->singlepart = true;
 	return sized_call(s, kind, in, inlen, false, out, outlen);
 }
@@ -191,6 +219,8 @@ CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t 
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
 		return CKR_OPERATION_ACTIVE;
+	if (auth_check(a) != CKR_OK)
+		return CKR_USER_NOT_LOGGED_IN;
 	if (!s->tok->eng->op_update) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -215,6 +245,8 @@ CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const u
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
 		return CKR_OPERATION_ACTIVE;
+	if (auth_check(a) != CKR_OK)
+		return CKR_USER_NOT_LOGGED_IN;
 	if (!eng->op_cipher_update || !eng->op_update_outlen) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -247,6 +279,8 @@ CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, C
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
 		return CKR_OPERATION_ACTIVE;
+	if (auth_check(a) != CKR_OK)
+		return CKR_USER_NOT_LOGGED_IN;
 	if (!s->tok->eng->op_final) {
 		kms_session_op_end(s, kind);
 		return CKR_FUNCTION_NOT_SUPPORTED;

@@ -358,7 +358,7 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 	CK_RV rv;
 
 	if (user == CKU_CONTEXT_SPECIFIC)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return kms_op_context_login(s, pin, len);
 	if (user != CKU_USER && user != CKU_SO)
 		return CKR_USER_TYPE_INVALID;
 	kms_lock_rd(&tok->lock);
@@ -393,6 +393,15 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 		if (rv != CKR_OK)
 			kms_token_logout(tok);
 	}
+	return rv;
+}
+
+CK_RV kms_token_check_user_pin(struct kms_token *tok, const char *pin, size_t len)
+{
+	uint8_t *tkey = NULL;
+	CK_RV rv = pin_check(tok, CKU_USER, pin, len, &tkey, NULL);
+
+	kms_secure_free(tkey);
 	return rv;
 }
 

@@ -198,4 +198,15 @@ else
 fi
 kms_check "pkcs11-tool --test says 'No errors'" grep -qx "No errors" "$KMS_TMP/selftest.log"
 
+# A key generated with --always-auth: pkcs11-tool logs in for the operation (CKU_CONTEXT_SPECIFIC) and signs.
+kms_run "generate an always-authenticate P-256 key" "${P11T[@]}" --login --pin "$KMS_PIN" --keypairgen \
+	--key-type EC:prime256v1 --id 77 --label always-auth --always-auth || true
+kms_check "the private key says 'always authenticate'" grep -q "always authenticate" "$KMS_TMP/last.log"
+if kms_run "sign with the always-authenticate key" "${P11T[@]}" --login --pin "$KMS_PIN" --sign -m ECDSA-SHA256 \
+	--signature-format openssl --id 77 -i "$KMS_TMP/data" -o "$KMS_TMP/aa.sig"; then
+	kms_try "${P11T[@]}" --read-object --type pubkey --id 77 -o "$KMS_TMP/aa.der" || true
+	kms_run "openssl verifies the always-authenticate signature" openssl dgst -sha256 -verify "$KMS_TMP/aa.der" \
+		-keyform DER -signature "$KMS_TMP/aa.sig" "$KMS_TMP/data" || true
+fi
+
 kms_finish

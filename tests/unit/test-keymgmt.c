@@ -622,6 +622,50 @@ START_TEST(test_logout_ends_private_session_keys)
 }
 END_TEST
 
+/* A CKA_ALWAYS_AUTHENTICATE key signs only after C_Login(CKU_CONTEXT_SPECIFIC) for that very operation. */
+START_TEST(test_context_specific_login)
+{
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
+	CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, oid_p256, sizeof(oid_p256)}, {CKA_VERIFY, &yes, 1}};
+	CK_ATTRIBUTE priv[] = {{CKA_SIGN, &yes, 1}, {CKA_ALWAYS_AUTHENTICATE, &yes, 1}};
+	CK_OBJECT_HANDLE hp, hk;
+	CK_BYTE sig[128];
+	CK_ULONG n = sizeof(sig);
+	CK_BBOOL aa = CK_FALSE;
+	CK_ATTRIBUTE q = {CKA_ALWAYS_AUTHENTICATE, &aa, 1};
+
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &gen, pub, 2, priv, 2, &hp, &hk), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(sess, hk, &q, 1), CKR_OK);
+	ck_assert_int_eq(aa, CK_TRUE);
+	/* nothing waits for a context-specific login yet */
+	ck_assert_rv(f->C_Login(sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_rv(f->C_SignInit(sess, &ecdsa, hk), CKR_OK);
+	ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "m", 1, sig, &n), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_SignUpdate(sess, (CK_BYTE_PTR) "m", 1), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_Login(sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR) "0000", 4), CKR_PIN_INCORRECT);
+	ck_assert_rv(f->C_Login(sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "m", 1, sig, &n), CKR_OK);
+	ck_assert_rv(f->C_VerifyInit(sess, &ecdsa, hp), CKR_OK);
+	ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR) "m", 1, sig, n), CKR_OK);
+	/* the next operation needs its own */
+	ck_assert_rv(f->C_SignInit(sess, &ecdsa, hk), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "m", 1, sig, &n), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_Login(sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ck_assert_rv(f->C_SignUpdate(sess, (CK_BYTE_PTR) "m", 1), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_rv(f->C_SignFinal(sess, sig, &n), CKR_OK);
+	/* the failed PIN was counted, and the right one cleared the count */
+	{
+		CK_TOKEN_INFO ti;
+
+		ck_assert_rv(f->C_GetTokenInfo(0, &ti), CKR_OK);
+		ck_assert(!(ti.flags & CKF_USER_PIN_COUNT_LOW));
+	}
+}
+END_TEST
+
 /* CKA_ALLOWED_MECHANISMS of a key that never had it reads as an empty list (every mechanism allowed), not
  * CKR_ATTRIBUTE_TYPE_INVALID; a key that has it reads it back; a data object has none. */
 START_TEST(test_allowed_mechanisms_default_empty)
@@ -1209,6 +1253,7 @@ int main(void)
 	tcase_add_test(wrap, test_wrap_with_trusted);
 	tcase_add_test(wrap, test_logout_ends_private_session_keys);
 	tcase_add_test(wrap, test_allowed_mechanisms_default_empty);
+	tcase_add_test(wrap, test_context_specific_login);
 	tcase_add_test(wrap, test_wrap_template);
 	tcase_add_test(wrap, test_unwrap_rules);
 	suite_add_tcase(su, wrap);
