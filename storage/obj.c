@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Token objects in the store: records, their index entries, and template queries over the indexes. */
+#include "common/osslctx.h"
 #include "storage/store-int.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@ static int kms_ikey_bytes(const struct kms_store *s, struct kms_ikey *ik, uint32
 	kms_be32_put(ik->buf, no);
 	ik->k.mv_data = ik->buf;
 	if (len > s->maxkey - 4) {
-		if (!EVP_Digest(v, len, ik->buf + 4, NULL, EVP_sha256(), NULL))
+		if (!kms_sha256() || !EVP_Digest(v, len, ik->buf + 4, NULL, kms_sha256(), NULL))
 			return ENOMEM;
 		ik->k.mv_size = 4 + 32;
 		return 0;

@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -47,7 +48,7 @@ static EVP_PKEY *peer_key(struct kms_engine_key *base, const uint8_t *pub, size_
 
 	if (base->kt == CKK_EC_MONTGOMERY) {
 		pt = peer_point(pub, len, 32, &ptlen);
-		return ptlen == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pt, ptlen) : NULL;
+		return ptlen == 32 ? EVP_PKEY_new_raw_public_key_ex(kms_libctx(), "X25519", NULL, pt, ptlen) : NULL;
 	}
 	pt = peer_point(pub, len, 0, &ptlen);
 	if (!ptlen || pt[0] != 0x04 || ptlen != 1 + 2 * base->size)
@@ -57,13 +58,13 @@ static EVP_PKEY *peer_key(struct kms_engine_key *base, const uint8_t *pub, size_
 	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
 	p[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
 	p[2] = OSSL_PARAM_construct_end();
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	ctx = EVP_PKEY_CTX_new_from_name(kms_libctx(), "EC", NULL);
 	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, p) != 1)
 		pk = NULL;
 	EVP_PKEY_CTX_free(ctx);
 	if (pk) {
 		/* the point must be on the curve */
-		EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+		EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(kms_libctx(), pk, NULL);
 
 		if (!chk || EVP_PKEY_public_check(chk) != 1) {
 			EVP_PKEY_free(pk);
@@ -101,7 +102,7 @@ static const char *kdf_hash(unsigned long kdf, bool *ok)
 static CK_RV x963(const char *hash, const uint8_t *z, size_t zlen, const uint8_t *info, size_t infolen, uint8_t *out,
 		  size_t len)
 {
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "X963KDF", NULL);
+	EVP_KDF *kdf = EVP_KDF_fetch(kms_libctx(), "X963KDF", NULL);
 	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
 	OSSL_PARAM p[4];
 	int n = 0;
@@ -143,7 +144,7 @@ CK_RV ossl_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *b
 	peer = peer_key(base, dp->public_data, dp->public_data_len);
 	if (!peer)
 		return CKR_MECHANISM_PARAM_INVALID;
-	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, base->pkey, NULL);
+	ctx = EVP_PKEY_CTX_new_from_pkey(kms_libctx(), base->pkey, NULL);
 	rv = CKR_GENERAL_ERROR;
 	if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
 	    EVP_PKEY_derive(ctx, NULL, &zlen) != 1)

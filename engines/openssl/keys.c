@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -246,7 +247,7 @@ static CK_RV gen_rsa(const struct kms_keygen_params *p, EVP_PKEY **pk)
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		}
 	}
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	ctx = EVP_PKEY_CTX_new_from_name(kms_libctx(), "RSA", NULL);
 	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
 	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)p->modulus_bits) != 1 ||
 	    (e && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e) != 1) || EVP_PKEY_generate(ctx, pk) != 1)
@@ -276,7 +277,7 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 			return CKR_DOMAIN_PARAMS_INVALID;
 		if (!ec_nid_ok(nid))
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", OBJ_nid2sn(nid));
+		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "EC", OBJ_nid2sn(nid));
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
@@ -285,7 +286,7 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 			return CKR_DOMAIN_PARAMS_INVALID;
 		if (nid != NID_ED25519)
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "ED25519");
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
 	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
@@ -294,7 +295,7 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 			return CKR_DOMAIN_PARAMS_INVALID;
 		if (nid != NID_X25519)
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "X25519");
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
 	default:
@@ -337,7 +338,7 @@ static int bld_bn(OSSL_PARAM_BLD *b, const char *name, const struct kms_attrs *t
 static CK_RV from_params(const char *alg, OSSL_PARAM_BLD *b, CK_OBJECT_CLASS cls, EVP_PKEY **pk)
 {
 	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(b);
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(kms_libctx(), alg, NULL);
 	CK_RV rv = CKR_HOST_MEMORY;
 
 	if (params && ctx) {
@@ -409,7 +410,7 @@ out:
 /* The public point of private scalar d on curve nid, uncompressed, into buf. */
 static size_t ec_public_from_private(int nid, const BIGNUM *d, uint8_t *buf, size_t len)
 {
-	EC_GROUP *g = EC_GROUP_new_by_curve_name(nid);
+	EC_GROUP *g = EC_GROUP_new_by_curve_name_ex(kms_libctx(), NULL, nid);
 	EC_POINT *pt = g ? EC_POINT_new(g) : NULL;
 	size_t n = 0;
 
@@ -485,8 +486,8 @@ static CK_RV import_raw25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, int
 		rawlen = val->len;
 	if (rawlen != 32)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key(want, NULL, raw, rawlen)
-				     : EVP_PKEY_new_raw_public_key(want, NULL, raw, rawlen);
+	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key_ex(kms_libctx(), OBJ_nid2sn(want), NULL, raw, rawlen)
+				     : EVP_PKEY_new_raw_public_key_ex(kms_libctx(), OBJ_nid2sn(want), NULL, raw, rawlen);
 	return *pk ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
@@ -528,6 +529,7 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 	struct kms_engine_key *k;
 	const unsigned char *p;
 	EVP_PKEY *pk = NULL;
+	bool legacy = false;
 
 	(void)inst;
 	if (cls == CKO_SECRET_KEY)
@@ -536,9 +538,10 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		if (!blob)
 			return CKR_GENERAL_ERROR;
 		pk = ossl_rsa_private_load(blob, blob_len);
+		legacy = pk != NULL;
 		if (!pk) {
 			p = blob;
-			pk = d2i_AutoPrivateKey(NULL, &p, (long)blob_len);
+			pk = d2i_AutoPrivateKey_ex(NULL, &p, (long)blob_len, kms_libctx(), NULL);
 		}
 	} else {
 		const struct kms_attr *spki = kms_attrs_get(pub, CKA_PUBLIC_KEY_INFO);
@@ -546,7 +549,7 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		if (!spki || !spki->len)
 			return CKR_GENERAL_ERROR;
 		p = spki->val;
-		pk = d2i_PUBKEY(NULL, &p, (long)spki->len);
+		pk = d2i_PUBKEY_ex(NULL, &p, (long)spki->len, kms_libctx(), NULL);
 	}
 	if (!pk)
 		return CKR_GENERAL_ERROR;
@@ -557,6 +560,7 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 	}
 	k->pkey = pk;
 	k->priv = cls == CKO_PRIVATE_KEY;
+	k->legacy = legacy;
 	switch (EVP_PKEY_get_base_id(pk)) {
 	case EVP_PKEY_RSA:
 		k->kt = CKK_RSA;

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/osslctx.h"
 #include "common/log.h"
 #include "engines/openssl/ossl.h"
 
@@ -125,7 +126,7 @@ static CK_RV ossl_init(const struct kms_engine_conf *conf, void **out)
 	if (!in)
 		return CKR_HOST_MEMORY;
 	for (int i = 0; i < H__COUNT; i++) {
-		in->md[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
+		in->md[i] = EVP_MD_fetch(kms_libctx(), md_names[i], NULL);
 		if (!in->md[i]) {
 			ossl_shutdown(in);
 			return CKR_GENERAL_ERROR;
@@ -157,7 +158,7 @@ static CK_RV ossl_random(void *inst, uint8_t *buf, size_t len)
 	(void)inst;
 	if (len > INT32_MAX)
 		return CKR_ARGUMENTS_BAD;
-	return RAND_bytes(buf, (int)len) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
+	return kms_rand(buf, len) ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 static CK_RV ossl_seed(void *inst, const uint8_t *buf, size_t len)

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -153,10 +154,17 @@ static CK_RV start_digest(struct kms_engine_op *op)
 	op->mdctx = EVP_MD_CTX_new();
 	if (!op->mdctx)
 		return CKR_HOST_MEMORY;
-	if (op->kind == KMS_OP_SIGN)
-		rc = EVP_DigestSignInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey);
+	if (op->key->legacy)
+		/* An RSA key of kms11's own method runs through OpenSSL's legacy code, which would look a digest
+		 * given by name up in the application's context: hand it the digest fetched from kms11's. */
+		rc = op->kind == KMS_OP_SIGN ? EVP_DigestSignInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey)
+					     : EVP_DigestVerifyInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey);
+	else if (op->kind == KMS_OP_SIGN)
+		rc = EVP_DigestSignInit_ex(op->mdctx, &pctx, op->md ? EVP_MD_get0_name(op->md) : NULL, kms_libctx(), NULL,
+					    op->key->pkey, NULL);
 	else
-		rc = EVP_DigestVerifyInit(op->mdctx, &pctx, op->md, NULL, op->key->pkey);
+		rc = EVP_DigestVerifyInit_ex(op->mdctx, &pctx, op->md ? EVP_MD_get0_name(op->md) : NULL, kms_libctx(),
+					      NULL, op->key->pkey, NULL);
 	if (rc != 1)
 		return CKR_GENERAL_ERROR;
 	if (op->padding == RSA_PKCS1_PSS_PADDING &&
@@ -310,7 +318,7 @@ static CK_RV ecdsa_raw_to_der(const uint8_t *raw, size_t len, size_t half, uint8
 /* Sets up an EVP_PKEY_CTX for the raw mechanisms and RSA encryption. */
 static CK_RV raw_ctx(struct kms_engine_op *op, EVP_PKEY_CTX **out)
 {
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, op->key->pkey, NULL);
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(kms_libctx(), op->key->pkey, NULL);
 	int rc;
 
 	if (!c)
@@ -386,7 +394,7 @@ static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, 
 		EVP_MD_CTX *m = EVP_MD_CTX_new();
 
 		n = *outlen;
-		rc = m && EVP_DigestSignInit(m, NULL, NULL, NULL, op->key->pkey) == 1 &&
+		rc = m && EVP_DigestSignInit_ex(m, NULL, NULL, kms_libctx(), NULL, op->key->pkey, NULL) == 1 &&
 		     EVP_DigestSign(m, out, &n, in, inlen) == 1;
 		EVP_MD_CTX_free(m);
 		if (!rc)
@@ -486,7 +494,7 @@ static CK_RV verify(struct kms_engine_op *op, const uint8_t *data, size_t len, c
 	} else if (op->key->kt == CKK_EC_EDWARDS) {
 		EVP_MD_CTX *m = EVP_MD_CTX_new();
 
-		rc = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, op->key->pkey) == 1 ?
+		rc = m && EVP_DigestVerifyInit_ex(m, NULL, NULL, kms_libctx(), NULL, op->key->pkey, NULL) == 1 ?
 			     EVP_DigestVerify(m, s, derlen, data, len) : -1;
 		EVP_MD_CTX_free(m);
 	} else {

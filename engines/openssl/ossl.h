@@ -27,6 +27,7 @@ struct kms_engine_key {
 	EVP_PKEY *pkey;
 	CK_KEY_TYPE kt;
 	bool priv;
+	bool legacy; /* an RSA key of kms11's own method (rsa.c): OpenSSL's legacy code runs it */
 	size_t size; /* RSA: modulus bytes; EC: field bytes; Ed25519: 32; secret key: its length */
 	uint8_t *secret; /* secret key bytes (kms_secure_alloc); NULL for RSA, EC and Edwards keys */
 	/* Contexts an ended operation left for the next one, keyed again with an all-zero key first, so

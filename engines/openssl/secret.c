@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "common/mem.h"
+#include "common/osslctx.h"
 #include "engines/openssl/ossl.h"
 
 #define GENERIC_MAX 512 /* bytes of a generic secret or HMAC key */
@@ -112,7 +113,7 @@ CK_RV ossl_generate_secret(void *inst, const struct kms_secretgen_params *p, str
 	key = kms_secure_alloc(p->len);
 	if (!key)
 		return CKR_HOST_MEMORY;
-	if (RAND_priv_bytes(key, (int)p->len) != 1) {
+	if (!kms_rand_priv(key, p->len)) {
 		kms_secure_free(key);
 		return CKR_FUNCTION_FAILED;
 	}

@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -59,14 +60,14 @@ CK_RV ossl_sym_fetch(struct ossl_inst *in)
 	static const char *const sha3[H3__COUNT] = {"SHA3-256", "SHA3-384", "SHA3-512"};
 
 	for (int i = 0; i < H3__COUNT; i++)
-		if (!(in->sha3[i] = EVP_MD_fetch(NULL, sha3[i], NULL)))
+		if (!(in->sha3[i] = EVP_MD_fetch(kms_libctx(), sha3[i], NULL)))
 			return CKR_GENERAL_ERROR;
 	for (int m = 0; m < A__COUNT; m++)
 		for (int k = 0; k < 3; k++)
-			if (!(in->aes[m][k] = EVP_CIPHER_fetch(NULL, aes_names[m][k], NULL)))
+			if (!(in->aes[m][k] = EVP_CIPHER_fetch(kms_libctx(), aes_names[m][k], NULL)))
 				return CKR_GENERAL_ERROR;
-	in->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	in->cmac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+	in->hmac = EVP_MAC_fetch(kms_libctx(), "HMAC", NULL);
+	in->cmac = EVP_MAC_fetch(kms_libctx(), "CMAC", NULL);
 	return in->hmac && in->cmac ? CKR_OK : CKR_GENERAL_ERROR;
 }
 

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -68,7 +69,7 @@ static CK_RV aes_kw(const uint8_t *kek, size_t keklen, bool pad, bool wrap, cons
 		return wrap ? CKR_KEY_SIZE_RANGE : CKR_WRAPPED_KEY_LEN_RANGE;
 	snprintf(name, sizeof(name), "AES-%zu-WRAP%s", keklen * 8, pad ? "-PAD" : "");
 	buf = wrap ? malloc(cap) : kms_secure_alloc(cap);
-	c = EVP_CIPHER_fetch(NULL, name, NULL);
+	c = EVP_CIPHER_fetch(kms_libctx(), name, NULL);
 	ctx = EVP_CIPHER_CTX_new();
 	if (!buf || !c || !ctx) {
 		rv = buf ? CKR_GENERAL_ERROR : CKR_HOST_MEMORY;
@@ -187,7 +188,7 @@ static CK_RV rsa_aes_wrap(struct ossl_inst *in, const CK_MECHANISM *mech, struct
 
 	if (rv != CKR_OK)
 		return rv;
-	if (RAND_priv_bytes(eph, (int)aeslen) != 1)
+	if (!kms_rand_priv(eph, aeslen))
 		return CKR_FUNCTION_FAILED;
 	rv = run_op(in, false, KMS_OP_ENCRYPT, &oaep, rsa, eph, aeslen, &rct, &rlen);
 	if (rv == CKR_OK)

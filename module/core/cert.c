@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/osslctx.h"
 #include "module/core/cert.h"
 
 /* Sets type to the derived value when the template left it out (or empty); a different value is
@@ -58,6 +59,26 @@ static CK_RV ulong_in_range(struct kms_attrs *a, CK_ATTRIBUTE_TYPE type, unsigne
 	return CKR_OK;
 }
 
+/* A digest in kms11's own library context; CKR_GENERAL_ERROR when it cannot be made. */
+static CK_RV digest(const char *name, const uint8_t *in, size_t len, uint8_t *md)
+{
+	return EVP_Q_digest(kms_libctx(), name, NULL, in, len, md, NULL) == 1 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+/* Parses a certificate into an X509 of kms11's library context (its key is decoded there too); with whole,
+ * bytes after the certificate make it fail. */
+static X509 *x509_parse(const uint8_t *der, size_t len, bool whole)
+{
+	const unsigned char *p = der;
+	X509 *x = X509_new_ex(kms_libctx(), NULL);
+
+	if (x && (!d2i_X509(&x, &p, (long)len) || (whole && p != der + len))) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
 /* The hash of the subject public key (the BIT STRING contents), with the name hash algorithm. */
 static CK_RV key_hash(X509 *x, unsigned long alg, uint8_t *md, size_t *len)
 {
@@ -65,14 +86,8 @@ static CK_RV key_hash(X509 *x, unsigned long alg, uint8_t *md, size_t *len)
 
 	if (!bits)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if (alg == CKM_SHA256) {
-		SHA256(bits->data, (size_t)bits->length, md);
-		*len = SHA256_DIGEST_LENGTH;
-	} else {
-		SHA1(bits->data, (size_t)bits->length, md);
-		*len = SHA_DIGEST_LENGTH;
-	}
-	return CKR_OK;
+	*len = alg == CKM_SHA256 ? SHA256_DIGEST_LENGTH : SHA_DIGEST_LENGTH;
+	return digest(alg == CKM_SHA256 ? "SHA256" : "SHA1", bits->data, (size_t)bits->length, md);
 }
 
 /* The issuer's key hash: the subject's for a self-signed certificate, else the authority key identifier
@@ -99,15 +114,12 @@ static CK_RV issuer_hash(struct kms_attrs *a, X509 *x, unsigned long alg, const 
 
 CK_RV kms_cert_spki(const uint8_t *der, size_t len, uint8_t **spki, size_t *spki_len)
 {
-	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
+	X509 *x = x509_parse(der, len, true);
 	uint8_t *out = NULL;
 	int n;
 
-	if (!x || p != der + len) {
-		X509_free(x);
+	if (!x)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	}
 	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &out);
 	X509_free(x);
 	if (n <= 0)
@@ -127,7 +139,6 @@ CK_RV kms_cert_complete(struct kms_attrs *a)
 	bool has_trusted = tr != NULL;
 	const uint8_t *der;
 	size_t derlen;
-	const unsigned char *p;
 	unsigned long ct, alg;
 	uint8_t md[SHA256_DIGEST_LENGTH], *spki = NULL;
 	size_t mdlen = 0;
@@ -156,10 +167,8 @@ CK_RV kms_cert_complete(struct kms_attrs *a)
 	kms_attrs_get_ulong(a, CKA_NAME_HASH_ALGORITHM, &alg);
 	if (alg != CKM_SHA_1 && alg != CKM_SHA256)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	p = der;
-	x = d2i_X509(NULL, &p, (long)derlen);
-	if (!x || p != der + derlen) {
-		X509_free(x);
+	x = x509_parse(der, derlen, true);
+	if (!x) {
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	}
 	rv = DERIVE_DER(a, CKA_SUBJECT, i2d_X509_NAME, X509_get_subject_name(x));
@@ -176,8 +185,9 @@ CK_RV kms_cert_complete(struct kms_attrs *a)
 		rv = n > 0 ? derive_attr(a, CKA_PUBLIC_KEY_INFO, spki, (size_t)n) : CKR_ATTRIBUTE_VALUE_INVALID;
 		/* CKA_ID: as for key pairs, the SHA-256 of the SubjectPublicKeyInfo */
 		if (rv == CKR_OK && (!kms_attrs_get(a, CKA_ID) || !kms_attrs_get(a, CKA_ID)->len)) {
-			SHA256(spki, (size_t)n, md);
-			rv = kms_attrs_set(a, CKA_ID, md, SHA256_DIGEST_LENGTH) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+			rv = digest("SHA256", spki, (size_t)n, md);
+			if (rv == CKR_OK)
+				rv = kms_attrs_set(a, CKA_ID, md, SHA256_DIGEST_LENGTH) == 0 ? CKR_OK : CKR_HOST_MEMORY;
 		}
 		OPENSSL_free(spki);
 	}
@@ -187,10 +197,10 @@ CK_RV kms_cert_complete(struct kms_attrs *a)
 		rv = derive_attr(a, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, md, mdlen);
 	if (rv == CKR_OK)
 		rv = issuer_hash(a, x, alg, md, mdlen);
-	if (rv == CKR_OK) {
-		SHA1(der, derlen, md);
+	if (rv == CKR_OK)
+		rv = digest("SHA1", der, derlen, md);
+	if (rv == CKR_OK)
 		rv = derive_attr(a, CKA_CHECK_VALUE, md, 3);
-	}
 	if (rv == CKR_OK && !has_trusted && kms_attrs_set_bool(a, CKA_TRUSTED, false) != 0)
 		rv = CKR_HOST_MEMORY;
 	if (rv == CKR_OK && !kms_attrs_get(a, CKA_URL) && kms_attrs_set(a, CKA_URL, NULL, 0) != 0)

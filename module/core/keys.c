@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "common/osslctx.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "module/core/cert.h"
@@ -24,7 +25,8 @@ static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
 	int e = 0;
 
 	if (spki && spki->len) {
-		SHA256(spki->val, spki->len, md);
+		if (!kms_sha256() || EVP_Digest(spki->val, spki->len, md, NULL, kms_sha256(), NULL) != 1)
+			return CKR_GENERAL_ERROR;
 		if (!id || id->len == 0)
 			e |= kms_attrs_set(a, CKA_ID, md, sizeof(md));
 		hex = kms_hex_encode(md, sizeof(md));
@@ -36,7 +38,7 @@ static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
 	}
 	if (!spki && !kms_attrs_get(a, CKA_KMS11_KEY_ID)) {
 		/* Secret keys: a random 128-bit key id. */
-		if (RAND_bytes(md, 16) != 1)
+		if (!kms_rand(md, 16))
 			return CKR_GENERAL_ERROR;
 		hex = kms_hex_encode(md, 16);
 		if (!hex)

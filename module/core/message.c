@@ -5,6 +5,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "module/core/core.h"
 
@@ -118,7 +119,7 @@ static CK_RV gcm_message_iv(struct kms_msg *m, enum kms_msg_kind kind, struct km
 	case KMS_CKG_NO_GENERATE:
 		return CKR_OK;
 	case KMS_CKG_GENERATE_RANDOM:
-		return RAND_bytes(p->pIv + fixed, (int)(p->ulIvLen - fixed)) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
+		return kms_rand(p->pIv + fixed, p->ulIvLen - fixed) ? CKR_OK : CKR_FUNCTION_FAILED;
 	case KMS_CKG_GENERATE:
 	case KMS_CKG_GENERATE_COUNTER:
 	case KMS_CKG_GENERATE_COUNTER_XOR: {

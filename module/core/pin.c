@@ -9,6 +9,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "common/osslctx.h"
 #include "common/mem.h"
 #include "module/core/core.h"
 
@@ -25,7 +26,7 @@ CK_RV kms_kdf_new(struct kms_kdf *kdf)
 	kdf->n = KDF_N;
 	kdf->r = KDF_R;
 	kdf->p = KDF_P;
-	return RAND_bytes(kdf->salt, sizeof(kdf->salt)) == 1 ? CKR_OK : CKR_GENERAL_ERROR;
+	return kms_rand(kdf->salt, sizeof(kdf->salt)) ? CKR_OK : CKR_GENERAL_ERROR;
 }
 
 CK_RV kms_kdf_derive(const struct kms_kdf *kdf, const char *pin, size_t len, uint8_t key[32])
@@ -39,7 +40,7 @@ CK_RV kms_kdf_derive(const struct kms_kdf *kdf, const char *pin, size_t len, uin
 
 	if (n < 2 || (n & (n - 1)) || n > (1ULL << 22) || r == 0 || r > 32 || p == 0 || p > 16)
 		return CKR_GENERAL_ERROR;
-	alg = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+	alg = EVP_KDF_fetch(kms_libctx(), "SCRYPT", NULL);
 	if (!alg)
 		goto out;
 	ctx = EVP_KDF_CTX_new(alg);
@@ -74,9 +75,9 @@ CK_RV kms_gcm_seal(const uint8_t key[32], const uint8_t *aad, size_t aadlen, con
 	if (!buf)
 		return CKR_HOST_MEMORY;
 	c = EVP_CIPHER_CTX_new();
-	if (!c || RAND_bytes(buf, GCM_NONCE) != 1)
+	if (!c || !kms_aes256gcm() || !kms_rand(buf, GCM_NONCE))
 		goto out;
-	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) != 1 ||
+	if (EVP_EncryptInit_ex2(c, kms_aes256gcm(), key, buf, NULL) != 1 ||
 	    EVP_EncryptUpdate(c, NULL, &l, aad, (int)aadlen) != 1 ||
 	    EVP_EncryptUpdate(c, buf + GCM_NONCE, &l, in, (int)len) != 1 ||
 	    EVP_EncryptFinal_ex(c, buf + GCM_NONCE + l, &l2) != 1 ||
@@ -110,7 +111,7 @@ CK_RV kms_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aadlen, con
 	c = EVP_CIPHER_CTX_new();
 	if (!c)
 		goto out;
-	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) != 1 ||
+	if (!kms_aes256gcm() || EVP_DecryptInit_ex2(c, kms_aes256gcm(), key, in, NULL) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &l, aad, (int)aadlen) != 1 ||
 	    EVP_DecryptUpdate(c, buf, &l, in + GCM_NONCE, (int)n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, (void *)(in + GCM_NONCE + n)) != 1)

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/osslctx.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "module/core/core.h"
@@ -467,8 +468,7 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	char *serial = NULL;
 	CK_RV rv;
 
-	if (RAND_bytes(tkey, sizeof(tkey)) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1 ||
-	    RAND_bytes(epoch, sizeof(epoch)) != 1)
+	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(rnd, sizeof(rnd)) || !kms_rand(epoch, sizeof(epoch)))
 		return CKR_GENERAL_ERROR;
 	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
 	kms_wipe(tkey, sizeof(tkey));
