@@ -16,6 +16,7 @@
 
 #include "module/core/core.h"
 #include "tests/interop/p11util.h"
+#include "tests/rsaparts.h"
 
 static FILE *out;
 
@@ -75,13 +76,6 @@ static CK_BBOOL yes = CK_TRUE;
 
 static CK_OBJECT_HANDLE import_rsa(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s)
 {
-	static const char *const names[] = {OSSL_PKEY_PARAM_RSA_N,	  OSSL_PKEY_PARAM_RSA_E,
-					    OSSL_PKEY_PARAM_RSA_D,	  OSSL_PKEY_PARAM_RSA_FACTOR1,
-					    OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
-					    OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
-	static const CK_ATTRIBUTE_TYPE types[] = {CKA_MODULUS,	 CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT,
-						  CKA_PRIME_1,	 CKA_PRIME_2,	      CKA_EXPONENT_1,
-						  CKA_EXPONENT_2, CKA_COEFFICIENT};
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_KEY_TYPE kt = CKK_RSA;
 	CK_ATTRIBUTE t[12] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_TOKEN, &yes, 1},
@@ -94,8 +88,8 @@ static CK_OBJECT_HANDLE import_rsa(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s)
 	if (!pk)
 		return 0;
 	for (int i = 0; i < 8; i++) {
-		v[i] = bn_bytes(pk, names[i], &l[i]);
-		t[4 + i].type = types[i];
+		v[i] = bn_bytes(pk, rsa_part_names[i], &l[i]);
+		t[4 + i].type = rsa_part_types[i];
 		t[4 + i].pValue = v[i];
 		t[4 + i].ulValueLen = (CK_ULONG)l[i];
 	}

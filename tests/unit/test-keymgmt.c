@@ -18,6 +18,7 @@
 #include "common/pkcs11x.h"
 #include "tests/unit/modfixture.h"
 #include "tests/unit/osslcheck.h"
+#include "tests/rsaparts.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define BAD_HANDLE 0x7ffffff1UL
@@ -143,13 +144,6 @@ static size_t ossl_oaep(EVP_PKEY *pk, int enc, const CK_BYTE *in, size_t inlen, 
 /* An OpenSSL RSA key imported into the module: its public half with CKA_WRAP, or all of it with CKA_UNWRAP. */
 static CK_OBJECT_HANDLE rsa_import(EVP_PKEY *pk, bool private)
 {
-	static const char *const names[] = {OSSL_PKEY_PARAM_RSA_N,	   OSSL_PKEY_PARAM_RSA_E,
-					    OSSL_PKEY_PARAM_RSA_D,	   OSSL_PKEY_PARAM_RSA_FACTOR1,
-					    OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
-					    OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
-	static const CK_ATTRIBUTE_TYPE types[] = {CKA_MODULUS,	   CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT,
-						  CKA_PRIME_1,	   CKA_PRIME_2,		CKA_EXPONENT_1,
-						  CKA_EXPONENT_2, CKA_COEFFICIENT};
 	CK_BYTE buf[8][512];
 	CK_ATTRIBUTE t[12] = {{CKA_CLASS, private ? &c_priv : &c_pub, sizeof(CK_OBJECT_CLASS)},
 			      {CKA_KEY_TYPE, &k_rsa, sizeof(k_rsa)},
@@ -160,8 +154,8 @@ static CK_OBJECT_HANDLE rsa_import(EVP_PKEY *pk, bool private)
 	for (size_t i = 0; i < n; i++) {
 		BIGNUM *bn = NULL;
 
-		ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, names[i], &bn), 1);
-		t[3 + i].type = types[i];
+		ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, rsa_part_names[i], &bn), 1);
+		t[3 + i].type = rsa_part_types[i];
 		t[3 + i].pValue = buf[i];
 		t[3 + i].ulValueLen = (CK_ULONG)BN_bn2bin(bn, buf[i]);
 		BN_free(bn);
@@ -1054,11 +1048,23 @@ static void spki_sha256(EVP_PKEY *pk, CK_BYTE md[32])
 }
 
 /* A certificate imported without CKA_ID takes the CKA_ID of its key pair: both are SHA-256 of the SPKI. */
+/* A certificate and both halves of its key pair carry CKA_ID want (32 bytes). */
+static void assert_shared_id(CK_OBJECT_HANDLE cert, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, const CK_BYTE *want)
+{
+	const CK_OBJECT_HANDLE hs[] = {cert, priv, pub};
+	CK_BYTE id[64];
+
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(attr(hs[i], CKA_ID, id, sizeof(id)), 32);
+		ck_assert_mem_eq(id, want, 32);
+	}
+}
+
 START_TEST(test_certificate_id)
 {
 	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
 	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, oid_p256, sizeof(oid_p256)}};
-	CK_BYTE der[2048], id[64], id2[64], spki[256], got[256], want[32], *p;
+	CK_BYTE der[2048], spki[256], got[256], want[32], *p;
 	CK_OBJECT_HANDLE pub, priv, cert;
 	EVP_PKEY *ca = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *theirs;
 	CK_ATTRIBUTE t[] = {{CKA_CLASS, &c_cert, sizeof(c_cert)}, {CKA_CERTIFICATE_TYPE, &ct_x509, sizeof(ct_x509)},
@@ -1077,12 +1083,7 @@ START_TEST(test_certificate_id)
 	n = make_cert(theirs, ca, "module key", 7, der, sizeof(der));
 	t[2].ulValueLen = (CK_ULONG)n;
 	ck_assert_rv(f->C_CreateObject(sess, t, N(t), &cert), CKR_OK);
-	ck_assert_uint_eq(attr(cert, CKA_ID, id, sizeof(id)), 32);
-	ck_assert_mem_eq(id, want, 32);
-	ck_assert_uint_eq(attr(priv, CKA_ID, id2, sizeof(id2)), 32);
-	ck_assert_mem_eq(id2, want, 32);
-	ck_assert_uint_eq(attr(pub, CKA_ID, id2, sizeof(id2)), 32);
-	ck_assert_mem_eq(id2, want, 32);
+	assert_shared_id(cert, priv, pub, want);
 	EVP_PKEY_free(theirs);
 	/* a pair made with C_CreateObject from OpenSSL's key */
 	{
@@ -1112,12 +1113,7 @@ START_TEST(test_certificate_id)
 		n = make_cert(k, ca, "imported key", 8, der, sizeof(der));
 		t[2].ulValueLen = (CK_ULONG)n;
 		ck_assert_rv(f->C_CreateObject(sess, t, N(t), &cert), CKR_OK);
-		ck_assert_uint_eq(attr(cert, CKA_ID, id, sizeof(id)), 32);
-		ck_assert_mem_eq(id, want, 32);
-		ck_assert_uint_eq(attr(priv, CKA_ID, id2, sizeof(id2)), 32);
-		ck_assert_mem_eq(id2, want, 32);
-		ck_assert_uint_eq(attr(pub, CKA_ID, id2, sizeof(id2)), 32);
-		ck_assert_mem_eq(id2, want, 32);
+		assert_shared_id(cert, priv, pub, want);
 		EVP_PKEY_free(k);
 	}
 	EVP_PKEY_free(ca);
