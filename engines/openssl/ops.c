@@ -75,6 +75,7 @@ static CK_KEY_TYPE key_type_of(CK_MECHANISM_TYPE m, enum kms_op_kind kind)
 
 	switch (m) {
 	case CKM_RSA_PKCS:
+	case CKM_RSA_X_509:
 		return CKK_RSA;
 	case CKM_RSA_PKCS_OAEP:
 		return sv ? (CK_KEY_TYPE)-1 : CKK_RSA;
@@ -194,7 +195,7 @@ CK_RV ossl_op_init(void *vinst, enum kms_op_kind kind, const CK_MECHANISM *mech,
 	op->mech = mech->mechanism;
 	op->key = key;
 	op->form = hash_of(mech->mechanism) ? M_HASH : M_RAW;
-	op->padding = RSA_PKCS1_PADDING;
+	op->padding = mech->mechanism == CKM_RSA_X_509 ? RSA_NO_PADDING : RSA_PKCS1_PADDING;
 	if (op->form == M_HASH)
 		op->md = ossl_md_for_mech(in, hash_of(mech->mechanism));
 	if (is_pss(mech->mechanism))
@@ -375,7 +376,42 @@ static CK_RV raw_len_ok(struct kms_engine_op *op, size_t inlen)
 		return inlen == (size_t)EVP_MD_get_size(op->md) ? CKR_OK : CKR_DATA_LEN_RANGE;
 	if (op->padding == RSA_PKCS1_OAEP_PADDING)
 		return inlen + 2 * (size_t)EVP_MD_get_size(op->md) + 2 <= k ? CKR_OK : CKR_DATA_LEN_RANGE;
+	if (op->padding == RSA_NO_PADDING)
+		return inlen <= k ? CKR_OK : CKR_DATA_LEN_RANGE;
 	return inlen + 11 <= k ? CKR_OK : CKR_DATA_LEN_RANGE;
+}
+
+/* CKM_RSA_X_509 works on whole blocks: data shorter than the modulus is taken with zero bytes in
+ * front (PKCS#11 2.40 §2.1.9). blk has room for the modulus length; returns the block length. */
+static size_t raw_block(const struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *blk)
+{
+	size_t k = op->key->size;
+
+	memset(blk, 0, k - inlen);
+	memcpy(blk + (k - inlen), in, inlen);
+	return k;
+}
+
+/* CKM_RSA_X_509 verification: the signature's public-key image, a whole block, against the data
+ * taken as a block. CKR_SIGNATURE_INVALID also for a signature not below the modulus. */
+static CK_RV raw_x509_verify(struct kms_engine_op *op, EVP_PKEY_CTX *c, const uint8_t *data, size_t len,
+			     const uint8_t *sig, size_t siglen)
+{
+	size_t k = op->key->size, n = k;
+	uint8_t *img = malloc(k), *blk = malloc(k);
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (img && blk) {
+		raw_block(op, data, len, blk);
+		rv = EVP_PKEY_verify_recover_init(c) == 1 && EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING) == 1 &&
+				     EVP_PKEY_verify_recover(c, img, &n, sig, siglen) == 1 && n == k &&
+				     CRYPTO_memcmp(img, blk, k) == 0
+			     ? CKR_OK
+			     : CKR_SIGNATURE_INVALID;
+	}
+	free(img);
+	free(blk);
+	return rv;
 }
 
 /* Signs, encrypts or decrypts in one step with the raw mechanisms. */
@@ -410,6 +446,17 @@ static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, 
 		rc = EVP_PKEY_sign(c, der, &n, in, inlen);
 		rv = rc == 1 ? ecdsa_der_to_raw(der, n, op->key->size, out, outlen) : CKR_FUNCTION_FAILED;
 	} else {
+		uint8_t *blk = NULL;
+
+		if (op->padding == RSA_NO_PADDING && op->kind != KMS_OP_DECRYPT) {
+			blk = kms_secure_alloc(op->key->size);
+			if (!blk) {
+				EVP_PKEY_CTX_free(c);
+				return CKR_HOST_MEMORY;
+			}
+			inlen = raw_block(op, in, inlen, blk);
+			in = blk;
+		}
 		n = *outlen;
 		if (op->kind == KMS_OP_SIGN)
 			rc = EVP_PKEY_sign(c, out, &n, in, inlen);
@@ -419,7 +466,11 @@ static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, 
 			rc = EVP_PKEY_decrypt(c, out, &n, in, inlen);
 		if (rc == 1)
 			*outlen = n;
-		rv = rc == 1 ? CKR_OK : op->kind == KMS_OP_DECRYPT ? CKR_ENCRYPTED_DATA_INVALID : CKR_FUNCTION_FAILED;
+		kms_secure_free(blk);
+		if (rc != 1 && op->padding == RSA_NO_PADDING && op->kind != KMS_OP_DECRYPT)
+			rv = CKR_DATA_INVALID; /* the only way a bare RSA operation fails: a block not below n */
+		else
+			rv = rc == 1 ? CKR_OK : op->kind == KMS_OP_DECRYPT ? CKR_ENCRYPTED_DATA_INVALID : CKR_FUNCTION_FAILED;
 	}
 	EVP_PKEY_CTX_free(c);
 	return rv;
@@ -503,9 +554,16 @@ static CK_RV verify(struct kms_engine_op *op, const uint8_t *data, size_t len, c
 			OPENSSL_free(der);
 			return rv;
 		}
+		if (op->key->kt == CKK_RSA && op->padding == RSA_NO_PADDING && len > op->key->size)
+			return CKR_DATA_LEN_RANGE;
 		rv = raw_ctx(op, &c);
 		if (rv != CKR_OK) {
 			OPENSSL_free(der);
+			return rv;
+		}
+		if (op->padding == RSA_NO_PADDING && op->key->kt == CKK_RSA) {
+			rv = raw_x509_verify(op, c, data, len, s, derlen);
+			EVP_PKEY_CTX_free(c);
 			return rv;
 		}
 		rc = EVP_PKEY_verify(c, s, derlen, data, len);
