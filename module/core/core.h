@@ -180,6 +180,13 @@ void kms_token_forget_login_locked(struct kms_token *tok);
  * store's generation has not moved. A stale login is dropped and the token's sessions end:
  * CKR_USER_NOT_LOGGED_IN then, CKR_DEVICE_ERROR when the record cannot be read. */
 CK_RV kms_token_check_epoch(struct kms_token *tok);
+/* The seal key of the token's public objects (CKA_PRIVATE false), which needs no PIN: it is in the token
+ * record in clear, so such objects are protected only by the store's file permissions. *key is secure
+ * memory (kms_secure_free). create: a record written before these keys gets one; otherwise a token
+ * without one answers CKR_ENCRYPTED_DATA_INVALID (nothing can have been sealed under it). *current
+ * (when not NULL) tells whether the token's objects are in the current seal version (else the next
+ * login migrates them). */
+CK_RV kms_token_public_key(struct kms_token *tok, bool create, uint8_t **key, bool *current);
 
 /* presence.c */
 /* Sets up the presence fields of a token (no file is opened yet); CKR_HOST_MEMORY. */
@@ -198,6 +205,9 @@ CK_RV kms_presence_exclusive(struct kms_token *tok);
 void kms_presence_release(struct kms_token *tok);
 
 /* seal.c */
+/* Makes sure the token has its public seal key, before a store write transaction that may seal a public
+ * object begins (the key is created in a transaction of its own). */
+CK_RV kms_seal_public_ready(struct kms_token *tok);
 /* Seals an engine blob (or a private data value) for token object id with attributes a (final: the
  * guarded ones are bound into the seal) under the token key; CKR_USER_NOT_LOGGED_IN without the user. */
 CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, const uint8_t *blob, size_t len,

@@ -487,7 +487,10 @@ CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		 * object destroyed meanwhile stays destroyed (CKR_OBJECT_HANDLE_INVALID). */
 		c.tok = s->tok;
 		c.id = o->id;
-		rv = kms_store_obj_update(kms_mod.store, s->tok->no, o->id, set_merge, &c);
+		if (o->blob || kms_attrs_get(&o->attrs, CKA_KMS11_SEALED))
+			rv = kms_seal_public_ready(s->tok);
+		if (rv == CKR_OK)
+			rv = kms_store_obj_update(kms_mod.store, s->tok->no, o->id, set_merge, &c);
 	} else {
 		/* Another thread may replace the object first: merge into its copy then, until one wins or
 		 * the object is gone. */

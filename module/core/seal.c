@@ -15,6 +15,10 @@
  * turned on, the object moved to another token) makes the seal fail to open: the object is refused with
  * CKR_DEVICE_ERROR and a log line, never used. Version 1 (stores written before) bound only the id:
  * "kms11-obj" || id.
+ *
+ * The key is the token key (under the PINs) for private objects, and the token's public seal key (in the
+ * token record in clear) for objects with CKA_PRIVATE false, which PKCS#11 lets any session use; version 3
+ * of a token's objects is version 2 with that split (version 2 sealed every object under the token key).
  */
 static const CK_ATTRIBUTE_TYPE guarded[] = {
 	CKA_CLASS,	     CKA_KEY_TYPE,	   CKA_TOKEN,		  CKA_PRIVATE,	     CKA_SENSITIVE,
@@ -94,8 +98,33 @@ static CK_RV with_key(struct kms_token *tok, bool user_only, bool open, const ui
 	return rv;
 }
 
+/* Seals or opens with the token's public seal key, which needs no login (created when sealing). */
+static CK_RV with_public_key(struct kms_token *tok, bool open, const uint8_t *aad, size_t aadlen, const uint8_t *in,
+			     size_t len, uint8_t **out, size_t *outlen)
+{
+	uint8_t *key = NULL;
+	bool current = true;
+	CK_RV rv = kms_token_public_key(tok, !open, &key, &current);
+
+	if (rv == CKR_OK)
+		rv = open ? kms_gcm_open(key, aad, aadlen, in, len, out, outlen)
+			  : kms_gcm_seal(key, aad, aadlen, in, len, out, outlen);
+	kms_secure_free(key);
+	/* A public object of a token not yet migrated is still under the token key: a login migrates it. */
+	if (rv == CKR_ENCRYPTED_DATA_INVALID && !current)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	return rv;
+}
+
+/* Public objects (CKA_PRIVATE false) are sealed under the public seal key, every other under the token key. */
+static bool sealed_public(const struct kms_attrs *a)
+{
+	return !kms_attrs_get_bool(a, CKA_PRIVATE, true);
+}
+
 /* Seals (or opens: CKR_ENCRYPTED_DATA_INVALID when it does not open) with the version 2 associated data of
- * token object id with attributes a. */
+ * token object id with attributes a, under the key its CKA_PRIVATE chooses; user_only has a private object
+ * need the user's login. */
 static CK_RV seal_v2(struct kms_token *tok, bool user_only, bool open, uint64_t id, const struct kms_attrs *a,
 		     const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
 {
@@ -103,7 +132,9 @@ static CK_RV seal_v2(struct kms_token *tok, bool user_only, bool open, uint64_t 
 	size_t aadlen = 0;
 	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
 
-	if (rv == CKR_OK)
+	if (rv == CKR_OK && sealed_public(a))
+		rv = with_public_key(tok, open, aad, aadlen, in, len, out, outlen);
+	else if (rv == CKR_OK)
 		rv = with_key(tok, user_only, open, aad, aadlen, in, len, out, outlen);
 	free(aad);
 	return rv;
@@ -154,6 +185,15 @@ static CK_RV seal_into_record(struct kms_token *tok, uint64_t id, struct kms_att
 	if (rv == CKR_OK && kms_attrs_set(next, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
 		rv = CKR_HOST_MEMORY;
 	free(sealed);
+	return rv;
+}
+
+CK_RV kms_seal_public_ready(struct kms_token *tok)
+{
+	uint8_t *key = NULL;
+	CK_RV rv = kms_token_public_key(tok, true, &key, NULL);
+
+	kms_secure_free(key);
 	return rv;
 }
 
@@ -241,13 +281,26 @@ static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, s
 	}
 	rv = seal_v2(c->tok, false, true, id, cur, sealed->val, sealed->len, &blob, &bloblen);
 	if (rv == CKR_OK)
-		goto out; /* already version 2 */
-	if (rv != CKR_ENCRYPTED_DATA_INVALID)
+		goto out; /* already in the current form */
+	if (rv != CKR_ENCRYPTED_DATA_INVALID && !(rv == CKR_USER_NOT_LOGGED_IN && sealed_public(cur)))
 		return rv;
+	if (sealed_public(cur)) {
+		/* Version 2 sealed public objects under the token key too. */
+		uint8_t *aad2 = NULL;
+		size_t aad2len = 0;
+
+		rv = aad_build(id, c->tok->no, cur, &aad2, &aad2len);
+		if (rv == CKR_OK)
+			rv = with_key(c->tok, false, true, aad2, aad2len, sealed->val, sealed->len, &blob, &bloblen);
+		free(aad2);
+		if (rv != CKR_ENCRYPTED_DATA_INVALID)
+			goto reseal;
+	}
 	aad_v1(id, aad);
 	rv = with_key(c->tok, false, true, aad, sizeof(aad), sealed->val, sealed->len, &blob, &bloblen);
+reseal:
 	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
-		KMS_ERR("object %llu: the seal does not open (version 1 or 2): left as it is", (unsigned long long)id);
+		KMS_ERR("object %llu: the seal does not open (version 1, 2 or 3): left as it is", (unsigned long long)id);
 		c->failed++;
 		return CKR_OK;
 	}
@@ -265,7 +318,10 @@ out:
 CK_RV kms_seal_migrate(struct kms_token *tok)
 {
 	struct migrate_ctx c = {.tok = tok};
-	CK_RV rv;
+	CK_RV rv = kms_seal_public_ready(tok);
+
+	if (rv != CKR_OK)
+		return rv;
 
 	rv = kms_store_objs_update(kms_mod.store, tok->no, migrate_one, &c);
 	if (rv == CKR_OK && c.resealed)

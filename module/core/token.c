@@ -25,8 +25,9 @@ enum {
 	TR_SO_WRAP,
 	TR_EPOCH, /* 16 random bytes, new at every C_InitToken */
 	TR_SEAL_V, /* the seal version of the token's objects (seal.c); absent: 1 */
+	TR_PUBLIC_KEY, /* 32 random bytes in clear: the seal key of public objects (CKA_PRIVATE false) */
 };
-#define SEAL_VERSION 2UL
+#define SEAL_VERSION 3UL
 #define TRF_INITIALIZED 1UL
 #define TRF_USER_PIN 2UL
 
@@ -46,6 +47,16 @@ static CK_RV record_read(struct kms_token *tok, struct kms_attrs *rec)
 		rv = CKR_DEVICE_ERROR;
 	free(buf);
 	return rv;
+}
+
+/* Frees a record, its public seal key wiped first. */
+static void rec_wipe_free(struct kms_attrs *rec)
+{
+	const struct kms_attr *a = kms_attrs_get(rec, TR_PUBLIC_KEY);
+
+	if (a)
+		kms_wipe(a->val, a->len);
+	kms_attrs_free(rec);
 }
 
 static unsigned long rec_ulong(const struct kms_attrs *rec, uint64_t type)
@@ -457,18 +468,78 @@ CK_RV kms_token_check_epoch(struct kms_token *tok)
 	return rv;
 }
 
+/* Gives a record written before public seal keys one (when it still has none). */
+static CK_RV public_key_add(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
+{
+	struct kms_attrs rec = KMS_ATTRS_INIT;
+	uint8_t pkey[KMS_TOKEN_KEY_LEN];
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	(void)vctx;
+	if (!old || kms_attrs_decode(old, oldlen, &rec) != 0)
+		return CKR_DEVICE_ERROR;
+	if (!(rec_ulong(&rec, TR_FLAGS) & TRF_INITIALIZED)) {
+		rec_wipe_free(&rec);
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	}
+	if (kms_attrs_get(&rec, TR_PUBLIC_KEY))
+		rv = CKR_OK;
+	else if (!kms_rand(pkey, sizeof(pkey)))
+		rv = CKR_GENERAL_ERROR;
+	else if (kms_attrs_set(&rec, TR_PUBLIC_KEY, pkey, sizeof(pkey)) == 0)
+		rv = CKR_OK;
+	kms_wipe(pkey, sizeof(pkey));
+	if (rv == CKR_OK && kms_attrs_encode(&rec, newrec, newlen) != 0)
+		rv = CKR_HOST_MEMORY;
+	rec_wipe_free(&rec);
+	return rv;
+}
+
+CK_RV kms_token_public_key(struct kms_token *tok, bool create, uint8_t **key, bool *current)
+{
+	struct kms_attrs rec;
+	const struct kms_attr *a;
+	CK_RV rv;
+
+	for (int round = 0; round < 2; round++) {
+		rv = record_read(tok, &rec);
+		if (rv != CKR_OK)
+			return rv;
+		if (current)
+			*current = rec_ulong(&rec, TR_SEAL_V) >= SEAL_VERSION;
+		a = kms_attrs_get(&rec, TR_PUBLIC_KEY);
+		if (a && a->len == KMS_TOKEN_KEY_LEN) {
+			*key = kms_secure_dup(a->val, a->len);
+			rec_wipe_free(&rec);
+			return *key ? CKR_OK : CKR_HOST_MEMORY;
+		}
+		rec_wipe_free(&rec);
+		if (a) {
+			KMS_ERR("token '%s': its public seal key has a wrong length", tok->conf_label);
+			return CKR_DEVICE_ERROR;
+		}
+		if (!create || round)
+			break;
+		rv = kms_store_token_update(kms_mod.store, tok->conf_label, public_key_add, NULL);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	return create ? CKR_DEVICE_ERROR : CKR_ENCRYPTED_DATA_INVALID;
+}
+
 /* Builds a fresh record for C_InitToken. */
 static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, uint8_t **out, size_t *outlen)
 {
 	struct kms_attrs rec = KMS_ATTRS_INIT;
-	uint8_t tkey[KMS_TOKEN_KEY_LEN], rnd[8], epoch[KMS_EPOCH_LEN];
+	uint8_t tkey[KMS_TOKEN_KEY_LEN], pkey[KMS_TOKEN_KEY_LEN], rnd[8], epoch[KMS_EPOCH_LEN];
 	struct kms_kdf kdf;
 	uint8_t *wrap = NULL;
 	size_t wraplen = 0;
 	char *serial = NULL;
 	CK_RV rv;
 
-	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(rnd, sizeof(rnd)) || !kms_rand(epoch, sizeof(epoch)))
+	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(pkey, sizeof(pkey)) || !kms_rand(rnd, sizeof(rnd)) ||
+	    !kms_rand(epoch, sizeof(epoch)))
 		return CKR_GENERAL_ERROR;
 	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
 	kms_wipe(tkey, sizeof(tkey));
@@ -481,13 +552,13 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	    kms_attrs_set_ulong(&rec, TR_USER_FAILS, 0) || kms_attrs_set_ulong(&rec, TR_SO_FAILS, 0) ||
 	    kms_attrs_set(&rec, TR_SO_KDF, &kdf, sizeof(kdf)) || kms_attrs_set(&rec, TR_SO_WRAP, wrap, wraplen) ||
 	    kms_attrs_set(&rec, TR_EPOCH, epoch, sizeof(epoch)) || kms_attrs_set_ulong(&rec, TR_SEAL_V, SEAL_VERSION) ||
-	    kms_attrs_encode(&rec, out, outlen))
+	    kms_attrs_set(&rec, TR_PUBLIC_KEY, pkey, sizeof(pkey)) || kms_attrs_encode(&rec, out, outlen))
 		goto out;
 	rv = CKR_OK;
 out:
+	kms_wipe(pkey, sizeof(pkey));
 	free(serial);
 	free(wrap);
-	kms_attrs_free(&rec);
 	return rv;
 }
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The seal binds the attributes that guard key material: records changed in the store without the token key
- * are refused; legitimate changes reseal; private data values are sealed; old stores migrate on first login. */
+ * are refused; legitimate changes reseal; private data values are sealed; public objects (CKA_PRIVATE false) work
+ * without a login; old stores migrate on first login. */
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "storage/store.h"
 #include "tests/unit/modfixture.h"
@@ -364,6 +367,137 @@ START_TEST(test_legacy_store_migrates)
 }
 END_TEST
 
+/* AES-ECB of one block under key (klen bytes), by OpenSSL. */
+static void ecb_ref(const CK_BYTE *key, size_t klen, const CK_BYTE in[16], CK_BYTE out[16])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0;
+
+	ck_assert_int_eq(EVP_EncryptInit_ex(c, klen == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(), NULL, key, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	ck_assert_int_eq(EVP_EncryptUpdate(c, out, &n, in, 16), 1);
+	ck_assert_int_eq(n, 16);
+	EVP_CIPHER_CTX_free(c);
+}
+
+/* The module's AES-ECB of one block with key h, against OpenSSL's under val; rv: what C_EncryptInit answers. */
+static void ecb_check(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const CK_BYTE *val, size_t klen, CK_RV rv)
+{
+	CK_MECHANISM m = {CKM_AES_ECB, NULL, 0};
+	CK_BYTE in[16] = "public block 01", out[16], want[16];
+	CK_ULONG n = sizeof(out);
+
+	ck_assert_rv(f->C_EncryptInit(s, &m, h), rv);
+	if (rv != CKR_OK)
+		return;
+	ck_assert_rv(f->C_Encrypt(s, in, 16, out, &n), CKR_OK);
+	ecb_ref(val, klen, in, want);
+	ck_assert_mem_eq(out, want, 16);
+}
+
+/* Public token objects: a key pair and a secret key with CKA_PRIVATE false are made and used in a R/W public
+ * session, in this process and the next, their material sealed (not in clear in the store) under a key that
+ * needs no PIN; keys without CKA_PRIVATE false still need the login; the seal binds CKA_PRIVATE. */
+START_TEST(test_public_objects)
+{
+	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	static const CK_BYTE val[16] = {0x9a, 0x31, 0x0c, 0x77, 0xe2, 0x5b, 0x48, 0x13,
+					0xd0, 0x6f, 0xa4, 0x2e, 0x81, 0x55, 0xc9, 0x3b};
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
+	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ATTRIBUTE pubt[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)}, {CKA_TOKEN, &yes, 1},
+			       {CKA_PRIVATE, &no, 1}, {CKA_LABEL, "pub-ec", 6}};
+	CK_ATTRIBUTE privt[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &no, 1}, {CKA_SIGN, &yes, 1}, {CKA_LABEL, "pub-ec", 6}};
+	CK_ATTRIBUTE sect[] = {{CKA_CLASS, &sk, sizeof(sk)},	  {CKA_KEY_TYPE, &aes, sizeof(aes)},
+			       {CKA_TOKEN, &yes, 1},		  {CKA_PRIVATE, &no, 1},
+			       {CKA_ENCRYPT, &yes, 1},		  {CKA_LABEL, "pub-aes", 7},
+			       {CKA_VALUE, (void *)val, sizeof(val)}};
+	CK_OBJECT_HANDLE pub, priv, sec;
+	CK_SESSION_HANDLE s;
+	CK_BYTE sig[64];
+	CK_ULONG n = sizeof(sig);
+	char path[300];
+
+	setup_token();
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_rv(f->C_GenerateKeyPair(s, &gen, pubt, 4, privt, 4, &pub, &priv), CKR_OK);
+	ck_assert_rv(f->C_CreateObject(s, sect, 7, &sec), CKR_OK);
+	ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+	ck_assert_rv(f->C_Sign(s, (CK_BYTE_PTR) "public", 6, sig, &n), CKR_OK);
+	ck_assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(s, (CK_BYTE_PTR) "public", 6, sig, n), CKR_OK);
+	ecb_check(s, sec, val, 16, CKR_OK);
+	/* without CKA_PRIVATE false a key is private: it needs the login */
+	ck_assert_rv(f->C_GenerateKeyPair(s, &gen, pubt, 4, privt, 1, &pub, &priv), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_CreateObject(s, sect, 3, &sec), CKR_USER_NOT_LOGGED_IN);
+	snprintf(path, sizeof(path), "%s/data.mdb", store);
+	ck_assert(!file_has(path, val, sizeof(val)));
+
+	/* the next process: visible and usable without a login, and with one */
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ecb_check(s, find_label(s, "pub-aes"), val, 16, CKR_OK);
+	{
+		CK_OBJECT_CLASS pk = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE t[] = {{CKA_LABEL, "pub-ec", 6}, {CKA_CLASS, &pk, sizeof(pk)}};
+		CK_ULONG nf = 0;
+
+		ck_assert_rv(f->C_FindObjectsInit(s, t, 2), CKR_OK);
+		ck_assert_rv(f->C_FindObjects(s, &priv, 1, &nf), CKR_OK);
+		ck_assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+		ck_assert_int_eq(nf, 1);
+		n = sizeof(sig);
+		ck_assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+		ck_assert_rv(f->C_Sign(s, (CK_BYTE_PTR) "public", 6, sig, &n), CKR_OK);
+	}
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ecb_check(s, find_label(s, "pub-aes"), val, 16, CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+
+	/* CKA_PRIVATE set true in the store without the token key: the seal no longer opens */
+	{
+		const struct tamper t = {"pub-aes", CKA_PRIVATE, CK_TRUE};
+
+		tamper_store(&t, 1);
+	}
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	s = user_session();
+	ecb_check(s, find_label(s, "pub-aes"), val, 16, CKR_DEVICE_ERROR);
+	teardown_store();
+}
+END_TEST
+
+/* A store of the previous seal version holds a public AES key sealed under the token key: before a login it
+ * answers CKR_USER_NOT_LOGGED_IN; the first login seals it under the public key; then it works without one. */
+START_TEST(test_public_v2_store_migrates)
+{
+	const char *dir = getenv("KMS11_TESTDATA");
+	CK_BYTE val[32];
+	char cmd[1200];
+	CK_SESSION_HANDLE s;
+
+	for (int i = 0; i < 32; i++)
+		val[i] = (CK_BYTE)(0x40 + i);
+	ck_assert_msg(dir != NULL, "KMS11_TESTDATA is not set");
+	setup_store();
+	snprintf(cmd, sizeof(cmd), "cp '%s/public-v2.mdb' '%s/data.mdb' && chmod 600 '%s/data.mdb'", dir, store, store);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ecb_check(s, find_label(s, "v2-public-aes"), val, 32, CKR_USER_NOT_LOGGED_IN);
+	ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+	ecb_check(s, find_label(s, "v2-public-aes"), val, 32, CKR_OK);
+	ck_assert_rv(f->C_Logout(s), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ecb_check(s, find_label(s, "v2-public-aes"), val, 32, CKR_OK);
+	teardown_store();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("seal");
@@ -374,6 +508,8 @@ int main(void)
 	tcase_add_test(tc, test_flipped_usage_and_private_key_refused);
 	tcase_add_test(tc, test_changes_reseal_and_private_data_sealed);
 	tcase_add_test(tc, test_legacy_store_migrates);
+	tcase_add_test(tc, test_public_objects);
+	tcase_add_test(tc, test_public_v2_store_migrates);
 	suite_add_tcase(su, tc);
 	return kms_test_run(su);
 }
