@@ -91,6 +91,14 @@ CK_RV kms_op_context_login(struct kms_session *s, const char *pin, size_t len)
 	return rv;
 }
 
+/* A single-part call during a multi-part operation or the reverse: CKR_OPERATION_ACTIVE, and like any
+ * failed call of either kind it ends the operation (PKCS#11 2.40 §5.2). */
+static CK_RV op_refused(struct kms_session *s, enum kms_op_kind kind)
+{
+	kms_session_op_end(s, kind);
+	return CKR_OPERATION_ACTIVE;
+}
+
 /* CKR_USER_NOT_LOGGED_IN while an operation on a CKA_ALWAYS_AUTHENTICATE key waits for its context-specific
  * login; the operation stays active, so the login can still come. */
 static CK_RV auth_check(const struct kms_active *a)
@@ -203,7 +211,7 @@ CK_RV kms_op_oneshot(struct kms_session *s, enum kms_op_kind kind, const uint8_t
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->multipart)
-		return CKR_OPERATION_ACTIVE;
+		return op_refused(s, kind);
 	if (auth_check(a) != CKR_OK)
 		return CKR_USER_NOT_LOGGED_IN;
 	a->singlepart = true;
@@ -218,7 +226,7 @@ CK_RV kms_op_update(struct kms_session *s, enum kms_op_kind kind, const uint8_t 
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
-		return CKR_OPERATION_ACTIVE;
+		return op_refused(s, kind);
 	if (auth_check(a) != CKR_OK)
 		return CKR_USER_NOT_LOGGED_IN;
 	if (!s->tok->eng->op_update) {
@@ -244,7 +252,7 @@ CK_RV kms_op_cipher_update(struct kms_session *s, enum kms_op_kind kind, const u
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
-		return CKR_OPERATION_ACTIVE;
+		return op_refused(s, kind);
 	if (auth_check(a) != CKR_OK)
 		return CKR_USER_NOT_LOGGED_IN;
 	if (!eng->op_cipher_update || !eng->op_update_outlen) {
@@ -278,7 +286,7 @@ CK_RV kms_op_final(struct kms_session *s, enum kms_op_kind kind, uint8_t *out, C
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->singlepart)
-		return CKR_OPERATION_ACTIVE;
+		return op_refused(s, kind);
 	if (auth_check(a) != CKR_OK)
 		return CKR_USER_NOT_LOGGED_IN;
 	if (!s->tok->eng->op_final) {
@@ -296,7 +304,7 @@ CK_RV kms_op_verify(struct kms_session *s, const uint8_t *data, size_t len, cons
 	if (!a->eop)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (a->multipart)
-		return CKR_OPERATION_ACTIVE;
+		return op_refused(s, KMS_OP_VERIFY);
 	rv = s->tok->eng->op_verify ? s->tok->eng->op_verify(a->eop, data, len, sig, siglen)
 				    : CKR_FUNCTION_NOT_SUPPORTED;
 	kms_session_op_end(s, KMS_OP_VERIFY);

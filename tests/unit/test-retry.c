@@ -234,7 +234,8 @@ START_TEST(test_rsa_decrypt_retry)
 END_TEST
 
 /* After a single-part call (a size query included) Update and Final answer CKR_OPERATION_ACTIVE; after an
- * Update the single-part call does; a single-part call that fails otherwise ends the operation. */
+ * Update the single-part call does; each such refusal ends the operation, as any failed call does but a short
+ * buffer (pkcs11test's DigestIntersperse). */
 START_TEST(test_mode_policing)
 {
 	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
@@ -245,7 +246,15 @@ START_TEST(test_mode_policing)
 	ck_assert_rv(f->C_Digest(sess, msg, 10, NULL, &n), CKR_OK);
 	ck_assert_int_eq(n, 32);
 	ck_assert_rv(f->C_DigestUpdate(sess, msg, 10), CKR_OPERATION_ACTIVE);
+	ck_assert_rv(f->C_Digest(sess, msg, 10, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+
+	ck_assert_rv(f->C_DigestInit(sess, &sha), CKR_OK);
+	ck_assert_rv(f->C_Digest(sess, msg, 10, NULL, &n), CKR_OK);
 	ck_assert_rv(f->C_DigestFinal(sess, out, &n), CKR_OPERATION_ACTIVE);
+	ck_assert_rv(f->C_Digest(sess, msg, 10, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+
+	ck_assert_rv(f->C_DigestInit(sess, &sha), CKR_OK);
+	ck_assert_rv(f->C_Digest(sess, msg, 10, NULL, &n), CKR_OK);
 	ck_assert_rv(f->C_Digest(sess, msg, 10, out, &n), CKR_OK);
 	ck_assert_rv(f->C_DigestUpdate(sess, msg, 10), CKR_OPERATION_NOT_INITIALIZED);
 
@@ -253,7 +262,7 @@ START_TEST(test_mode_policing)
 	ck_assert_rv(f->C_DigestUpdate(sess, msg, 10), CKR_OK);
 	n = sizeof(out);
 	ck_assert_rv(f->C_Digest(sess, msg, 10, out, &n), CKR_OPERATION_ACTIVE);
-	ck_assert_rv(f->C_DigestFinal(sess, out, &n), CKR_OK);
+	ck_assert_rv(f->C_DigestFinal(sess, out, &n), CKR_OPERATION_NOT_INITIALIZED);
 
 	/* a failure other than a short buffer ends the operation */
 	ck_assert_rv(f->C_DigestInit(sess, &sha), CKR_OK);
