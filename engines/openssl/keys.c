@@ -230,13 +230,14 @@ out:
 	return rv;
 }
 
-static CK_RV gen_rsa(const struct kms_keygen_params *p, EVP_PKEY **pk)
+/* min_bits: 2048, or 1024 on a legacy token. */
+static CK_RV gen_rsa(const struct kms_keygen_params *p, CK_ULONG min_bits, EVP_PKEY **pk)
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	BIGNUM *e = NULL;
 	CK_RV rv = CKR_GENERAL_ERROR;
 
-	if (p->modulus_bits < 2048 || p->modulus_bits > 16384)
+	if (p->modulus_bits < min_bits || p->modulus_bits > 16384)
 		return CKR_KEY_SIZE_RANGE;
 	if (p->pub_exp) {
 		e = BN_bin2bn(p->pub_exp, (int)p->pub_exp_len, NULL);
@@ -266,10 +267,9 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 	int nid;
 	CK_RV rv;
 
-	(void)inst;
 	switch (p->mech) {
 	case CKM_RSA_PKCS_KEY_PAIR_GEN:
-		rv = gen_rsa(p, &pk);
+		rv = gen_rsa(p, ((struct ossl_inst *)inst)->legacy ? 1024 : 2048, &pk);
 		break;
 	case CKM_EC_KEY_PAIR_GEN:
 		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);

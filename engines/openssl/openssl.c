@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The openssl engine: its operation table, instances, mechanism list and random numbers. */
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 
 #include "common/osslctx.h"
@@ -76,6 +79,26 @@ static const struct kms_engine_mech ossl_mechs[] = {
 	{CKM_SHA512_HMAC_GENERAL, 1, 512, CKF_SIGN | CKF_VERIFY},
 };
 
+#define DES_OPS (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
+
+/* Legacy mechanisms, only on a token configured with legacy = true (keys migrated from older HSMs): RSA
+ * from 1024 bits, two- and three-key triple DES; single DES and MD5 need OpenSSL's legacy provider too. */
+static const struct kms_engine_mech legacy_mechs[] = {
+	{CKM_DES2_KEY_GEN, 0, 0, CKF_GENERATE},
+	{CKM_DES3_KEY_GEN, 0, 0, CKF_GENERATE},
+	{CKM_DES3_ECB, 0, 0, DES_OPS},
+	{CKM_DES3_CBC, 0, 0, DES_OPS},
+	{CKM_DES3_CBC_PAD, 0, 0, DES_OPS},
+};
+static const struct kms_engine_mech legacy_provider_mechs[] = {
+	{CKM_DES_KEY_GEN, 0, 0, CKF_GENERATE},
+	{CKM_DES_ECB, 0, 0, DES_OPS},
+	{CKM_DES_CBC, 0, 0, DES_OPS},
+	{CKM_DES_CBC_PAD, 0, 0, DES_OPS},
+	{CKM_MD5, 0, 0, CKF_DIGEST},
+};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 static const char *const md_names[H__COUNT] = {"SHA1", "SHA224", "SHA256", "SHA384", "SHA512"};
 
 static void ossl_shutdown(void *vinst)
@@ -87,6 +110,7 @@ static void ossl_shutdown(void *vinst)
 	for (int i = 0; i < H__COUNT; i++)
 		EVP_MD_free(in->md[i]);
 	ossl_sym_release(in);
+	free(in->mechs);
 	free(in);
 }
 
@@ -113,19 +137,81 @@ static void secure_heap(void)
 		KMS_WARN("openssl engine: no secure heap; decoded keys are in ordinary memory");
 }
 
+/* OpenSSL's legacy provider in kms11's own context, loaded once; false when it is not installed. */
+static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
+static bool legacy_loaded;
+
+static void legacy_load(void)
+{
+	legacy_loaded = kms_libctx() && OSSL_PROVIDER_load(kms_libctx(), "legacy") != NULL;
+}
+
+/* Reads the engine settings: legacy = true|false. */
+static CK_RV settings(const struct kms_engine_conf *conf, bool *legacy)
+{
+	*legacy = false;
+	for (size_t i = 0; conf && i < conf->n_settings; i++) {
+		const char *k = conf->settings[i].key, *v = conf->settings[i].value;
+
+		if (strcmp(k, "legacy") != 0) {
+			KMS_ERR("token '%s': the openssl engine has no setting '%s' (it knows: legacy)", conf->token_label, k);
+			return CKR_GENERAL_ERROR;
+		}
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+			*legacy = true;
+		} else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
+			*legacy = false;
+		} else {
+			KMS_ERR("token '%s': legacy = '%s': expected true or false", conf->token_label, v);
+			return CKR_GENERAL_ERROR;
+		}
+	}
+	return CKR_OK;
+}
+
+/* The mechanism list of a legacy token: the ordinary one with RSA from 1024 bits, then the legacy mechanisms. */
+static CK_RV legacy_list(struct ossl_inst *in)
+{
+	size_t n = N_OF(ossl_mechs), extra = N_OF(legacy_mechs) + (in->legacy_provider ? N_OF(legacy_provider_mechs) : 0);
+	struct kms_engine_mech *m = calloc(n + extra, sizeof(*m));
+
+	if (!m)
+		return CKR_HOST_MEMORY;
+	memcpy(m, ossl_mechs, sizeof(ossl_mechs));
+	for (size_t i = 0; i < n; i++)
+		if (m[i].type == CKM_RSA_PKCS_KEY_PAIR_GEN)
+			m[i].min_key = 1024;
+	memcpy(m + n, legacy_mechs, sizeof(legacy_mechs));
+	if (in->legacy_provider)
+		memcpy(m + n + N_OF(legacy_mechs), legacy_provider_mechs, sizeof(legacy_provider_mechs));
+	in->mechs = m;
+	in->n_mechs = n + extra;
+	return CKR_OK;
+}
+
 static CK_RV ossl_init(const struct kms_engine_conf *conf, void **out)
 {
 	struct ossl_inst *in;
+	bool legacy;
 
-	if (conf && conf->n_settings) {
-		KMS_ERR("token '%s': the openssl engine takes no settings ('%s')", conf->token_label,
-			conf->settings[0].key);
+	if (settings(conf, &legacy) != CKR_OK)
 		return CKR_GENERAL_ERROR;
-	}
 	secure_heap();
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return CKR_HOST_MEMORY;
+	in->legacy = legacy;
+	if (legacy) {
+		pthread_once(&legacy_once, legacy_load);
+		in->legacy_provider = legacy_loaded;
+		if (!legacy_loaded)
+			KMS_WARN("token '%s': OpenSSL's legacy provider is not available: no single DES or MD5",
+				 conf->token_label);
+		if (legacy_list(in) != CKR_OK) {
+			ossl_shutdown(in);
+			return CKR_HOST_MEMORY;
+		}
+	}
 	for (int i = 0; i < H__COUNT; i++) {
 		in->md[i] = EVP_MD_fetch(kms_libctx(), md_names[i], NULL);
 		if (!in->md[i]) {
@@ -149,8 +235,13 @@ static void ossl_fork_child(void *inst)
 
 static const struct kms_engine_mech *ossl_mechanisms(void *inst, size_t *n)
 {
-	(void)inst;
-	*n = sizeof(ossl_mechs) / sizeof(ossl_mechs[0]);
+	struct ossl_inst *in = inst;
+
+	if (in && in->mechs) {
+		*n = in->n_mechs;
+		return in->mechs;
+	}
+	*n = N_OF(ossl_mechs);
 	return ossl_mechs;
 }
 

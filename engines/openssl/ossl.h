@@ -16,7 +16,16 @@ enum ossl_sha3 { H_SHA3_256, H_SHA3_384, H_SHA3_512, H3__COUNT };
 enum ossl_aes_mode { A_ECB, A_CBC, A_CTR, A_GCM, A__COUNT };
 enum ossl_mac_slot { MS_HMAC_SHA1, MS_HMAC_SHA224, MS_HMAC_SHA256, MS_HMAC_SHA384, MS_HMAC_SHA512, MS_CMAC, MS__COUNT };
 
+/* Triple DES (two and three keys) and, with OpenSSL's legacy provider, single DES: ECB and CBC. */
+enum ossl_des_kind { D_DES, D_DES2, D_DES3, D__COUNT };
+
 struct ossl_inst {
+	bool legacy;          /* legacy = true in the token's section */
+	bool legacy_provider; /* ... and OpenSSL's legacy provider is loaded in kms11's context */
+	struct kms_engine_mech *mechs; /* a legacy token's mechanism list (NULL: the ordinary one) */
+	size_t n_mechs;
+	EVP_CIPHER *des[D__COUNT][2]; /* [kind][0: ECB, 1: CBC], legacy tokens only */
+	EVP_MD *md5;                  /* legacy provider only */
 	EVP_MD *md[H__COUNT]; /* fetched once */
 	EVP_MD *sha3[H3__COUNT];
 	EVP_CIPHER *aes[A__COUNT][3]; /* [mode][0: 128, 1: 192, 2: 256 bits] */
@@ -76,6 +85,8 @@ CK_RV ossl_key_material(EVP_PKEY *pk, bool priv, struct kms_key_material *out);
  * over, freed on failure): CKA_KEY_TYPE, CKA_VALUE_LEN, CKA_CHECK_VALUE and the blob. */
 CK_RV ossl_secret_material(struct ossl_inst *in, CK_KEY_TYPE kt, uint8_t *key, size_t len,
 			   struct kms_key_material *out);
+/* The DES cipher (ECB or CBC) for a DES key type; NULL when the token does not offer it. */
+const EVP_CIPHER *ossl_des_cipher(struct ossl_inst *in, CK_KEY_TYPE kt, bool cbc);
 /* True when len bytes are a valid value for a secret key of type kt (and kt is one). */
 bool ossl_secret_len_ok(CK_KEY_TYPE kt, size_t len);
 CK_RV ossl_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out);

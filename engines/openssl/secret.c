@@ -19,6 +19,12 @@ static bool secret_len_ok(CK_KEY_TYPE kt, size_t len, bool *known)
 	switch (kt) {
 	case CKK_AES:
 		return len == 16 || len == 24 || len == 32;
+	case CKK_DES:
+		return len == 8;
+	case CKK_DES2:
+		return len == 16;
+	case CKK_DES3:
+		return len == 24;
 	case CKK_GENERIC_SECRET:
 	case CKK_SHA_1_HMAC:
 	case CKK_SHA224_HMAC:
@@ -32,26 +38,55 @@ static bool secret_len_ok(CK_KEY_TYPE kt, size_t len, bool *known)
 	}
 }
 
-/* The 3-byte key check value: AES-ECB of a zero block for AES, the first bytes of SHA-1 of the
- * value for generic secret and HMAC keys (PKCS#11 3.0, generic secret key objects). */
+const EVP_CIPHER *ossl_des_cipher(struct ossl_inst *in, CK_KEY_TYPE kt, bool cbc)
+{
+	switch (kt) {
+	case CKK_DES:
+		return in->des[D_DES][cbc];
+	case CKK_DES2:
+		return in->des[D_DES2][cbc];
+	case CKK_DES3:
+		return in->des[D_DES3][cbc];
+	default:
+		return NULL;
+	}
+}
+
+static bool is_des(CK_KEY_TYPE kt)
+{
+	return kt == CKK_DES || kt == CKK_DES2 || kt == CKK_DES3;
+}
+
+/* The 3-byte key check value: AES-ECB of a zero block for AES, DES-ECB (of the key's kind) of a zero
+ * block for DES, the first bytes of SHA-1 of the value for generic secret and HMAC keys (PKCS#11 3.0,
+ * generic secret key objects). */
 static CK_RV check_value(struct ossl_inst *in, CK_KEY_TYPE kt, const uint8_t *key, size_t len, uint8_t kcv[3])
 {
 	uint8_t zero[16] = {0}, block[32];
 	unsigned int mdlen = 0;
+	const EVP_CIPHER *cipher;
+	size_t bl = 16;
 	EVP_CIPHER_CTX *c;
 	int outl = 0, ok;
 
-	if (kt != CKK_AES) {
+	if (is_des(kt)) {
+		cipher = ossl_des_cipher(in, kt, false);
+		bl = 8;
+		if (!cipher) /* not a legacy token, or no legacy provider for single DES */
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+	} else if (kt != CKK_AES) {
 		if (EVP_Digest(key, len, block, &mdlen, in->md[H_SHA1], NULL) != 1)
 			return CKR_GENERAL_ERROR;
 		memcpy(kcv, block, 3);
 		return CKR_OK;
+	} else {
+		cipher = in->aes[A_ECB][len / 8 - 2];
 	}
 	c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return CKR_HOST_MEMORY;
-	ok = EVP_EncryptInit_ex2(c, in->aes[A_ECB][len / 8 - 2], key, NULL, NULL) == 1 &&
-	     EVP_CIPHER_CTX_set_padding(c, 0) == 1 && EVP_EncryptUpdate(c, block, &outl, zero, 16) == 1 && outl == 16;
+	ok = EVP_EncryptInit_ex2(c, cipher, key, NULL, NULL) == 1 && EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
+	     EVP_EncryptUpdate(c, block, &outl, zero, (int)bl) == 1 && outl == (int)bl;
 	EVP_CIPHER_CTX_free(c);
 	if (!ok)
 		return CKR_GENERAL_ERROR;
@@ -91,23 +126,46 @@ bool ossl_secret_len_ok(CK_KEY_TYPE kt, size_t len)
 	return secret_len_ok(kt, len, &known);
 }
 
+/* Odd parity in every byte of a DES key, as DES key generation leaves it (FIPS 46-3). */
+static void des_parity(uint8_t *key, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t b = key[i] & 0xfe, v = b;
+
+		v ^= v >> 4;
+		v ^= v >> 2;
+		v ^= v >> 1;
+		key[i] = (uint8_t)(b | (~v & 1));
+	}
+}
+
+/* The key type a fixed-type generation mechanism makes, 0 for CKM_GENERIC_SECRET_KEY_GEN. */
+static CK_KEY_TYPE gen_type(CK_MECHANISM_TYPE m)
+{
+	switch (m) {
+	case CKM_AES_KEY_GEN:
+		return CKK_AES;
+	case CKM_DES_KEY_GEN:
+		return CKK_DES;
+	case CKM_DES2_KEY_GEN:
+		return CKK_DES2;
+	case CKM_DES3_KEY_GEN:
+		return CKK_DES3;
+	default:
+		return 0;
+	}
+}
+
 CK_RV ossl_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out)
 {
+	CK_KEY_TYPE want = gen_type(p->mech);
 	uint8_t *key;
 	bool known;
 
-	switch (p->mech) {
-	case CKM_AES_KEY_GEN:
-		if (p->key_type != CKK_AES)
-			return CKR_TEMPLATE_INCONSISTENT;
-		break;
-	case CKM_GENERIC_SECRET_KEY_GEN:
-		if (p->key_type == CKK_AES)
-			return CKR_TEMPLATE_INCONSISTENT;
-		break;
-	default:
+	if (p->mech != CKM_GENERIC_SECRET_KEY_GEN && !want)
 		return CKR_MECHANISM_INVALID;
-	}
+	if (want ? p->key_type != want : (p->key_type == CKK_AES || is_des(p->key_type)))
+		return CKR_TEMPLATE_INCONSISTENT;
 	if (!secret_len_ok(p->key_type, p->len, &known))
 		return known ? CKR_KEY_SIZE_RANGE : CKR_TEMPLATE_INCONSISTENT;
 	key = kms_secure_alloc(p->len);
@@ -117,6 +175,8 @@ CK_RV ossl_generate_secret(void *inst, const struct kms_secretgen_params *p, str
 		kms_secure_free(key);
 		return CKR_FUNCTION_FAILED;
 	}
+	if (is_des(p->key_type))
+		des_parity(key, p->len);
 	return ossl_secret_material(inst, p->key_type, key, p->len, out);
 }
 

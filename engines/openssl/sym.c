@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* openssl engine digests, AES modes (ECB, CBC, CBC-PAD, CTR, GCM) and MACs (HMAC, CMAC). */
+/* openssl engine digests, AES modes (ECB, CBC, CBC-PAD, CTR, GCM), legacy DES modes (ECB, CBC, CBC-PAD) and
+ * MACs (HMAC, CMAC). */
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct sym_op {
 	EVP_MAC_CTX *mac;
 	enum ossl_aes_mode mode;
 	bool pad;          /* CBC-PAD */
+	size_t block;      /* the cipher's block: 16 (AES), 8 (DES) */
 	size_t pending;    /* bytes given to a block mode and not yet returned */
 	size_t mac_len;    /* MAC output length */
 	size_t mac_full;   /* the MAC's natural length */
@@ -55,6 +57,22 @@ static const char *const aes_names[A__COUNT][3] = {
 	{"AES-128-GCM", "AES-192-GCM", "AES-256-GCM"},
 };
 
+/* A legacy token's DES ciphers (single DES and MD5 only with the legacy provider). */
+static CK_RV legacy_fetch(struct ossl_inst *in)
+{
+	static const char *const names[D__COUNT][2] = {
+		{"DES-ECB", "DES-CBC"}, {"DES-EDE-ECB", "DES-EDE-CBC"}, {"DES-EDE3-ECB", "DES-EDE3-CBC"}};
+
+	for (int d = 0; d < D__COUNT; d++)
+		for (int m = 0; m < 2; m++)
+			if (d != D_DES || in->legacy_provider)
+				if (!(in->des[d][m] = EVP_CIPHER_fetch(kms_libctx(), names[d][m], NULL)))
+					return CKR_GENERAL_ERROR;
+	if (in->legacy_provider && !(in->md5 = EVP_MD_fetch(kms_libctx(), "MD5", NULL)))
+		return CKR_GENERAL_ERROR;
+	return CKR_OK;
+}
+
 CK_RV ossl_sym_fetch(struct ossl_inst *in)
 {
 	static const char *const sha3[H3__COUNT] = {"SHA3-256", "SHA3-384", "SHA3-512"};
@@ -68,7 +86,9 @@ CK_RV ossl_sym_fetch(struct ossl_inst *in)
 				return CKR_GENERAL_ERROR;
 	in->hmac = EVP_MAC_fetch(kms_libctx(), "HMAC", NULL);
 	in->cmac = EVP_MAC_fetch(kms_libctx(), "CMAC", NULL);
-	return in->hmac && in->cmac ? CKR_OK : CKR_GENERAL_ERROR;
+	if (!in->hmac || !in->cmac)
+		return CKR_GENERAL_ERROR;
+	return in->legacy ? legacy_fetch(in) : CKR_OK;
 }
 
 void ossl_sym_release(struct ossl_inst *in)
@@ -80,6 +100,10 @@ void ossl_sym_release(struct ossl_inst *in)
 			EVP_CIPHER_free(in->aes[m][k]);
 	EVP_MAC_free(in->hmac);
 	EVP_MAC_free(in->cmac);
+	for (int d = 0; d < D__COUNT; d++)
+		for (int m = 0; m < 2; m++)
+			EVP_CIPHER_free(in->des[d][m]);
+	EVP_MD_free(in->md5);
 }
 
 /* The digest of a digest mechanism, or NULL. */
@@ -92,6 +116,8 @@ static const EVP_MD *digest_of(struct ossl_inst *in, CK_MECHANISM_TYPE m)
 		return in->sha3[H_SHA3_384];
 	case CKM_SHA3_512:
 		return in->sha3[H_SHA3_512];
+	case CKM_MD5:
+		return in->md5; /* legacy tokens with the legacy provider */
 	default:
 		return ossl_md_for_mech(in, m);
 	}
@@ -119,6 +145,30 @@ static bool hmac_of(CK_MECHANISM_TYPE m, CK_MECHANISM_TYPE *hash, enum ossl_mac_
 			*slot = t[i].slot;
 			*kt = t[i].kt;
 			*general = m == t[i].general;
+			return true;
+		}
+	return false;
+}
+
+/* DES mechanisms: the key type they take, the mode and CBC-PAD; false for any other mechanism. */
+static bool des_mode_of(CK_MECHANISM_TYPE m, CK_KEY_TYPE *kt, enum ossl_aes_mode *mode, bool *pad)
+{
+	static const struct {
+		CK_MECHANISM_TYPE mech;
+		CK_KEY_TYPE kt;
+		enum ossl_aes_mode mode;
+		bool pad;
+	} t[] = {
+		{CKM_DES_ECB, CKK_DES, A_ECB, false},	 {CKM_DES_CBC, CKK_DES, A_CBC, false},
+		{CKM_DES_CBC_PAD, CKK_DES, A_CBC, true}, {CKM_DES3_ECB, CKK_DES3, A_ECB, false},
+		{CKM_DES3_CBC, CKK_DES3, A_CBC, false},	 {CKM_DES3_CBC_PAD, CKK_DES3, A_CBC, true},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (m == t[i].mech) {
+			*kt = t[i].kt;
+			*mode = t[i].mode;
+			*pad = t[i].pad;
 			return true;
 		}
 	return false;
@@ -155,7 +205,8 @@ bool ossl_sym_mech(CK_MECHANISM_TYPE m)
 
 	return m == CKM_SHA_1 || m == CKM_SHA224 || m == CKM_SHA256 || m == CKM_SHA384 || m == CKM_SHA512 ||
 	       m == CKM_SHA3_256 || m == CKM_SHA3_384 || m == CKM_SHA3_512 || m == CKM_AES_CMAC ||
-	       m == CKM_AES_CMAC_GENERAL || aes_mode_of(m, &mode) || hmac_of(m, &h, &slot, &kt, &g);
+	       m == CKM_AES_CMAC_GENERAL || aes_mode_of(m, &mode) || hmac_of(m, &h, &slot, &kt, &g) ||
+	       des_mode_of(m, &kt, &mode, &g) || m == CKM_MD5;
 }
 
 static CK_RV digest_init(struct ossl_inst *in, const CK_MECHANISM *mech, struct sym_op *op)
@@ -375,6 +426,7 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 		return CKR_KEY_TYPE_INCONSISTENT;
 	op->form = F_CIPHER;
 	op->pad = mech->mechanism == CKM_AES_CBC_PAD;
+	op->block = AES_BLOCK;
 	op->ctr_left = UINT64_MAX;
 	switch (op->mode) {
 	case A_ECB:
@@ -411,6 +463,41 @@ static CK_RV cipher_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_M
 	return CKR_OK;
 }
 
+/* A DES operation (legacy tokens): its context is made for it and freed with it, never kept as a spare.
+ * CKM_DES3_* take two- and three-key triple DES keys. */
+static CK_RV des_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,
+		      struct sym_op *op)
+{
+	CK_KEY_TYPE want = 0;
+	const EVP_CIPHER *cipher;
+	const uint8_t *iv = NULL;
+
+	des_mode_of(mech->mechanism, &want, &op->mode, &op->pad);
+	if (kind != KMS_OP_ENCRYPT && kind != KMS_OP_DECRYPT)
+		return CKR_MECHANISM_INVALID;
+	if (!key || !key->secret || (key->kt != want && !(want == CKK_DES3 && key->kt == CKK_DES2)))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	cipher = ossl_des_cipher(in, key->kt, op->mode == A_CBC);
+	if (!cipher)
+		return CKR_MECHANISM_INVALID;
+	if (op->mode == A_CBC) {
+		if (!mech->pParameter || mech->ulParameterLen != 8)
+			return CKR_MECHANISM_PARAM_INVALID;
+		iv = mech->pParameter;
+	} else if (mech->pParameter || mech->ulParameterLen) {
+		return CKR_MECHANISM_PARAM_INVALID;
+	}
+	op->form = F_CIPHER;
+	op->block = 8;
+	op->ctr_left = UINT64_MAX;
+	op->enc = kind == KMS_OP_ENCRYPT;
+	op->c = EVP_CIPHER_CTX_new();
+	if (!op->c || EVP_CipherInit_ex2(op->c, cipher, key->secret, iv, op->enc, NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_padding(op->c, op->pad) != 1)
+		return CKR_GENERAL_ERROR;
+	return CKR_OK;
+}
+
 CK_RV ossl_sym_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_MECHANISM *mech,
 		    struct kms_engine_key *key, struct kms_engine_op **out)
 {
@@ -426,6 +513,8 @@ CK_RV ossl_sym_init(struct ossl_inst *in, enum kms_op_kind kind, const CK_MECHAN
 		rv = digest_init(in, mech, op);
 	else if (aes_mode_of(mech->mechanism, &op->mode))
 		rv = cipher_init(in, kind, mech, key, op);
+	else if (des_mode_of(mech->mechanism, &(CK_KEY_TYPE){0}, &op->mode, &op->pad))
+		rv = des_init(in, kind, mech, key, op);
 	else if (kind == KMS_OP_SIGN || kind == KMS_OP_VERIFY)
 		rv = mac_init(in, mech, key, op);
 	else
@@ -466,7 +555,7 @@ static size_t block_out(const struct sym_op *op, size_t inlen)
 
 	if (op->mode == A_CTR)
 		return inlen;
-	return total - total % AES_BLOCK;
+	return total - total % op->block;
 }
 
 size_t ossl_sym_outlen(struct kms_engine_op *eop, size_t inlen)
@@ -490,7 +579,7 @@ size_t ossl_sym_outlen(struct kms_engine_op *eop, size_t inlen)
 	if (op->mode == A_CTR)
 		return inlen;
 	if (op->pad && enc)
-		return (op->pending + inlen) / AES_BLOCK * AES_BLOCK + AES_BLOCK;
+		return (op->pending + inlen) / op->block * op->block + op->block;
 	return op->pending + inlen;
 }
 
@@ -556,7 +645,7 @@ CK_RV ossl_sym_cipher_update(struct kms_engine_op *eop, const uint8_t *in, size_
 
 	if (op->form != F_CIPHER)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (inlen > INT_MAX - AES_BLOCK)
+	if (inlen > INT_MAX - op->block)
 		return len_code(op);
 	if (op->mode == A_GCM && op->kind == KMS_OP_DECRYPT) {
 		/* Nothing comes out before the tag is checked: keep the ciphertext. */
@@ -621,7 +710,7 @@ static CK_RV cipher_final(struct sym_op *op, uint8_t *out, size_t *outlen)
 	if (!op->pad && op->mode != A_CTR && op->mode != A_GCM && op->pending)
 		return len_code(op);
 	if (EVP_CipherFinal_ex(op->c, out, &outl) != 1)
-		return op->pad && op->kind == KMS_OP_DECRYPT ? (op->pending % AES_BLOCK ? CKR_ENCRYPTED_DATA_LEN_RANGE
+		return op->pad && op->kind == KMS_OP_DECRYPT ? (op->pending % op->block ? CKR_ENCRYPTED_DATA_LEN_RANGE
 										  : CKR_ENCRYPTED_DATA_INVALID)
 							     : CKR_GENERAL_ERROR;
 	if (op->mode == A_GCM) {
@@ -668,7 +757,7 @@ CK_RV ossl_sym_oneshot(struct kms_engine_op *eop, const uint8_t *in, size_t inle
 		rv = ossl_sym_update(eop, in, inlen);
 		return rv == CKR_OK ? ossl_sym_final(eop, out, outlen) : rv;
 	}
-	if (op->mode != A_CTR && op->mode != A_GCM && inlen % AES_BLOCK &&
+	if (op->mode != A_CTR && op->mode != A_GCM && inlen % op->block &&
 	    !(op->pad && op->kind == KMS_OP_ENCRYPT))
 		return len_code(op);
 	if (op->pad && op->kind == KMS_OP_DECRYPT && inlen == 0)

@@ -233,6 +233,13 @@ static CK_RV rsa_aes_unwrap(struct ossl_inst *in, const CK_MECHANISM *mech, stru
 }
 
 /* Whether a wrapping mechanism takes an AES key (*aes) or an RSA key; false for one this engine lacks. */
+/* DES block modes wrap by encrypting the key's bytes (legacy tokens; the operation checks the key). */
+static bool des_wrap(CK_MECHANISM_TYPE m)
+{
+	return m == CKM_DES3_ECB || m == CKM_DES3_CBC || m == CKM_DES3_CBC_PAD || m == CKM_DES_ECB ||
+	       m == CKM_DES_CBC || m == CKM_DES_CBC_PAD;
+}
+
 static bool wrap_family(CK_MECHANISM_TYPE m, bool *aes)
 {
 	*aes = m != CKM_RSA_PKCS_OAEP && m != CKM_RSA_AES_KEY_WRAP;
@@ -248,6 +255,13 @@ CK_RV ossl_wrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *wra
 	bool aes;
 	CK_RV rv;
 
+	if (des_wrap(mech->mechanism)) {
+		rv = payload_of(key, &pl, &len);
+		if (rv == CKR_OK)
+			rv = wrap_code(run_op(inst, true, KMS_OP_ENCRYPT, mech, wrapping, pl, len, out, outlen), true);
+		kms_secure_free(pl);
+		return rv;
+	}
 	if (!wrap_family(mech->mechanism, &aes))
 		return CKR_MECHANISM_INVALID;
 	if (aes ? !is_aes(wrapping) : !is_rsa(wrapping, false))
@@ -349,12 +363,16 @@ CK_RV ossl_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *u
 	bool aes;
 	CK_RV rv;
 
+	if (inlen > WRAP_MAX)
+		return CKR_WRAPPED_KEY_LEN_RANGE;
+	if (des_wrap(mech->mechanism)) {
+		rv = wrap_code(run_op(inst, true, KMS_OP_DECRYPT, mech, unwrapping, in, inlen, &pl, &len), false);
+		goto done;
+	}
 	if (!wrap_family(mech->mechanism, &aes))
 		return CKR_MECHANISM_INVALID;
 	if (aes ? !is_aes(unwrapping) : !is_rsa(unwrapping, true))
 		return CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
-	if (inlen > WRAP_MAX)
-		return CKR_WRAPPED_KEY_LEN_RANGE;
 	switch (mech->mechanism) {
 	case CKM_AES_KEY_WRAP:
 		rv = aes_kw(unwrapping->secret, unwrapping->size, false, false, mech, in, inlen, &pl, &len);
@@ -373,6 +391,7 @@ CK_RV ossl_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *u
 		rv = wrap_code(rsa_aes_unwrap(inst, mech, unwrapping, in, inlen, &pl, &len), false);
 		break;
 	}
+done:
 	if (rv == CKR_OK)
 		rv = material_from(inst, cls, kt, value_len, pl, len, out);
 	kms_secure_free(pl);

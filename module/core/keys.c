@@ -562,6 +562,12 @@ CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CL
 	return rv;
 }
 
+/* The one length of a DES key type, 0 for any other type. */
+static unsigned long des_len(CK_KEY_TYPE kt)
+{
+	return kt == CKK_DES ? 8 : kt == CKK_DES2 ? 16 : kt == CKK_DES3 ? 24 : 0;
+}
+
 CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 			      CK_OBJECT_HANDLE *h)
 {
@@ -569,6 +575,11 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
 	struct kms_secretgen_params p = {.mech = mech->mechanism};
 	const struct kms_engine_mech *em = kms_mech_find(s->tok, mech->mechanism);
+	CK_KEY_TYPE fixed = mech->mechanism == CKM_AES_KEY_GEN    ? CKK_AES
+			    : mech->mechanism == CKM_DES_KEY_GEN  ? CKK_DES
+			    : mech->mechanism == CKM_DES2_KEY_GEN ? CKK_DES2
+			    : mech->mechanism == CKM_DES3_KEY_GEN ? CKK_DES3
+								  : 0;
 	unsigned long kt = CK_UNAVAILABLE_INFORMATION, len = 0;
 	CK_RV rv;
 
@@ -581,19 +592,25 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 		return rv;
 	/* The key type comes from the template, else from the mechanism; they must agree. */
 	if (!kms_attrs_get(&a, CKA_KEY_TYPE))
-		kt = mech->mechanism == CKM_AES_KEY_GEN ? CKK_AES : CKK_GENERIC_SECRET;
+		kt = fixed ? fixed : CKK_GENERIC_SECRET;
 	else if (kms_attrs_get_ulong(&a, CKA_KEY_TYPE, &kt) != 0)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK)
 		rv = check_kind(&a, CKO_SECRET_KEY, kt);
-	if (rv == CKR_OK && (!kms_tmpl_is_secret_type(kt) || (mech->mechanism == CKM_AES_KEY_GEN) != (kt == CKK_AES)))
+	if (rv == CKR_OK && (!kms_tmpl_is_secret_type(kt) || (fixed && kt != fixed) ||
+			     (!fixed && (kt == CKK_AES || des_len(kt)))))
 		rv = CKR_TEMPLATE_INCONSISTENT;
 	if (rv == CKR_OK)
 		rv = kms_tmpl_check(&a, CKO_SECRET_KEY, kt, KMS_TMPL_GENERATE, NULL, false);
 	if (rv == CKR_OK && kms_attrs_get(&a, CKA_VALUE))
 		rv = CKR_TEMPLATE_INCONSISTENT;
+	/* DES keys have one length, which CKA_VALUE_LEN may only repeat; every other type needs it. */
 	if (rv == CKR_OK && kms_attrs_get_ulong(&a, CKA_VALUE_LEN, &len) != 0)
-		rv = CKR_TEMPLATE_INCOMPLETE;
+		rv = des_len(kt) ? CKR_OK : CKR_TEMPLATE_INCOMPLETE;
+	if (rv == CKR_OK && des_len(kt) && kms_attrs_get(&a, CKA_VALUE_LEN) && len != des_len(kt))
+		rv = CKR_TEMPLATE_INCONSISTENT;
+	if (rv == CKR_OK && des_len(kt))
+		len = des_len(kt);
 	if (rv == CKR_OK)
 		rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, true));
 	if (rv != CKR_OK)

@@ -86,16 +86,10 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 	size_t len = 0;
 	CK_RV rv;
 
-	rv = mech_with(s, mech, CKF_WRAP, s->tok->eng->wrap != NULL);
-	if (rv != CKR_OK)
-		return rv;
-	rv = acting_key(s, hwrap, CKR_WRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PUBLIC_KEY,
-			CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKA_WRAP, mech->mechanism, &w);
-	if (rv != CKR_OK)
-		return rv;
+	/* What may never leave the token is refused first, whatever mechanism is asked for. */
 	rv = key_object(s, hkey, CKR_KEY_HANDLE_INVALID, &k, &kcls);
 	if (rv != CKR_OK)
-		goto out;
+		return rv;
 	if (kcls != CKO_SECRET_KEY && kcls != CKO_PRIVATE_KEY) {
 		rv = CKR_KEY_NOT_WRAPPABLE;
 		goto out;
@@ -104,6 +98,13 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 		rv = CKR_KEY_UNEXTRACTABLE;
 		goto out;
 	}
+	rv = mech_with(s, mech, CKF_WRAP, s->tok->eng->wrap != NULL);
+	if (rv != CKR_OK)
+		goto out;
+	rv = acting_key(s, hwrap, CKR_WRAPPING_KEY_HANDLE_INVALID, CKO_SECRET_KEY, CKO_PUBLIC_KEY,
+			CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKA_WRAP, mech->mechanism, &w);
+	if (rv != CKR_OK)
+		goto out;
 	if ((kms_attrs_get_bool(&k->attrs, CKA_WRAP_WITH_TRUSTED, false) &&
 	     !kms_attrs_get_bool(&w->attrs, CKA_TRUSTED, false)) ||
 	    !matches_template(&k->attrs, kms_attrs_get(&w->attrs, CKA_WRAP_TEMPLATE))) {
