@@ -53,13 +53,12 @@ static inline void teardown_store(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Initialises the module and the token with its PINs. */
-static inline void setup_token(void)
+/* Initialises the module and the first token with its PINs, in the store set up already. */
+static inline void init_token(void)
 {
 	CK_UTF8CHAR label[32];
 	CK_SESSION_HANDLE s;
 
-	setup_store();
 	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
 	memset(label, ' ', sizeof(label));
 	memcpy(label, "kms11", 5);
@@ -68,6 +67,27 @@ static inline void setup_token(void)
 	ck_assert_rv(f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, 8), CKR_OK);
 	ck_assert_rv(f->C_InitPIN(s, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
 	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+/* A fresh store, the module initialised and the token with its PINs. */
+static inline void setup_token(void)
+{
+	setup_store();
+	init_token();
+}
+
+/* Writes a config file into the test's store directory and points KMS11_CONF at it (setup_store unsets it). */
+static inline void write_conf(const char *text)
+{
+	char path[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/kms11.conf", store);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	setenv("KMS11_CONF", path, 1);
 }
 
 static inline CK_SESSION_HANDLE user_session(void)

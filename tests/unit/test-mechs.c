@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Mechanisms beyond the everyday ones, each result checked against plain OpenSSL or a standard's vectors:
- * raw RSA (CKM_RSA_X_509). */
+ * raw RSA (CKM_RSA_X_509); the legacy mechanisms of a token with legacy = true (RSA-1024, triple DES, single DES,
+ * MD5) and their absence elsewhere. */
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <check.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 
 #include "common/pkcs11x.h"
@@ -153,14 +155,260 @@ START_TEST(test_rsa_x509)
 }
 END_TEST
 
+
+static bool has_mech(CK_MECHANISM_TYPE m)
+{
+	CK_MECHANISM_TYPE list[256];
+	CK_ULONG n = N(list);
+
+	ck_assert_rv(f->C_GetMechanismList(0, list, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++)
+		if (list[i] == m)
+			return true;
+	return false;
+}
+
+/* A session secret key of type kt with value val, for encryption, decryption, wrapping and unwrapping. */
+static CK_RV secret_key(CK_KEY_TYPE kt, const CK_BYTE *val, CK_ULONG len, CK_OBJECT_HANDLE *h)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_VALUE, (void *)val, len},
+			    {CKA_ENCRYPT, &yes, 1},	    {CKA_DECRYPT, &yes, 1},	      {CKA_WRAP, &yes, 1},
+			    {CKA_UNWRAP, &yes, 1},	    {CKA_EXTRACTABLE, &yes, 1},	      {CKA_SENSITIVE, &no, 1}};
+
+	return f->C_CreateObject(sess, t, N(t), h);
+}
+
+static CK_RV rsa_gen(CK_ULONG bits)
+{
+	CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+	CK_ATTRIBUTE pt[] = {{CKA_MODULUS_BITS, &bits, sizeof(bits)}};
+	CK_OBJECT_HANDLE pub, priv;
+
+	return f->C_GenerateKeyPair(sess, &m, pt, 1, NULL, 0, &pub, &priv);
+}
+
+/* A default token offers none of the legacy mechanisms: no DES keys, no RSA below 2048 bits, no MD5. */
+START_TEST(test_legacy_off_by_default)
+{
+	static const CK_BYTE k24[24] = {1, 2, 3};
+	CK_MECHANISM md5 = {CKM_MD5, NULL, 0}, gen = {CKM_DES3_KEY_GEN, NULL, 0};
+	CK_OBJECT_HANDLE h;
+
+	ck_assert(!has_mech(CKM_DES3_ECB) && !has_mech(CKM_DES3_KEY_GEN) && !has_mech(CKM_DES_CBC) && !has_mech(CKM_MD5));
+	ck_assert_rv(secret_key(CKK_DES3, k24, 24, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_rv(f->C_GenerateKey(sess, &gen, NULL, 0, &h), CKR_MECHANISM_INVALID);
+	ck_assert_rv(f->C_DigestInit(sess, &md5), CKR_MECHANISM_INVALID);
+	ck_assert_rv(rsa_gen(1024), CKR_KEY_SIZE_RANGE);
+}
+END_TEST
+
+static void legacy_setup(void)
+{
+	setup_store();
+	write_conf("[token:kms11]\nengine = openssl\nlegacy = true\n");
+	init_token();
+	sess = user_session();
+}
+
+static void legacy_teardown(void)
+{
+	teardown_store();
+	unsetenv("KMS11_CONF");
+}
+
+/* OpenSSL's encryption (with padding or not) of in under cipher; returns the length. */
+static size_t ossl_enc(const EVP_CIPHER *c, const CK_BYTE *key, const CK_BYTE *iv, bool pad, const CK_BYTE *in,
+		       size_t inlen, CK_BYTE *out)
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int a = 0, b = 0;
+
+	ck_assert_int_eq(EVP_EncryptInit_ex2(x, c, key, iv, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(x, pad);
+	ck_assert_int_eq(EVP_EncryptUpdate(x, out, &a, in, (int)inlen), 1);
+	ck_assert_int_eq(EVP_EncryptFinal_ex(x, out + a, &b), 1);
+	EVP_CIPHER_CTX_free(x);
+	return (size_t)(a + b);
+}
+
+/* The module's one-shot encryption of in, decrypted back; returns the ciphertext length. */
+static size_t enc_dec(CK_MECHANISM *m, CK_OBJECT_HANDLE k, const CK_BYTE *in, size_t inlen, CK_BYTE *out)
+{
+	CK_BYTE back[128];
+	CK_ULONG n = 128, bn = sizeof(back);
+
+	ck_assert_rv(f->C_EncryptInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Encrypt(sess, (CK_BYTE_PTR)in, (CK_ULONG)inlen, out, &n), CKR_OK);
+	ck_assert_rv(f->C_DecryptInit(sess, m, k), CKR_OK);
+	ck_assert_rv(f->C_Decrypt(sess, out, n, back, &bn), CKR_OK);
+	ck_assert_uint_eq(bn, inlen);
+	ck_assert_mem_eq(back, in, inlen);
+	return n;
+}
+
+/* Triple DES with two and three keys: generation with odd parity, the check value, ECB, CBC and CBC-PAD against
+ * OpenSSL, wrong key types and lengths, wrapping and unwrapping an AES key. */
+START_TEST(test_legacy_triple_des)
+{
+	static const CK_BYTE k16[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+					0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10};
+	static const CK_BYTE k24[24] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x23, 0x45, 0x67, 0x89,
+					0xab, 0xcd, 0xef, 0x01, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23};
+	static const CK_BYTE iv[8] = {0x12, 0x34, 0x56, 0x78, 0x90, 0xab, 0xcd, 0xef};
+	static const CK_BYTE msg[21] = "triple DES, 21 bytes";
+	CK_MECHANISM ecb = {CKM_DES3_ECB, NULL, 0}, cbc = {CKM_DES3_CBC, (void *)iv, 8},
+		     pad = {CKM_DES3_CBC_PAD, (void *)iv, 8};
+	CK_OBJECT_HANDLE h2, h3, g;
+	CK_BYTE got[128], want[128], val[32], kcv[3], zero[8] = {0};
+	CK_ATTRIBUTE q[] = {{CKA_VALUE, val, sizeof(val)}, {CKA_CHECK_VALUE, kcv, 3}};
+	size_t n;
+
+	ck_assert(has_mech(CKM_DES3_ECB) && has_mech(CKM_DES2_KEY_GEN) && has_mech(CKM_DES3_CBC_PAD));
+	ck_assert_rv(secret_key(CKK_DES2, k16, 16, &h2), CKR_OK);
+	ck_assert_rv(secret_key(CKK_DES3, k24, 24, &h3), CKR_OK);
+	ck_assert_rv(secret_key(CKK_DES3, k24, 16, &g), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* check values: the first three bytes of the encryption of a zero block */
+	ck_assert_rv(f->C_GetAttributeValue(sess, h3, q, 2), CKR_OK);
+	ossl_enc(EVP_des_ede3_ecb(), k24, NULL, false, zero, 8, want);
+	ck_assert_mem_eq(kcv, want, 3);
+	ck_assert_rv(f->C_GetAttributeValue(sess, h2, q, 2), CKR_OK);
+	ossl_enc(EVP_des_ede_ecb(), k16, NULL, false, zero, 8, want);
+	ck_assert_mem_eq(kcv, want, 3);
+
+	/* the modes, three keys and two keys (CKM_DES3_* takes both) */
+	n = enc_dec(&ecb, h3, msg, 16, got);
+	ck_assert_mem_eq(got, want, ossl_enc(EVP_des_ede3_ecb(), k24, NULL, false, msg, 16, want));
+	ck_assert_uint_eq(n, 16);
+	n = enc_dec(&cbc, h3, msg, 16, got);
+	ck_assert_mem_eq(got, want, ossl_enc(EVP_des_ede3_cbc(), k24, iv, false, msg, 16, want));
+	n = enc_dec(&pad, h3, msg, sizeof(msg), got);
+	ck_assert_uint_eq(n, 24);
+	ck_assert_mem_eq(got, want, ossl_enc(EVP_des_ede3_cbc(), k24, iv, true, msg, sizeof(msg), want));
+	n = enc_dec(&pad, h2, msg, sizeof(msg), got);
+	ck_assert_mem_eq(got, want, ossl_enc(EVP_des_ede_cbc(), k16, iv, true, msg, sizeof(msg), want));
+	/* not whole blocks, a bad IV length */
+	{
+		CK_MECHANISM badiv = {CKM_DES3_CBC, (void *)iv, 7};
+		CK_ULONG l = sizeof(got);
+
+		ck_assert_rv(f->C_EncryptInit(sess, &ecb, h3), CKR_OK);
+		ck_assert_rv(f->C_Encrypt(sess, (CK_BYTE_PTR)msg, 12, got, &l), CKR_DATA_LEN_RANGE);
+		ck_assert_rv(f->C_EncryptInit(sess, &badiv, h3), CKR_MECHANISM_PARAM_INVALID);
+	}
+
+	/* generation: the right length, odd parity in every byte, a check value that fits */
+	{
+		CK_MECHANISM m3 = {CKM_DES3_KEY_GEN, NULL, 0}, m2 = {CKM_DES2_KEY_GEN, NULL, 0};
+		CK_BBOOL no = CK_FALSE;
+		CK_ULONG wrong = 16;
+		CK_ATTRIBUTE t[] = {{CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_VALUE_LEN, &wrong, sizeof(wrong)}};
+
+		ck_assert_rv(f->C_GenerateKey(sess, &m3, t, 2, &g), CKR_OK);
+		q[0].ulValueLen = sizeof(val);
+		ck_assert_rv(f->C_GetAttributeValue(sess, g, q, 2), CKR_OK);
+		ck_assert_uint_eq(q[0].ulValueLen, 24);
+		for (int i = 0; i < 24; i++)
+			ck_assert_msg(__builtin_popcount(val[i]) % 2 == 1, "byte %d has even parity", i);
+		ossl_enc(EVP_des_ede3_ecb(), val, NULL, false, zero, 8, want);
+		ck_assert_mem_eq(kcv, want, 3);
+		ck_assert_rv(f->C_GenerateKey(sess, &m2, t, 2, &g), CKR_OK);
+		q[0].ulValueLen = sizeof(val);
+		ck_assert_rv(f->C_GetAttributeValue(sess, g, q, 1), CKR_OK);
+		ck_assert_uint_eq(q[0].ulValueLen, 16);
+		ck_assert_rv(f->C_GenerateKey(sess, &m3, t, 3, &g), CKR_TEMPLATE_INCONSISTENT);
+	}
+
+	/* wrapping an AES key with DES3-CBC-PAD gives OpenSSL's bytes; unwrapping gives the key back */
+	{
+		static const CK_BYTE aes[16] = {0xa5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0x5a};
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_AES;
+		CK_BBOOL no = CK_FALSE;
+		CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
+				     {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}};
+		CK_OBJECT_HANDLE a, u;
+		CK_ULONG wl = sizeof(got);
+
+		ck_assert_rv(secret_key(CKK_AES, aes, 16, &a), CKR_OK);
+		ck_assert_rv(f->C_WrapKey(sess, &pad, h3, a, got, &wl), CKR_OK);
+		ck_assert_uint_eq(wl, 24);
+		ck_assert_mem_eq(got, want, ossl_enc(EVP_des_ede3_cbc(), k24, iv, true, aes, 16, want));
+		ck_assert_rv(f->C_UnwrapKey(sess, &pad, h3, got, wl, ut, N(ut), &u), CKR_OK);
+		q[0].ulValueLen = sizeof(val);
+		ck_assert_rv(f->C_GetAttributeValue(sess, u, q, 1), CKR_OK);
+		ck_assert_uint_eq(q[0].ulValueLen, 16);
+		ck_assert_mem_eq(val, aes, 16);
+		got[wl - 1] ^= 0x55; /* the padding no longer checks */
+		ck_assert_rv(f->C_UnwrapKey(sess, &pad, h3, got, wl, ut, N(ut), &u), CKR_WRAPPED_KEY_INVALID);
+	}
+}
+END_TEST
+
+/* Single DES and MD5 come from OpenSSL's legacy provider; RSA-1024 key pairs are made and sign. */
+START_TEST(test_legacy_des_md5_rsa1024)
+{
+	static const CK_BYTE k8[8] = {0x13, 0x34, 0x57, 0x79, 0x9b, 0xbc, 0xdf, 0xf1};
+	static const CK_BYTE iv[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+	OSSL_PROVIDER *lp = OSSL_PROVIDER_load(NULL, "legacy"), *dp = OSSL_PROVIDER_load(NULL, "default");
+	EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
+	CK_MECHANISM cbc = {CKM_DES_CBC_PAD, (void *)iv, 8}, md5 = {CKM_MD5, NULL, 0};
+	CK_BYTE got[64], want[64];
+	CK_ULONG n = sizeof(got);
+	CK_OBJECT_HANDLE h;
+
+	ck_assert_msg(lp && des, "OpenSSL's legacy provider is needed for this test");
+	ck_assert(has_mech(CKM_DES_CBC_PAD) && has_mech(CKM_MD5) && has_mech(CKM_DES_KEY_GEN));
+	ck_assert_rv(secret_key(CKK_DES, k8, 8, &h), CKR_OK);
+	enc_dec(&cbc, h, (const CK_BYTE *)"single DES", 10, got);
+	ck_assert_mem_eq(got, want, ossl_enc(des, k8, iv, true, (const CK_BYTE *)"single DES", 10, want));
+	/* MD5 of "abc" (RFC 1321) */
+	ck_assert_rv(f->C_DigestInit(sess, &md5), CKR_OK);
+	ck_assert_rv(f->C_Digest(sess, (CK_BYTE_PTR) "abc", 3, got, &n), CKR_OK);
+	ck_assert_uint_eq(n, 16);
+	ck_assert_mem_eq(got, "\x90\x01\x50\x98\x3c\xd2\x4f\xb0\xd6\x96\x3f\x7d\x28\xe1\x7f\x72", 16);
+	/* RSA from 1024 bits, not below */
+	ck_assert_rv(rsa_gen(1024), CKR_OK);
+	ck_assert_rv(rsa_gen(768), CKR_KEY_SIZE_RANGE);
+	EVP_CIPHER_free(des);
+	OSSL_PROVIDER_unload(lp);
+	OSSL_PROVIDER_unload(dp);
+}
+END_TEST
+
+/* legacy = takes true or false only: anything else stops C_Initialize. */
+START_TEST(test_legacy_setting_checked)
+{
+	setup_store();
+	write_conf("[token:kms11]\nengine = openssl\nlegacy = maybe\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	write_conf("[token:kms11]\nengine = openssl\nlegcy = true\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	write_conf("[token:kms11]\nengine = openssl\nlegacy = false\n");
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert(!has_mech(CKM_DES3_ECB));
+	legacy_teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("mechs");
-	TCase *rsa = tcase_create("rsa");
+	TCase *rsa = tcase_create("rsa"), *legacy = tcase_create("legacy"), *conf = tcase_create("conf");
 
 	tcase_add_checked_fixture(rsa, setup, teardown);
 	tcase_set_timeout(rsa, 120);
 	tcase_add_test(rsa, test_rsa_x509);
+	tcase_add_test(rsa, test_legacy_off_by_default);
 	suite_add_tcase(su, rsa);
+	tcase_add_checked_fixture(legacy, legacy_setup, legacy_teardown);
+	tcase_set_timeout(legacy, 120);
+	tcase_add_test(legacy, test_legacy_triple_des);
+	tcase_add_test(legacy, test_legacy_des_md5_rsa1024);
+	suite_add_tcase(su, legacy);
+	tcase_set_timeout(conf, 60);
+	tcase_add_test(conf, test_legacy_setting_checked);
+	suite_add_tcase(su, conf);
 	return kms_test_run(su);
 }

@@ -663,20 +663,6 @@ START_TEST(test_profile_object)
 }
 END_TEST
 
-/* Writes a config file into the test's store directory and points KMS11_CONF at it. */
-static void write_conf(const char *text)
-{
-	char path[300];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/kms11.conf", store);
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	fclose(fp);
-	setenv("KMS11_CONF", path, 1);
-}
-
 START_TEST(test_config_tokens)
 {
 	CK_SLOT_ID slots[4];
