@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* openssl engine key derivation: ECDH on P-256/384/521 and X25519, with the ANSI X9.63 KDF. */
+/* openssl engine key derivation: ECDH on P-256/384/521, X25519 and X448, with the ANSI X9.63 KDF. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +47,11 @@ static EVP_PKEY *peer_key(struct kms_engine_key *base, const uint8_t *pub, size_
 	size_t ptlen;
 
 	if (base->kt == CKK_EC_MONTGOMERY) {
-		pt = peer_point(pub, len, 32, &ptlen);
-		return ptlen == 32 ? EVP_PKEY_new_raw_public_key_ex(kms_libctx(), "X25519", NULL, pt, ptlen) : NULL;
+		/* X25519 or X448: the peer's raw u-coordinate, as long as the base key's */
+		pt = peer_point(pub, len, base->size, &ptlen);
+		return ptlen == base->size ? EVP_PKEY_new_raw_public_key_ex(kms_libctx(), base->size == 32 ? "X25519" : "X448",
+									    NULL, pt, ptlen)
+					   : NULL;
 	}
 	pt = peer_point(pub, len, 0, &ptlen);
 	if (!ptlen || pt[0] != 0x04 || ptlen != 1 + 2 * base->size)

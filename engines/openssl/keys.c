@@ -16,6 +16,30 @@
 
 static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 static const uint8_t oid_x25519[] = {0x06, 0x03, 0x2b, 0x65, 0x6e};
+static const uint8_t oid_ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
+static const uint8_t oid_x448[] = {0x06, 0x03, 0x2b, 0x65, 0x6f};
+
+/* Edwards and Montgomery curves: OpenSSL's key type, the PKCS#11 key type, the OID, raw key length. */
+static const struct {
+	int nid;
+	CK_KEY_TYPE kt;
+	const uint8_t *oid;
+	size_t oidlen, len;
+} xcurves[] = {
+	{NID_ED25519, CKK_EC_EDWARDS, oid_ed25519, sizeof(oid_ed25519), 32},
+	{NID_X25519, CKK_EC_MONTGOMERY, oid_x25519, sizeof(oid_x25519), 32},
+	{NID_ED448, CKK_EC_EDWARDS, oid_ed448, sizeof(oid_ed448), 57},
+	{NID_X448, CKK_EC_MONTGOMERY, oid_x448, sizeof(oid_x448), 56},
+};
+
+/* The entry of xcurves for an OpenSSL key type (EVP_PKEY_ED25519 ... are NIDs), or -1. */
+static int xcurve_of(int nid)
+{
+	for (size_t i = 0; i < sizeof(xcurves) / sizeof(xcurves[0]); i++)
+		if (xcurves[i].nid == nid)
+			return (int)i;
+	return -1;
+}
 
 /* Writes a DER length; returns the bytes used (at most 4). */
 static size_t der_len(uint8_t *p, size_t n)
@@ -123,6 +147,10 @@ static int curve_nid(const uint8_t *p, size_t n, bool *bad)
 			return NID_ED25519;
 		if (!strcasecmp(name, "curve25519") || !strcasecmp(name, "x25519"))
 			return NID_X25519;
+		if (!strcasecmp(name, "edwards448") || !strcasecmp(name, "ed448"))
+			return NID_ED448;
+		if (!strcasecmp(name, "curve448") || !strcasecmp(name, "x448"))
+			return NID_X448;
 		nid = EC_curve_nist2nid(name);
 		if (nid == NID_undef)
 			nid = OBJ_sn2nid(name);
@@ -182,15 +210,16 @@ static CK_RV public_attrs(EVP_PKEY *pk, struct kms_attrs *a)
 		break;
 	}
 	case EVP_PKEY_ED25519:
-	case EVP_PKEY_X25519: {
-		bool ed = EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519;
+	case EVP_PKEY_X25519:
+	case EVP_PKEY_ED448:
+	case EVP_PKEY_X448: {
+		int c = xcurve_of(EVP_PKEY_get_base_id(pk));
 
 		n = sizeof(buf);
-		if (EVP_PKEY_get_raw_public_key(pk, buf, &n) != 1)
+		if (c < 0 || EVP_PKEY_get_raw_public_key(pk, buf, &n) != 1)
 			return CKR_GENERAL_ERROR;
-		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, ed ? CKK_EC_EDWARDS : CKK_EC_MONTGOMERY);
-		e |= ed ? kms_attrs_set(a, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519))
-			: kms_attrs_set(a, CKA_EC_PARAMS, oid_x25519, sizeof(oid_x25519));
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, xcurves[c].kt);
+		e |= kms_attrs_set(a, CKA_EC_PARAMS, xcurves[c].oid, xcurves[c].oidlen);
 		e |= set_octet_string(a, CKA_EC_POINT, buf, n);
 		break;
 	}
@@ -281,23 +310,18 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN: {
+		bool ed = p->mech == CKM_EC_EDWARDS_KEY_PAIR_GEN;
+
 		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
 		if (bad)
 			return CKR_DOMAIN_PARAMS_INVALID;
-		if (nid != NID_ED25519)
+		if (ed ? nid != NID_ED25519 && nid != NID_ED448 : nid != NID_X25519 && nid != NID_X448)
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "ED25519");
+		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, OBJ_nid2sn(nid));
 		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
 		break;
-	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
-		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
-		if (bad)
-			return CKR_DOMAIN_PARAMS_INVALID;
-		if (nid != NID_X25519)
-			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "X25519");
-		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
-		break;
+	}
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
@@ -468,26 +492,29 @@ out:
 	return rv;
 }
 
-/* Ed25519 (want NID_ED25519) and X25519 (NID_X25519) keys from raw values. */
-static CK_RV import_raw25519(CK_OBJECT_CLASS cls, const struct kms_attrs *t, int want, EVP_PKEY **pk)
+/* Edwards (Ed25519, Ed448) and Montgomery (X25519, X448) keys of type kt from raw values. */
+static CK_RV import_raw(CK_OBJECT_CLASS cls, const struct kms_attrs *t, CK_KEY_TYPE kt, EVP_PKEY **pk)
 {
 	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
 	const struct kms_attr *val = kms_attrs_get(t, cls == CKO_PRIVATE_KEY ? CKA_VALUE : CKA_EC_POINT);
 	const uint8_t *raw;
 	size_t rawlen;
 	bool bad;
+	int c;
 
 	if (!par || !val)
 		return CKR_TEMPLATE_INCOMPLETE;
-	if (curve_nid(par->val, par->len, &bad) != want)
+	c = xcurve_of(curve_nid(par->val, par->len, &bad));
+	if (c < 0 || xcurves[c].kt != kt)
 		return bad ? CKR_DOMAIN_PARAMS_INVALID : CKR_CURVE_NOT_SUPPORTED;
 	raw = cls == CKO_PRIVATE_KEY ? val->val : unwrap_octet_string(val->val, val->len, &rawlen);
 	if (cls == CKO_PRIVATE_KEY)
 		rawlen = val->len;
-	if (rawlen != 32)
+	if (!raw || rawlen != xcurves[c].len)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	*pk = cls == CKO_PRIVATE_KEY ? EVP_PKEY_new_raw_private_key_ex(kms_libctx(), OBJ_nid2sn(want), NULL, raw, rawlen)
-				     : EVP_PKEY_new_raw_public_key_ex(kms_libctx(), OBJ_nid2sn(want), NULL, raw, rawlen);
+	*pk = cls == CKO_PRIVATE_KEY
+		      ? EVP_PKEY_new_raw_private_key_ex(kms_libctx(), OBJ_nid2sn(xcurves[c].nid), NULL, raw, rawlen)
+		      : EVP_PKEY_new_raw_public_key_ex(kms_libctx(), OBJ_nid2sn(xcurves[c].nid), NULL, raw, rawlen);
 	return *pk ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
@@ -509,10 +536,8 @@ CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct 
 		rv = import_ec(cls, tmpl, &pk);
 		break;
 	case CKK_EC_EDWARDS:
-		rv = import_raw25519(cls, tmpl, NID_ED25519, &pk);
-		break;
 	case CKK_EC_MONTGOMERY:
-		rv = import_raw25519(cls, tmpl, NID_X25519, &pk);
+		rv = import_raw(cls, tmpl, kt, &pk);
 		break;
 	default:
 		return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -571,13 +596,15 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		k->size = ((size_t)EVP_PKEY_get_bits(pk) + 7) / 8;
 		break;
 	case EVP_PKEY_ED25519:
-		k->kt = CKK_EC_EDWARDS;
-		k->size = 32;
-		break;
 	case EVP_PKEY_X25519:
-		k->kt = CKK_EC_MONTGOMERY;
-		k->size = 32;
+	case EVP_PKEY_ED448:
+	case EVP_PKEY_X448: {
+		int c = xcurve_of(EVP_PKEY_get_base_id(pk));
+
+		k->kt = xcurves[c].kt;
+		k->size = xcurves[c].len;
 		break;
+	}
 	default:
 		ossl_unload(k);
 		return CKR_GENERAL_ERROR;
@@ -643,7 +670,7 @@ CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint
 		if (rv == CKR_GENERAL_ERROR)
 			return rv;
 	} else if ((key->kt == CKK_EC_EDWARDS || key->kt == CKK_EC_MONTGOMERY) && type == CKA_VALUE) {
-		uint8_t buf[32];
+		uint8_t buf[64];
 		size_t n = sizeof(buf);
 
 		if (EVP_PKEY_get_raw_private_key(key->pkey, buf, &n) != 1 || kms_attrs_set(&a, type, buf, n) != 0)

@@ -41,9 +41,9 @@ static const struct kms_engine_mech ossl_mechs[] = {
 	{CKM_ECDSA_SHA256, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
 	{CKM_ECDSA_SHA384, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
 	{CKM_ECDSA_SHA512, 256, 521, CKF_SIGN | CKF_VERIFY | EC_FLAGS},
-	{CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
-	{CKM_EDDSA, 255, 255, CKF_SIGN | CKF_VERIFY},
-	{CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_GENERATE_KEY_PAIR},
+	{CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 448, CKF_GENERATE_KEY_PAIR},
+	{CKM_EDDSA, 255, 448, CKF_SIGN | CKF_VERIFY},
+	{CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 448, CKF_GENERATE_KEY_PAIR},
 	{CKM_ECDH1_DERIVE, 255, 521, CKF_DERIVE | EC_FLAGS},
 	/* Secret keys: AES sizes in bytes (as the spec gives them), generic secret generation in bits
 	 * (as the spec says for that mechanism: 1..512 bytes), HMAC key sizes in bytes. */

@@ -135,6 +135,9 @@ static CK_RV oaep_params(struct ossl_inst *in, const CK_MECHANISM *mech, struct 
 	return CKR_OK;
 }
 
+/* CK_EDDSA_PARAMS: absent, or pure EdDSA (phFlag false, no context): Ed25519, and Ed448 with its empty
+ * context. The prehash and context variants (Ed25519ph, Ed25519ctx, Ed448ph, a non-empty context) need
+ * OpenSSL 3.2's EdDSA instances and are CKR_MECHANISM_PARAM_INVALID with OpenSSL 3.0. */
 static CK_RV eddsa_params(const CK_MECHANISM *mech)
 {
 	const struct kms_ck_eddsa_params *p = mech->pParameter;
@@ -233,7 +236,7 @@ size_t ossl_op_outlen(struct kms_engine_op *op, size_t inlen)
 	case CKK_EC:
 		return 2 * op->key->size;
 	case CKK_EC_EDWARDS:
-		return 64;
+		return 2 * op->key->size; /* Ed25519: 64, Ed448: 114 */
 	default:
 		return op->key->size;
 	}

@@ -300,8 +300,10 @@ static CK_KEY_TYPE pkey_type(EVP_PKEY *pk)
 	case EVP_PKEY_EC:
 		return CKK_EC;
 	case EVP_PKEY_ED25519:
+	case EVP_PKEY_ED448:
 		return CKK_EC_EDWARDS;
 	case EVP_PKEY_X25519:
+	case EVP_PKEY_X448:
 		return CKK_EC_MONTGOMERY;
 	default:
 		return CK_UNAVAILABLE_INFORMATION;

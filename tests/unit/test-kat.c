@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Known-answer vectors from the standards, run through the module: SHA-2/SHA-3, HMAC (RFC 4231), AES-CMAC
  * (RFC 4493), AES ECB/CBC/CTR (SP 800-38A), AES-GCM (the GCM specification's test cases), AES key wrap
- * (RFC 3394, RFC 5649) and X25519 (RFC 7748). */
+ * (RFC 3394, RFC 5649), X25519 and X448 (RFC 7748), Ed25519 and Ed448 (RFC 8032). */
 #include <check.h>
 
 #include "common/pkcs11x.h"
@@ -367,29 +367,100 @@ START_TEST(test_key_wrap_rfc3394_rfc5649)
 }
 END_TEST
 
-START_TEST(test_x25519_rfc7748)
+/* ECDH on a Montgomery curve (oid): our private key a, the peer's public key, the shared secret. */
+static void xdh_case(const CK_BYTE *oid, size_t oidlen, const char *a_hex, const char *peer_hex, const char *z_hex)
 {
-	static const CK_BYTE oid[] = {0x06, 0x03, 0x2b, 0x65, 0x6e};
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, sec = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_EC_MONTGOMERY, gk = CKK_GENERIC_SECRET;
 	CK_BBOOL tr = CK_TRUE, fa = CK_FALSE;
-	CK_BYTE a[32], bpub[32], z[32];
+	CK_BYTE a[64], bpub[64], z[64];
+	CK_ULONG alen = unhex(a_hex, a, sizeof(a));
 	CK_ATTRIBUTE it[] = {{CKA_CLASS, &priv, sizeof(priv)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
-			     {CKA_EC_PARAMS, (void *)oid, sizeof(oid)}, {CKA_VALUE, a, sizeof(a)},
+			     {CKA_EC_PARAMS, (void *)oid, oidlen}, {CKA_VALUE, a, alen},
 			     {CKA_DERIVE, &tr, 1}};
 	CK_ATTRIBUTE dt[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
 			     {CKA_SENSITIVE, &fa, 1}, {CKA_EXTRACTABLE, &tr, 1}};
-	CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, sizeof(bpub), bpub};
+	CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, 0, bpub};
 	CK_MECHANISM m = {CKM_ECDH1_DERIVE, &p, sizeof(p)};
 	CK_ATTRIBUTE q = {CKA_VALUE, z, sizeof(z)};
 	CK_OBJECT_HANDLE h, d;
 
-	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a, sizeof(a));
-	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, sizeof(bpub));
+	p.ulPublicDataLen = unhex(peer_hex, bpub, sizeof(bpub));
 	ck_assert_rv(f->C_CreateObject(sess, it, 5, &h), CKR_OK);
 	ck_assert_rv(f->C_DeriveKey(sess, &m, h, dt, 4, &d), CKR_OK);
 	ck_assert_rv(f->C_GetAttributeValue(sess, d, &q, 1), CKR_OK);
-	assert_hex(z, q.ulValueLen, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+	assert_hex(z, q.ulValueLen, z_hex);
+	/* a peer key of the other curve's length is refused */
+	p.ulPublicDataLen = alen == 32 ? 56 : 32;
+	ck_assert_rv(f->C_DeriveKey(sess, &m, h, dt, 4, &d), CKR_MECHANISM_PARAM_INVALID);
+}
+
+START_TEST(test_x25519_x448_rfc7748)
+{
+	static const CK_BYTE x25519[] = {0x06, 0x03, 0x2b, 0x65, 0x6e}, x448[] = {0x06, 0x03, 0x2b, 0x65, 0x6f};
+
+	xdh_case(x25519, sizeof(x25519), "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+		 "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+		 "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+	xdh_case(x448, sizeof(x448),
+		 "9a8f4925d1519f5775cf46b04b5800d4ee9ee8bae8bc5565d498c28dd9c9baf574a9419744897391006382a6f127ab1d9ac2d8c0a598726b",
+		 "3eb7a829b0cd20f5bcfc0b599b6feccf6da4627107bdb0d4f345b43027d8b972fc3e34fb4232a13ca706dcb57aec3dae07bdc1c67bf33609",
+		 "07fff4181ac6cc95ec1c16a94a0f74d12da232ce40a77552281d282bb60c0b56fd2464c335543936521c24403085d59a449a5037514a879d");
+}
+END_TEST
+
+/* EdDSA (RFC 8032 section 7): the key pair imported, the signature of the empty message as the RFC gives it
+ * (with no parameters and with CK_EDDSA_PARAMS for pure EdDSA), verified; prehash and context refused. */
+static void eddsa_case(const CK_BYTE *oid, size_t oidlen, const char *sk_hex, const char *pk_hex, const char *sig_hex)
+{
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = CKK_EC_EDWARDS;
+	CK_BBOOL tr = CK_TRUE;
+	CK_BYTE sk[64], pk[64], pt[66], sig[128];
+	CK_ULONG sklen = unhex(sk_hex, sk, sizeof(sk)), pklen = unhex(pk_hex, pk, sizeof(pk)), n;
+	CK_ATTRIBUTE it[] = {{CKA_CLASS, &priv, sizeof(priv)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
+			     {CKA_EC_PARAMS, (void *)oid, oidlen}, {CKA_VALUE, sk, sklen}, {CKA_SIGN, &tr, 1}};
+	CK_ATTRIBUTE pt_[] = {{CKA_CLASS, &pub, sizeof(pub)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
+			      {CKA_EC_PARAMS, (void *)oid, oidlen}, {CKA_EC_POINT, pt, pklen + 2}, {CKA_VERIFY, &tr, 1}};
+	struct kms_ck_eddsa_params pure = {CK_FALSE, 0, NULL}, ph = {CK_TRUE, 0, NULL}, ctx = {CK_FALSE, 3, (CK_BYTE_PTR) "foo"};
+	CK_MECHANISM plain = {CKM_EDDSA, NULL, 0}, withp = {CKM_EDDSA, &pure, sizeof(pure)},
+		     mph = {CKM_EDDSA, &ph, sizeof(ph)}, mctx = {CKM_EDDSA, &ctx, sizeof(ctx)};
+	CK_MECHANISM *ok[] = {&plain, &withp};
+	CK_OBJECT_HANDLE hs, hv;
+
+	pt[0] = 0x04;
+	pt[1] = (CK_BYTE)pklen;
+	memcpy(pt + 2, pk, pklen);
+	ck_assert_rv(f->C_CreateObject(sess, it, 5, &hs), CKR_OK);
+	ck_assert_rv(f->C_CreateObject(sess, pt_, 5, &hv), CKR_OK);
+	for (size_t i = 0; i < 2; i++) {
+		n = 0;
+		ck_assert_rv(f->C_SignInit(sess, ok[i], hs), CKR_OK);
+		ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "", 0, NULL, &n), CKR_OK);
+		ck_assert_uint_eq(n, 2 * pklen);
+		ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "", 0, sig, &n), CKR_OK);
+		assert_hex(sig, n, sig_hex);
+		ck_assert_rv(f->C_VerifyInit(sess, ok[i], hv), CKR_OK);
+		ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR) "", 0, sig, n), CKR_OK);
+		sig[3] ^= 1;
+		ck_assert_rv(f->C_VerifyInit(sess, ok[i], hv), CKR_OK);
+		ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR) "", 0, sig, n), CKR_SIGNATURE_INVALID);
+	}
+	ck_assert_rv(f->C_SignInit(sess, &mph, hs), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_rv(f->C_SignInit(sess, &mctx, hs), CKR_MECHANISM_PARAM_INVALID);
+}
+
+START_TEST(test_eddsa_rfc8032)
+{
+	static const CK_BYTE ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70}, ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
+
+	eddsa_case(ed25519, sizeof(ed25519), "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+		   "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+		   "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+	eddsa_case(ed448, sizeof(ed448),
+		   "6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b",
+		   "5fd7449b59b461fd2ce787ec616ad46a1da1342485a70e1f8a0ea75d80e96778edf124769b46c7061bd6783df1e50f6cd1fa1abeafe8256180",
+		   "533a37f6bbe457251f023c0d88f976ae2dfb504a843e34d2074fd823d41a591f2b233f034f628281f2fd7a22ddd47d7828c59bd0a21bfd3980ff0d2028d4b18a9df63e006c5d1c2d345b925d8dc00b4104852db99ac5c7cdda8530a113a0f4dbb61149f05a7363268c71d95808ff2e652600");
 }
 END_TEST
 
@@ -406,7 +477,8 @@ int main(void)
 	tcase_add_test(tc, test_aes_sp800_38a);
 	tcase_add_test(tc, test_gcm_vectors);
 	tcase_add_test(tc, test_key_wrap_rfc3394_rfc5649);
-	tcase_add_test(tc, test_x25519_rfc7748);
+	tcase_add_test(tc, test_x25519_x448_rfc7748);
+	tcase_add_test(tc, test_eddsa_rfc8032);
 	suite_add_tcase(su, tc);
 	return kms_test_run(su);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Mechanisms beyond the everyday ones, each result checked against plain OpenSSL or a standard's vectors:
- * raw RSA (CKM_RSA_X_509); the legacy mechanisms of a token with legacy = true (RSA-1024, triple DES, single DES,
+ * raw RSA (CKM_RSA_X_509); Ed448 and X448 key pairs; the legacy mechanisms of a token with legacy = true (RSA-1024, triple DES, single DES,
  * MD5) and their absence elsewhere. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -392,6 +392,63 @@ START_TEST(test_legacy_setting_checked)
 }
 END_TEST
 
+/* Ed448 and X448 key pairs are generated (by OID and by curve name): Ed448 signs 114-byte signatures that
+ * verify; two X448 pairs derive the same secret from each other's CKA_EC_POINT. */
+START_TEST(test_ed448_x448_generate)
+{
+	static CK_BYTE ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71}, x448[] = {0x06, 0x03, 0x2b, 0x65, 0x6f};
+	static CK_BYTE ed448_name[] = {0x13, 0x0a, 'e', 'd', 'w', 'a', 'r', 'd', 's', '4', '4', '8'};
+	CK_MECHANISM ge = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0}, gx = {CKM_EC_MONTGOMERY_KEY_PAIR_GEN, NULL, 0},
+		     eddsa = {CKM_EDDSA, NULL, 0};
+	CK_ATTRIBUTE et[] = {{CKA_EC_PARAMS, ed448, sizeof(ed448)}}, en[] = {{CKA_EC_PARAMS, ed448_name, sizeof(ed448_name)}};
+	CK_ATTRIBUTE xt[] = {{CKA_EC_PARAMS, x448, sizeof(x448)}}, dv[] = {{CKA_DERIVE, &yes, 1}};
+	CK_OBJECT_HANDLE pub, priv, apub, apriv, bpub, bpriv;
+	CK_BYTE sig[128], pa[64], pb[64];
+	CK_ULONG n = sizeof(sig);
+
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &ge, en, 1, NULL, 0, &pub, &priv), CKR_OK);
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &ge, et, 1, NULL, 0, &pub, &priv), CKR_OK);
+	ck_assert_rv(f->C_SignInit(sess, &eddsa, priv), CKR_OK);
+	ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "ed448", 5, sig, &n), CKR_OK);
+	ck_assert_uint_eq(n, 114);
+	ck_assert_rv(f->C_VerifyInit(sess, &eddsa, pub), CKR_OK);
+	ck_assert_rv(f->C_Verify(sess, (CK_BYTE_PTR) "ed448", 5, sig, n), CKR_OK);
+	/* an Ed448 OID is not a Montgomery curve */
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &gx, et, 1, NULL, 0, &pub, &priv), CKR_CURVE_NOT_SUPPORTED);
+
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &gx, xt, 1, dv, 1, &apub, &apriv), CKR_OK);
+	ck_assert_rv(f->C_GenerateKeyPair(sess, &gx, xt, 1, dv, 1, &bpub, &bpriv), CKR_OK);
+	{
+		CK_ATTRIBUTE qa = {CKA_EC_POINT, pa, sizeof(pa)}, qb = {CKA_EC_POINT, pb, sizeof(pb)};
+		CK_OBJECT_CLASS sec = CKO_SECRET_KEY;
+		CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+		CK_BBOOL no = CK_FALSE;
+		CK_ATTRIBUTE dt[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
+				     {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}};
+		CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, 0, NULL};
+		CK_MECHANISM m = {CKM_ECDH1_DERIVE, &p, sizeof(p)};
+		CK_BYTE za[64], zb[64];
+		CK_ATTRIBUTE va = {CKA_VALUE, za, sizeof(za)}, vb = {CKA_VALUE, zb, sizeof(zb)};
+		CK_OBJECT_HANDLE da, db;
+
+		ck_assert_rv(f->C_GetAttributeValue(sess, apub, &qa, 1), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(sess, bpub, &qb, 1), CKR_OK);
+		ck_assert_uint_eq(qa.ulValueLen, 58); /* DER OCTET STRING of 56 bytes */
+		p.pPublicData = pb;
+		p.ulPublicDataLen = qb.ulValueLen;
+		ck_assert_rv(f->C_DeriveKey(sess, &m, apriv, dt, 4, &da), CKR_OK);
+		p.pPublicData = pa;
+		p.ulPublicDataLen = qa.ulValueLen;
+		ck_assert_rv(f->C_DeriveKey(sess, &m, bpriv, dt, 4, &db), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(sess, da, &va, 1), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(sess, db, &vb, 1), CKR_OK);
+		ck_assert_uint_eq(va.ulValueLen, 56);
+		ck_assert_uint_eq(vb.ulValueLen, 56);
+		ck_assert_mem_eq(za, zb, 56);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("mechs");
@@ -401,6 +458,7 @@ int main(void)
 	tcase_set_timeout(rsa, 120);
 	tcase_add_test(rsa, test_rsa_x509);
 	tcase_add_test(rsa, test_legacy_off_by_default);
+	tcase_add_test(rsa, test_ed448_x448_generate);
 	suite_add_tcase(su, rsa);
 	tcase_add_checked_fixture(legacy, legacy_setup, legacy_teardown);
 	tcase_set_timeout(legacy, 120);
