@@ -51,6 +51,33 @@
 #define CKF_MULTI_MESSAGE 0x20UL
 #endif
 
+#ifndef CKM_HKDF_DERIVE
+#define CKM_HKDF_DERIVE 0x402AUL
+#define CKM_HKDF_DATA 0x402BUL
+#define CKM_HKDF_KEY_GEN 0x402CUL
+#endif
+#ifndef CKK_HKDF
+#define CKK_HKDF 0x42UL
+#endif
+#ifndef CKF_HKDF_SALT_NULL
+#define CKF_HKDF_SALT_NULL 0x1UL
+#define CKF_HKDF_SALT_DATA 0x2UL
+#define CKF_HKDF_SALT_KEY 0x4UL
+#endif
+
+/* CK_HKDF_PARAMS (3.0). */
+struct kms_ck_hkdf_params {
+	CK_BBOOL bExtract;
+	CK_BBOOL bExpand;
+	CK_MECHANISM_TYPE prfHashMechanism;
+	CK_ULONG ulSaltType;
+	CK_BYTE_PTR pSalt;
+	CK_ULONG ulSaltLen;
+	CK_OBJECT_HANDLE hSaltKey;
+	CK_BYTE_PTR pInfo;
+	CK_ULONG ulInfoLen;
+};
+
 /* CK_PROFILE_ID values. */
 #define KMS_CKP_BASELINE_PROVIDER 0x1UL
 

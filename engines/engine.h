@@ -68,6 +68,8 @@ struct kms_secretgen_params {
 	CK_MECHANISM_TYPE mech; /* CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN */
 	CK_KEY_TYPE key_type;   /* CKK_AES, CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA256_HMAC, ... */
 	size_t len;             /* CKA_VALUE_LEN in bytes */
+	/* Derivation only: CKM_HKDF_* with CKF_HKDF_SALT_KEY, the salt key the core resolved (else NULL). */
+	struct kms_engine_key *salt_key;
 };
 
 /*

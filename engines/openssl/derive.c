@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* openssl engine key derivation: ECDH on P-256/384/521, X25519 and X448, with the ANSI X9.63 KDF. */
+/* openssl engine key derivation: ECDH on P-256/384/521, X25519 and X448, with the ANSI X9.63 KDF; HKDF
+ * (RFC 5869: extract, expand or both) into a secret key or a data object's value. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,111 @@ static CK_RV x963(const char *hash, const uint8_t *z, size_t zlen, const uint8_t
 	return rv;
 }
 
+#define HKDF_MAX_BLOCKS 255 /* RFC 5869: L <= 255 * HashLen */
+
+/* The HKDF salt of params (NULL, 0 for CKF_HKDF_SALT_NULL: OpenSSL then uses HashLen zero bytes, as RFC
+ * 5869 says); CKR_MECHANISM_PARAM_INVALID for a bad salt. */
+static CK_RV hkdf_salt(const struct kms_ck_hkdf_params *hp, const struct kms_secretgen_params *p, const uint8_t **salt,
+		       size_t *saltlen)
+{
+	*salt = NULL;
+	*saltlen = 0;
+	if (!hp->bExtract)
+		return CKR_OK;
+	switch (hp->ulSaltType) {
+	case CKF_HKDF_SALT_NULL:
+		return CKR_OK;
+	case CKF_HKDF_SALT_DATA:
+		if (!hp->pSalt || !hp->ulSaltLen)
+			return CKR_MECHANISM_PARAM_INVALID;
+		*salt = hp->pSalt;
+		*saltlen = hp->ulSaltLen;
+		return CKR_OK;
+	case CKF_HKDF_SALT_KEY:
+		if (!p->salt_key || !p->salt_key->secret)
+			return CKR_MECHANISM_PARAM_INVALID;
+		*salt = p->salt_key->secret;
+		*saltlen = p->salt_key->size;
+		return CKR_OK;
+	default:
+		return CKR_MECHANISM_PARAM_INVALID;
+	}
+}
+
+/* CKM_HKDF_DERIVE and CKM_HKDF_DATA from a generic secret or HKDF key. Without expansion the output is the
+ * pseudorandom key (HashLen bytes); with it, p->len bytes (required). p->key_type CK_UNAVAILABLE_INFORMATION:
+ * the bytes of a data object (out->blob only). */
+static CK_RV hkdf(struct ossl_inst *in, const CK_MECHANISM *mech, struct kms_engine_key *base,
+		  const struct kms_secretgen_params *p, struct kms_key_material *out)
+{
+	const struct kms_ck_hkdf_params *hp = mech->pParameter;
+	bool data = p->key_type == CK_UNAVAILABLE_INFORMATION;
+	const uint8_t *salt;
+	size_t saltlen, mdlen, len = p->len;
+	const EVP_MD *md;
+	OSSL_PARAM prm[6], *q = prm;
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx = NULL;
+	uint8_t *key = NULL;
+	int mode;
+	CK_RV rv;
+
+	if (!hp || mech->ulParameterLen != sizeof(*hp) || (!hp->bExtract && !hp->bExpand) ||
+	    (hp->ulInfoLen && !hp->pInfo))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (!base || !base->secret || (base->kt != CKK_GENERIC_SECRET && base->kt != CKK_HKDF))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	md = ossl_md_for_mech(in, hp->prfHashMechanism);
+	if (!md)
+		return CKR_MECHANISM_PARAM_INVALID;
+	rv = hkdf_salt(hp, p, &salt, &saltlen);
+	if (rv != CKR_OK)
+		return rv;
+	mdlen = (size_t)EVP_MD_get_size(md);
+	if (!hp->bExpand) {
+		if (len && len != mdlen)
+			return CKR_TEMPLATE_INCONSISTENT;
+		len = mdlen;
+	} else if (!len) {
+		return CKR_TEMPLATE_INCOMPLETE;
+	} else if (len > HKDF_MAX_BLOCKS * mdlen) {
+		return CKR_TEMPLATE_INCONSISTENT;
+	}
+	if (!data && !ossl_secret_len_ok(p->key_type, len))
+		return CKR_TEMPLATE_INCONSISTENT;
+	mode = hp->bExtract && hp->bExpand ? EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND
+	       : hp->bExtract		   ? EVP_KDF_HKDF_MODE_EXTRACT_ONLY
+					   : EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+	*q++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)EVP_MD_get0_name(md), 0);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, base->secret, base->size);
+	if (salt)
+		*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+	if (hp->bExpand && hp->ulInfoLen)
+		*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, hp->pInfo, hp->ulInfoLen);
+	*q = OSSL_PARAM_construct_end();
+	key = kms_secure_alloc(len);
+	kdf = EVP_KDF_fetch(kms_libctx(), "HKDF", NULL);
+	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	if (!key || !kctx)
+		rv = CKR_HOST_MEMORY;
+	else if (EVP_KDF_derive(kctx, key, len, prm) != 1)
+		rv = CKR_FUNCTION_FAILED;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	if (rv != CKR_OK) {
+		kms_secure_free(key);
+		return rv;
+	}
+	if (data) {
+		memset(out, 0, sizeof(*out));
+		out->blob = key;
+		out->blob_len = len;
+		return CKR_OK;
+	}
+	return ossl_secret_material(in, p->key_type, key, len, out);
+}
+
 CK_RV ossl_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *base,
 		  const struct kms_secretgen_params *p, struct kms_key_material *out)
 {
@@ -134,6 +240,8 @@ CK_RV ossl_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *b
 	bool ok;
 	CK_RV rv;
 
+	if (mech->mechanism == CKM_HKDF_DERIVE || mech->mechanism == CKM_HKDF_DATA)
+		return hkdf(inst, mech, base, p, out);
 	if (mech->mechanism != CKM_ECDH1_DERIVE)
 		return CKR_MECHANISM_INVALID;
 	if (!base || !base->pkey || !base->priv || (base->kt != CKK_EC && base->kt != CKK_EC_MONTGOMERY))

@@ -49,6 +49,9 @@ static const struct kms_engine_mech ossl_mechs[] = {
 	 * (as the spec says for that mechanism: 1..512 bytes), HMAC key sizes in bytes. */
 	{CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE},
 	{CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE},
+	{CKM_HKDF_KEY_GEN, 1, 512, CKF_GENERATE},
+	{CKM_HKDF_DERIVE, 1, 512, CKF_DERIVE},
+	{CKM_HKDF_DATA, 1, 512, CKF_DERIVE},
 	{CKM_SHA_1, 0, 0, CKF_DIGEST},
 	{CKM_SHA224, 0, 0, CKF_DIGEST},
 	{CKM_SHA256, 0, 0, CKF_DIGEST},

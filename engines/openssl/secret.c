@@ -26,6 +26,7 @@ static bool secret_len_ok(CK_KEY_TYPE kt, size_t len, bool *known)
 	case CKK_DES3:
 		return len == 24;
 	case CKK_GENERIC_SECRET:
+	case CKK_HKDF:
 	case CKK_SHA_1_HMAC:
 	case CKK_SHA224_HMAC:
 	case CKK_SHA256_HMAC:
@@ -151,6 +152,8 @@ static CK_KEY_TYPE gen_type(CK_MECHANISM_TYPE m)
 		return CKK_DES2;
 	case CKM_DES3_KEY_GEN:
 		return CKK_DES3;
+	case CKM_HKDF_KEY_GEN:
+		return CKK_HKDF;
 	default:
 		return 0;
 	}

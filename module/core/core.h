@@ -288,6 +288,9 @@ CK_RV kms_obj_add_profile(struct kms_token *tok);
  * CKA_LOCAL and CKA_KEY_GEN_MECHANISM (genmech, CK_UNAVAILABLE_INFORMATION when not generated),
  * CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE (true only when was_* and the new key agrees),
  * defaults and identity. CKR_TEMPLATE_INCONSISTENT, CKR_HOST_MEMORY, store codes. */
+/* Stores a data object made by the module itself (CKM_HKDF_DATA) from the caller's template a, CKA_VALUE
+ * included: checked as C_CreateObject checks it, then committed; *h its handle. */
+CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_HANDLE *h);
 CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
 			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
 			CK_OBJECT_HANDLE *h);

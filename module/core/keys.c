@@ -535,6 +535,23 @@ CK_RV kms_obj_add_profile(struct kms_token *tok)
 	return CKR_OK;
 }
 
+CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_HANDLE *h)
+{
+	CK_RV rv;
+
+	if (kms_attrs_set_ulong(a, CKA_CLASS, CKO_DATA) != 0)
+		return CKR_HOST_MEMORY;
+	rv = kms_tmpl_check(a, CKO_DATA, CK_UNAVAILABLE_INFORMATION, KMS_TMPL_CREATE, NULL,
+			    kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
+	if (rv == CKR_OK)
+		rv = kms_obj_may_write(s, kms_attrs_get_bool(a, CKA_TOKEN, false), kms_attrs_get_bool(a, CKA_PRIVATE, false));
+	if (rv == CKR_OK)
+		rv = kms_tmpl_defaults(a, CKO_DATA, CK_UNAVAILABLE_INFORMATION);
+	if (rv == CKR_OK)
+		rv = obj_commit(s, a, NULL, 0, h);
+	return rv;
+}
+
 CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
 			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
 			CK_OBJECT_HANDLE *h)
@@ -579,6 +596,7 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 			    : mech->mechanism == CKM_DES_KEY_GEN  ? CKK_DES
 			    : mech->mechanism == CKM_DES2_KEY_GEN ? CKK_DES2
 			    : mech->mechanism == CKM_DES3_KEY_GEN ? CKK_DES3
+			    : mech->mechanism == CKM_HKDF_KEY_GEN ? CKK_HKDF
 								  : 0;
 	unsigned long kt = CK_UNAVAILABLE_INFORMATION, len = 0;
 	CK_RV rv;

@@ -177,6 +177,7 @@ bool kms_tmpl_is_secret_type(CK_KEY_TYPE kt)
 	case CKK_DES:
 	case CKK_DES2:
 	case CKK_DES3:
+	case CKK_HKDF:
 	case CKK_GENERIC_SECRET:
 	case CKK_SHA_1_HMAC:
 	case CKK_SHA224_HMAC:

@@ -240,6 +240,30 @@ out:
 	return rv;
 }
 
+/* CKM_HKDF_* with CKF_HKDF_SALT_KEY: the salt key, a secret key the session can see (its engine key held in
+ * *ref); nothing for other mechanisms and salt types. */
+static CK_RV hkdf_salt_key(struct kms_session *s, const CK_MECHANISM *mech, struct kms_keyref **ref)
+{
+	const struct kms_ck_hkdf_params *hp = mech->pParameter;
+	struct kms_obj *o = NULL;
+	unsigned long cls;
+	CK_RV rv;
+
+	*ref = NULL;
+	if (mech->mechanism != CKM_HKDF_DERIVE && mech->mechanism != CKM_HKDF_DATA)
+		return CKR_OK;
+	if (!hp || mech->ulParameterLen != sizeof(*hp))
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (!hp->bExtract || hp->ulSaltType != CKF_HKDF_SALT_KEY)
+		return CKR_OK;
+	rv = key_object(s, hp->hSaltKey, CKR_MECHANISM_PARAM_INVALID, &o, &cls);
+	if (rv != CKR_OK)
+		return rv;
+	rv = cls == CKO_SECRET_KEY ? kms_obj_key(s, o, ref) : CKR_MECHANISM_PARAM_INVALID;
+	kms_obj_put(o);
+	return rv;
+}
+
 CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE hbase, CK_ATTRIBUTE *tmpl,
 		     CK_ULONG n, CK_OBJECT_HANDLE *h)
 {
@@ -247,8 +271,9 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
 	struct kms_secretgen_params p = {.mech = mech->mechanism};
 	struct kms_obj *b = NULL;
-	struct kms_keyref *bk = NULL;
-	unsigned long cls = CKO_SECRET_KEY, kt, vlen = 0;
+	struct kms_keyref *bk = NULL, *sk = NULL;
+	bool data = mech->mechanism == CKM_HKDF_DATA;
+	unsigned long cls = data ? CKO_DATA : CKO_SECRET_KEY, kt, vlen = 0;
 	CK_RV rv;
 
 	rv = mech_with(s, mech, CKF_DERIVE, s->tok->eng->derive != NULL);
@@ -263,26 +288,44 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 		rv = apply_template(&a, kms_attrs_get(&b->attrs, CKA_DERIVE_TEMPLATE));
 	if (rv == CKR_OK)
 		rv = new_key_kind(&a, &cls, &kt);
-	if (rv != CKR_OK)
-		goto out;
-	if (kt == CK_UNAVAILABLE_INFORMATION)
-		kt = CKK_GENERIC_SECRET;
-	if (cls != CKO_SECRET_KEY || !kms_tmpl_is_secret_type(kt)) {
-		rv = CKR_TEMPLATE_INCONSISTENT;
-		goto out;
-	}
-	rv = new_key_template(s, &a, cls, kt);
 	if (rv == CKR_OK && kms_attrs_get(&a, CKA_VALUE_LEN) && kms_attrs_get_ulong(&a, CKA_VALUE_LEN, &vlen) != 0)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (rv != CKR_OK)
+		goto out;
+	if (data) {
+		/* A data object gets the derived bytes as its CKA_VALUE: a template of a data object, and a length. */
+		if (cls != CKO_DATA || kt != CK_UNAVAILABLE_INFORMATION) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		kms_attrs_del(&a, CKA_VALUE_LEN);
+		kt = CK_UNAVAILABLE_INFORMATION;
+	} else {
+		if (kt == CK_UNAVAILABLE_INFORMATION)
+			kt = CKK_GENERIC_SECRET;
+		if (cls != CKO_SECRET_KEY || !kms_tmpl_is_secret_type(kt)) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		rv = new_key_template(s, &a, cls, kt);
+	}
+	if (rv == CKR_OK)
+		rv = hkdf_salt_key(s, mech, &sk);
 	if (rv == CKR_OK)
 		rv = kms_obj_key(s, b, &bk);
 	if (rv != CKR_OK)
 		goto out;
 	p.key_type = kt;
 	p.len = vlen;
+	p.salt_key = sk ? sk->k : NULL;
 	rv = s->tok->eng->derive(s->tok->einst, mech, bk->k, &p, &km);
 	if (rv != CKR_OK)
 		goto out;
+	if (data) {
+		rv = kms_attrs_set(&a, CKA_VALUE, km.blob, km.blob_len) == 0 ? kms_obj_create_data(s, &a, h)
+									      : CKR_HOST_MEMORY;
+		goto out;
+	}
 	kms_attrs_del(&a, CKA_VALUE_LEN);
 	/* A derived key is as sensitive as its base has always been. */
 	rv = kms_obj_store_key(s, &a, cls, kt, &km, CK_UNAVAILABLE_INFORMATION,
@@ -293,6 +336,8 @@ out:
 	kms_attrs_free(&a);
 	if (bk)
 		kms_keyref_put(bk);
+	if (sk)
+		kms_keyref_put(sk);
 	kms_obj_put(b);
 	return rv;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Known-answer vectors from the standards, run through the module: SHA-2/SHA-3, HMAC (RFC 4231), AES-CMAC
  * (RFC 4493), AES ECB/CBC/CTR (SP 800-38A), AES-GCM (the GCM specification's test cases), AES key wrap
- * (RFC 3394, RFC 5649), X25519 and X448 (RFC 7748), Ed25519 and Ed448 (RFC 8032). */
+ * (RFC 3394, RFC 5649), X25519 and X448 (RFC 7748), Ed25519 and Ed448 (RFC 8032), HKDF (RFC 5869). */
+#include <stdbool.h>
+
 #include <check.h>
 
 #include "common/pkcs11x.h"
@@ -464,6 +466,128 @@ START_TEST(test_eddsa_rfc8032)
 }
 END_TEST
 
+/* HKDF (RFC 5869 test cases 1 and 3, SHA-256) through CKM_HKDF_DERIVE and CKM_HKDF_DATA: extract and expand
+ * with the salt as data, as a key and absent; extract only (the PRK); expand only from the PRK; the errors. */
+static CK_OBJECT_HANDLE hkdf_run(CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE base, struct kms_ck_hkdf_params *hp,
+				 CK_ULONG len, CK_RV want, CK_BYTE *out, CK_ULONG *outlen)
+{
+	CK_OBJECT_CLASS sec = CKO_SECRET_KEY, dat = CKO_DATA;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_BBOOL fa = CK_FALSE, tr = CK_TRUE;
+	CK_ATTRIBUTE kt_[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)}, {CKA_SENSITIVE, &fa, 1},
+			      {CKA_EXTRACTABLE, &tr, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}};
+	CK_ATTRIBUTE dt[] = {{CKA_CLASS, &dat, sizeof(dat)}, {CKA_TOKEN, &fa, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}};
+	CK_MECHANISM m = {mech, hp, sizeof(*hp)};
+	CK_ATTRIBUTE q = {CKA_VALUE, out, *outlen};
+	CK_OBJECT_HANDLE h = 0;
+	bool data = mech == CKM_HKDF_DATA;
+
+	ck_assert_rv(f->C_DeriveKey(sess, &m, base, data ? dt : kt_, data ? 3 : (len ? 5 : 4), &h), want);
+	if (want != CKR_OK)
+		return 0;
+	ck_assert_rv(f->C_GetAttributeValue(sess, h, &q, 1), CKR_OK);
+	*outlen = q.ulValueLen;
+	return h;
+}
+
+START_TEST(test_hkdf_rfc5869)
+{
+	static const char okm1[] = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+	static const char prk1[] = "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5";
+	static const char okm3[] = "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8";
+	CK_BYTE salt[13], info[10], out[64], ikm[22];
+	CK_ULONG n;
+	CK_OBJECT_HANDLE base, skey, prk, d;
+	struct kms_ck_hkdf_params hp = {CK_TRUE, CK_TRUE, CKM_SHA256, CKF_HKDF_SALT_DATA, salt, 13, 0, info, 10};
+
+	memset(ikm, 0x0b, sizeof(ikm));
+	for (int i = 0; i < 13; i++)
+		salt[i] = (CK_BYTE)i;
+	for (int i = 0; i < 10; i++)
+		info[i] = (CK_BYTE)(0xf0 + i);
+	{
+		CK_OBJECT_CLASS sec = CKO_SECRET_KEY;
+		CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+		CK_BBOOL tr = CK_TRUE;
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
+				    {CKA_VALUE, ikm, sizeof(ikm)}, {CKA_DERIVE, &tr, 1}};
+		CK_ATTRIBUTE ts[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)},
+				     {CKA_VALUE, salt, sizeof(salt)}};
+
+		ck_assert_rv(f->C_CreateObject(sess, t, 4, &base), CKR_OK);
+		ck_assert_rv(f->C_CreateObject(sess, ts, 3, &skey), CKR_OK);
+	}
+	/* test case 1: a key, a data object, the salt as a key */
+	n = sizeof(out);
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_OK, out, &n);
+	assert_hex(out, n, okm1);
+	n = sizeof(out);
+	hkdf_run(CKM_HKDF_DATA, base, &hp, 42, CKR_OK, out, &n);
+	assert_hex(out, n, okm1);
+	hp.ulSaltType = CKF_HKDF_SALT_KEY;
+	hp.hSaltKey = skey;
+	n = sizeof(out);
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_OK, out, &n);
+	assert_hex(out, n, okm1);
+	hp.hSaltKey = 0x7ffffff0UL;
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_MECHANISM_PARAM_INVALID, out, &n);
+	/* extract only: the PRK, HashLen bytes; then expand only from it */
+	hp.ulSaltType = CKF_HKDF_SALT_DATA;
+	hp.bExpand = CK_FALSE;
+	n = sizeof(out);
+	prk = hkdf_run(CKM_HKDF_DERIVE, base, &hp, 0, CKR_OK, out, &n);
+	assert_hex(out, n, prk1);
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 20, CKR_TEMPLATE_INCONSISTENT, out, &n);
+	{
+		CK_BBOOL tr = CK_TRUE;
+		CK_ATTRIBUTE dv = {CKA_DERIVE, &tr, 1};
+
+		ck_assert_rv(f->C_SetAttributeValue(sess, prk, &dv, 1), CKR_OK);
+	}
+	hp.bExtract = CK_FALSE;
+	hp.bExpand = CK_TRUE;
+	n = sizeof(out);
+	hkdf_run(CKM_HKDF_DERIVE, prk, &hp, 42, CKR_OK, out, &n);
+	assert_hex(out, n, okm1);
+	/* test case 3: no salt, no info */
+	hp.bExtract = CK_TRUE;
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	hp.pInfo = NULL;
+	hp.ulInfoLen = 0;
+	n = sizeof(out);
+	hkdf_run(CKM_HKDF_DATA, base, &hp, 42, CKR_OK, out, &n);
+	assert_hex(out, n, okm3);
+	/* errors: neither step, an unknown hash, a bad salt type, a missing or too large length */
+	hp.ulSaltType = 0x80;
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_MECHANISM_PARAM_INVALID, out, &n);
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	hp.prfHashMechanism = CKM_MD5;
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_MECHANISM_PARAM_INVALID, out, &n);
+	hp.prfHashMechanism = CKM_SHA256;
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 0, CKR_TEMPLATE_INCOMPLETE, out, &n);
+	hkdf_run(CKM_HKDF_DATA, base, &hp, 255 * 32 + 1, CKR_TEMPLATE_INCONSISTENT, out, &n);
+	hp.bExtract = hp.bExpand = CK_FALSE;
+	hkdf_run(CKM_HKDF_DERIVE, base, &hp, 42, CKR_MECHANISM_PARAM_INVALID, out, &n);
+	/* an AES key is not an HKDF base; CKM_HKDF_KEY_GEN makes one that is */
+	{
+		CK_MECHANISM kg = {CKM_HKDF_KEY_GEN, NULL, 0};
+		CK_ULONG l = 32;
+		CK_KEY_TYPE kt = 0;
+		CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &l, sizeof(l)}};
+		CK_ATTRIBUTE q = {CKA_KEY_TYPE, &kt, sizeof(kt)};
+
+		ck_assert_rv(f->C_GenerateKey(sess, &kg, t, 1, &d), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(sess, d, &q, 1), CKR_OK);
+		ck_assert_uint_eq(kt, CKK_HKDF);
+		hp.bExtract = hp.bExpand = CK_TRUE;
+		n = sizeof(out);
+		ck_assert_rv(f->C_SetAttributeValue(sess, d, &(CK_ATTRIBUTE){CKA_DERIVE, &(CK_BBOOL){CK_TRUE}, 1}, 1), CKR_OK);
+		hkdf_run(CKM_HKDF_DERIVE, d, &hp, 16, CKR_OK, out, &n);
+		ck_assert_uint_eq(n, 16);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("kat");
@@ -479,6 +603,7 @@ int main(void)
 	tcase_add_test(tc, test_key_wrap_rfc3394_rfc5649);
 	tcase_add_test(tc, test_x25519_x448_rfc7748);
 	tcase_add_test(tc, test_eddsa_rfc8032);
+	tcase_add_test(tc, test_hkdf_rfc5869);
 	suite_add_tcase(su, tc);
 	return kms_test_run(su);
 }
