@@ -288,6 +288,11 @@ CK_RV kms_obj_add_profile(struct kms_token *tok);
  * CKA_LOCAL and CKA_KEY_GEN_MECHANISM (genmech, CK_UNAVAILABLE_INFORMATION when not generated),
  * CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE (true only when was_* and the new key agrees),
  * defaults and identity. CKR_TEMPLATE_INCONSISTENT, CKR_HOST_MEMORY, store codes. */
+/* A new key's CKA_PRIVATE when its template has none (PKCS#11 leaves the default to the token): true,
+ * except for a session object made by a session that is not logged in, which is public (it lives in the
+ * creating process only, and a logged-out application can then use the key it just gave or made, as
+ * pkcs11-provider's HKDF does). 0, or -1 when out of memory. */
+int kms_obj_private_default(struct kms_session *s, struct kms_attrs *a);
 /* Stores a data object made by the module itself (CKM_HKDF_DATA) from the caller's template a, CKA_VALUE
  * included: checked as C_CreateObject checks it, then committed; *h its handle. */
 CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_HANDLE *h);

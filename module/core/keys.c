@@ -261,6 +261,10 @@ CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 	rv = kms_tmpl_check(&a, cls, kt, KMS_TMPL_CREATE, NULL, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
 	if (rv != CKR_OK)
 		goto out;
+	if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && kms_obj_private_default(s, &a) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
 	rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false),
 			       kms_attrs_get_bool(&a, CKA_PRIVATE, cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY));
 	if (rv != CKR_OK)
@@ -445,7 +449,10 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 		rv = CKR_TEMPLATE_INCONSISTENT;
 		goto out;
 	}
-	rv = kms_obj_may_write(s, kms_attrs_get_bool(&pub, CKA_TOKEN, false), kms_attrs_get_bool(&pub, CKA_PRIVATE, false));
+	rv = kms_obj_private_default(s, &priv) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = kms_obj_may_write(s, kms_attrs_get_bool(&pub, CKA_TOKEN, false),
+				       kms_attrs_get_bool(&pub, CKA_PRIVATE, false));
 	if (rv == CKR_OK)
 		rv = kms_obj_may_write(s, kms_attrs_get_bool(&priv, CKA_TOKEN, false),
 				       kms_attrs_get_bool(&priv, CKA_PRIVATE, true));
@@ -629,6 +636,8 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 		rv = CKR_TEMPLATE_INCONSISTENT;
 	if (rv == CKR_OK && des_len(kt))
 		len = des_len(kt);
+	if (rv == CKR_OK && kms_obj_private_default(s, &a) != 0)
+		rv = CKR_HOST_MEMORY;
 	if (rv == CKR_OK)
 		rv = kms_obj_may_write(s, kms_attrs_get_bool(&a, CKA_TOKEN, false), kms_attrs_get_bool(&a, CKA_PRIVATE, true));
 	if (rv != CKR_OK)

@@ -390,6 +390,18 @@ CK_RV kms_obj_size(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ULONG *size)
 	return rv;
 }
 
+int kms_obj_private_default(struct kms_session *s, struct kms_attrs *a)
+{
+	CK_STATE st;
+
+	if (kms_attrs_get(a, CKA_PRIVATE))
+		return 0;
+	st = kms_session_state(s);
+	return kms_attrs_set_bool(a, CKA_PRIVATE,
+				  kms_attrs_get_bool(a, CKA_TOKEN, false) || st == CKS_RO_USER_FUNCTIONS ||
+					  st == CKS_RW_USER_FUNCTIONS);
+}
+
 /* Checks that the session may change an object with these attributes. */
 CK_RV kms_obj_may_write(struct kms_session *s, bool token, bool priv)
 {

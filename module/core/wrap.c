@@ -169,7 +169,7 @@ static CK_RV apply_template(struct kms_attrs *a, const struct kms_attr *tmpl)
 }
 
 /* Checks a new key's template: private values and derived values never come from it. */
-static CK_RV new_key_template(struct kms_session *s, const struct kms_attrs *a, unsigned long cls, unsigned long kt)
+static CK_RV new_key_template(struct kms_session *s, struct kms_attrs *a, unsigned long cls, unsigned long kt)
 {
 	CK_RV rv = kms_tmpl_check(a, cls, kt, KMS_TMPL_GENERATE, NULL, kms_session_state(s) == CKS_RW_SO_FUNCTIONS);
 
@@ -179,6 +179,8 @@ static CK_RV new_key_template(struct kms_session *s, const struct kms_attrs *a, 
 		if (kms_tmpl_is_private_component(a->v[i].type, kt) || a->v[i].type == CKA_EC_POINT ||
 		    a->v[i].type == CKA_MODULUS)
 			return CKR_TEMPLATE_INCONSISTENT;
+	if (kms_obj_private_default(s, a) != 0)
+		return CKR_HOST_MEMORY;
 	return kms_obj_may_write(s, kms_attrs_get_bool(a, CKA_TOKEN, false), kms_attrs_get_bool(a, CKA_PRIVATE, true));
 }
 

@@ -433,6 +433,24 @@ START_TEST(test_public_objects)
 	ck_assert_rv(f->C_CreateObject(s, sect, 3, &sec), CKR_USER_NOT_LOGGED_IN);
 	snprintf(path, sizeof(path), "%s/data.mdb", store);
 	ck_assert(!file_has(path, val, sizeof(val)));
+	/* a session key made without CKA_PRIVATE by a session that is not logged in is public (a token one is not) */
+	{
+		CK_ATTRIBUTE st[] = {{CKA_CLASS, &sk, sizeof(sk)}, {CKA_KEY_TYPE, &aes, sizeof(aes)},
+				     {CKA_ENCRYPT, &yes, 1}, {CKA_VALUE, (void *)val, sizeof(val)}};
+		CK_BBOOL p = CK_TRUE;
+		CK_ATTRIBUTE q = {CKA_PRIVATE, &p, 1};
+		CK_OBJECT_HANDLE h;
+
+		ck_assert_rv(f->C_CreateObject(s, st, 4, &h), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(s, h, &q, 1), CKR_OK);
+		ck_assert(!p);
+		ecb_check(s, h, val, 16, CKR_OK);
+		ck_assert_rv(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, 4), CKR_OK);
+		ck_assert_rv(f->C_CreateObject(s, st, 4, &h), CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(s, h, &q, 1), CKR_OK);
+		ck_assert(p);
+		ck_assert_rv(f->C_Logout(s), CKR_OK);
+	}
 
 	/* the next process: visible and usable without a login, and with one */
 	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
