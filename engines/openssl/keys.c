@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* openssl engine keys: generation, import from PKCS#11 components, PKCS#8 blobs and public attributes. */
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -259,6 +260,183 @@ out:
 	return rv;
 }
 
+
+/*
+ * Generation fast path. OpenSSL 3's EVP_PKEY_Q_keygen looks the algorithm up by name (store locks) at every
+ * call, and its DER encoders look their implementations up too: for an EC or Edwards key those lookups cost
+ * many times the key generation itself. Contexts made once per curve are kept (OSSL_GEN_SPARES of them, taken
+ * and given back atomically, so threads do not share one), and the SubjectPublicKeyInfo and PKCS#8 of
+ * these keys, whose DER has a fixed shape, are written here.
+ */
+static const uint8_t oid_ec_public_key[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+
+static const struct {
+	int nid;
+	const char *alg, *group;
+	const uint8_t *oid; /* the curve's OID (EC) or the algorithm's (Edwards, Montgomery) */
+	size_t oidlen, field;
+} gens[G__COUNT] = {
+	[G_P256] = {NID_X9_62_prime256v1, "EC", "P-256", oid_p256, sizeof(oid_p256), 32},
+	[G_P384] = {NID_secp384r1, "EC", "P-384", oid_p384, sizeof(oid_p384), 48},
+	[G_P521] = {NID_secp521r1, "EC", "P-521", oid_p521, sizeof(oid_p521), 66},
+	[G_ED25519] = {NID_ED25519, "ED25519", NULL, oid_ed25519, sizeof(oid_ed25519), 32},
+	[G_X25519] = {NID_X25519, "X25519", NULL, oid_x25519, sizeof(oid_x25519), 32},
+	[G_ED448] = {NID_ED448, "ED448", NULL, oid_ed448, sizeof(oid_ed448), 57},
+	[G_X448] = {NID_X448, "X448", NULL, oid_x448, sizeof(oid_x448), 56},
+};
+
+static int gen_kind(int nid)
+{
+	for (int i = 0; i < G__COUNT; i++)
+		if (gens[i].nid == nid)
+			return i;
+	return -1;
+}
+
+void ossl_gen_release(struct ossl_inst *in)
+{
+	for (int g = 0; g < G__COUNT; g++)
+		for (int i = 0; i < OSSL_GEN_SPARES; i++) {
+			EVP_PKEY_CTX_free(in->gen_spare[g][i]);
+			in->gen_spare[g][i] = NULL;
+		}
+}
+
+/* A key of kind g from a kept context (or a new one, kept afterwards when there is room). */
+static EVP_PKEY *gen_fast(struct ossl_inst *in, int g)
+{
+	_Atomic(EVP_PKEY_CTX *) *slots = (_Atomic(EVP_PKEY_CTX *) *)in->gen_spare[g];
+	EVP_PKEY_CTX *c = NULL;
+	EVP_PKEY *pk = NULL;
+	int i;
+
+	for (i = 0; i < OSSL_GEN_SPARES && !c; i++)
+		c = atomic_exchange(&slots[i], NULL);
+	if (!c) {
+		c = EVP_PKEY_CTX_new_from_name(kms_libctx(), gens[g].alg, NULL);
+		if (!c || EVP_PKEY_keygen_init(c) != 1 ||
+		    (gens[g].group && EVP_PKEY_CTX_set_group_name(c, gens[g].group) != 1)) {
+			EVP_PKEY_CTX_free(c);
+			return NULL;
+		}
+	}
+	if (EVP_PKEY_keygen(c, &pk) != 1)
+		pk = NULL;
+	for (i = 0; i < OSSL_GEN_SPARES && c; i++) {
+		EVP_PKEY_CTX *none = NULL;
+
+		if (atomic_compare_exchange_strong(&slots[i], &none, c))
+			c = NULL;
+	}
+	EVP_PKEY_CTX_free(c);
+	return pk;
+}
+
+/* Writes tag, length and n bytes of v at o; returns the bytes written. */
+static size_t tlv(uint8_t *o, uint8_t tag, const uint8_t *v, size_t n)
+{
+	size_t h;
+
+	o[0] = tag;
+	h = 1 + der_len(o + 1, n);
+	memcpy(o + h, v, n);
+	return h + n;
+}
+
+/* AlgorithmIdentifier of kind g (EC: id-ecPublicKey with the curve). */
+static size_t alg_id(uint8_t *o, int g)
+{
+	uint8_t in[32];
+	size_t n = 0;
+
+	if (gens[g].group) {
+		memcpy(in, oid_ec_public_key, sizeof(oid_ec_public_key));
+		n = sizeof(oid_ec_public_key);
+	}
+	memcpy(in + n, gens[g].oid, gens[g].oidlen);
+	return tlv(o, 0x30, in, n + gens[g].oidlen);
+}
+
+/* BIT STRING (no unused bits) of pub. */
+static size_t bit_string(uint8_t *o, const uint8_t *pub, size_t n)
+{
+	uint8_t in[160];
+
+	in[0] = 0;
+	memcpy(in + 1, pub, n);
+	return tlv(o, 0x03, in, n + 1);
+}
+
+/* Key material of a generated key of kind g: its public attributes and its PKCS#8, DER written here. The
+ * buffers fit the largest case, P-521: a 133-byte point, a 66-byte scalar, an ECPrivateKey of 214 bytes. */
+static CK_RV fast_material(EVP_PKEY *pk, int g, struct kms_key_material *out)
+{
+	uint8_t pub[160], priv[80], spki[256], p8[400], body[360], inner[256], t[256];
+	size_t publen = sizeof(pub), privlen = 0, n, m, k;
+	int e = 0;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	memset(out, 0, sizeof(*out));
+	if (gens[g].group) {
+		BIGNUM *d = NULL;
+
+		if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, sizeof(pub), &publen) != 1 ||
+		    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
+		    BN_bn2binpad(d, priv, (int)gens[g].field) != (int)gens[g].field) {
+			BN_clear_free(d);
+			goto out;
+		}
+		BN_clear_free(d);
+		privlen = gens[g].field;
+	} else {
+		privlen = sizeof(priv);
+		if (EVP_PKEY_get_raw_public_key(pk, pub, &publen) != 1 ||
+		    EVP_PKEY_get_raw_private_key(pk, priv, &privlen) != 1)
+			goto out;
+	}
+	/* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING } */
+	n = alg_id(body, g);
+	n += bit_string(body + n, pub, publen);
+	n = tlv(spki, 0x30, body, n);
+	/* PrivateKeyInfo ::= SEQUENCE { version 0, algorithm, privateKey OCTET STRING } where privateKey holds,
+	 * for EC, ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [1] publicKey BIT STRING }, and
+	 * for the Edwards and Montgomery curves, CurvePrivateKey ::= OCTET STRING (RFC 8410). */
+	if (gens[g].group) {
+		k = tlv(inner, 0x02, (const uint8_t *)"\x01", 1);
+		k += tlv(inner + k, 0x04, priv, privlen);
+		m = bit_string(t, pub, publen);
+		k += tlv(inner + k, 0xa1, t, m);
+		m = tlv(t, 0x30, inner, k);
+	} else {
+		m = tlv(t, 0x04, priv, privlen);
+	}
+	k = tlv(body, 0x02, (const uint8_t *)"\x00", 1);
+	k += alg_id(body + k, g);
+	k += tlv(body + k, 0x04, t, m);
+	k = tlv(p8, 0x30, body, k);
+
+	e |= kms_attrs_set(&out->pub, CKA_PUBLIC_KEY_INFO, spki, n);
+	e |= kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE,
+				 gens[g].group ? CKK_EC : xcurves[xcurve_of(gens[g].nid)].kt);
+	e |= kms_attrs_set(&out->pub, CKA_EC_PARAMS, gens[g].oid, gens[g].oidlen);
+	e |= set_octet_string(&out->pub, CKA_EC_POINT, pub, publen);
+	out->blob = e ? NULL : kms_secure_dup(p8, k);
+	out->blob_len = k;
+	rv = out->blob ? CKR_OK : CKR_HOST_MEMORY;
+out:
+	kms_wipe(priv, sizeof(priv));
+	kms_wipe(inner, sizeof(inner));
+	kms_wipe(t, sizeof(t));
+	kms_wipe(body, sizeof(body));
+	kms_wipe(p8, sizeof(p8));
+	if (rv != CKR_OK)
+		kms_key_material_free(out);
+	return rv;
+}
+
 /* min_bits: 2048, or 1024 on a legacy token. */
 static CK_RV gen_rsa(const struct kms_keygen_params *p, CK_ULONG min_bits, EVP_PKEY **pk)
 {
@@ -293,8 +471,8 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 {
 	EVP_PKEY *pk = NULL;
 	bool bad = false;
-	int nid;
-	CK_RV rv;
+	int nid, g = -1;
+	CK_RV rv = CKR_OK;
 
 	switch (p->mech) {
 	case CKM_RSA_PKCS_KEY_PAIR_GEN:
@@ -306,8 +484,7 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 			return CKR_DOMAIN_PARAMS_INVALID;
 		if (!ec_nid_ok(nid))
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, "EC", OBJ_nid2sn(nid));
-		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
+		g = gen_kind(nid);
 		break;
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
 	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN: {
@@ -318,15 +495,18 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 			return CKR_DOMAIN_PARAMS_INVALID;
 		if (ed ? nid != NID_ED25519 && nid != NID_ED448 : nid != NID_X25519 && nid != NID_X448)
 			return CKR_CURVE_NOT_SUPPORTED;
-		pk = EVP_PKEY_Q_keygen(kms_libctx(), NULL, OBJ_nid2sn(nid));
-		rv = pk ? CKR_OK : CKR_GENERAL_ERROR;
+		g = gen_kind(nid);
 		break;
 	}
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
-	if (rv == CKR_OK)
+	if (g >= 0) {
+		pk = gen_fast(inst, g);
+		rv = pk ? fast_material(pk, g, out) : CKR_GENERAL_ERROR;
+	} else if (rv == CKR_OK) {
 		rv = ossl_key_material(pk, true, out);
+	}
 	EVP_PKEY_free(pk);
 	return rv;
 }

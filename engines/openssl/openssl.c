@@ -113,6 +113,7 @@ static void ossl_shutdown(void *vinst)
 	for (int i = 0; i < H__COUNT; i++)
 		EVP_MD_free(in->md[i]);
 	ossl_sym_release(in);
+	ossl_gen_release(in);
 	free(in->mechs);
 	free(in);
 }

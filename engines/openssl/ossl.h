@@ -19,7 +19,12 @@ enum ossl_mac_slot { MS_HMAC_SHA1, MS_HMAC_SHA224, MS_HMAC_SHA256, MS_HMAC_SHA38
 /* Triple DES (two and three keys) and, with OpenSSL's legacy provider, single DES: ECB and CBC. */
 enum ossl_des_kind { D_DES, D_DES2, D_DES3, D__COUNT };
 
+/* Key generation contexts kept for reuse, per curve: P-256, P-384, P-521, Ed25519, X25519, Ed448, X448. */
+enum ossl_gen_kind { G_P256, G_P384, G_P521, G_ED25519, G_X25519, G_ED448, G_X448, G__COUNT };
+#define OSSL_GEN_SPARES 4
+
 struct ossl_inst {
+	EVP_PKEY_CTX *gen_spare[G__COUNT][OSSL_GEN_SPARES]; /* taken and given back atomically */
 	bool legacy;          /* legacy = true in the token's section */
 	bool legacy_provider; /* ... and OpenSSL's legacy provider is loaded in kms11's context */
 	struct kms_engine_mech *mechs; /* a legacy token's mechanism list (NULL: the ordinary one) */
@@ -60,6 +65,9 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 		struct kms_engine_key **key);
 void ossl_unload(struct kms_engine_key *key);
 CK_RV ossl_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
+
+/* Frees the kept key generation contexts. */
+void ossl_gen_release(struct ossl_inst *in);
 
 /* rsa.c */
 /* An RSA private key from its PKCS#8 DER, held so that no Montgomery context of p or q is cached in

@@ -783,6 +783,8 @@ int main(int argc, char **argv)
 	}
 	kms_bench_sign_table(s, cases, ncases, seconds);
 	kms_bench_sym_table(s, seconds);
+	if (!getenv("KMS11_BENCH_SKIP_KEYGEN"))
+		kms_bench_keygen_table(slot, seconds);
 	kms_bench_store_scale(s, module, nkeys);
 out:
 	for (i = 0; i < ncases; i++)

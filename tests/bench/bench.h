@@ -18,4 +18,7 @@ void kms_bench_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* Symmetric throughput (AES-GCM, HMAC, SHA-256) through the module against raw EVP, in session s. */
 void kms_bench_sym_table(CK_SESSION_HANDLE s, double seconds);
 
+/* Key pair generation through the module (on slot, logged in) against raw EVP_PKEY_keygen. */
+void kms_bench_keygen_table(CK_SLOT_ID slot, double seconds);
+
 #endif

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "common/pkcs11x.h"
 #include "tests/unit/modfixture.h"
@@ -449,6 +450,74 @@ START_TEST(test_ed448_x448_generate)
 }
 END_TEST
 
+/* Generated EC, Edwards and Montgomery key pairs: CKA_PUBLIC_KEY_INFO is the DER OpenSSL writes for the same
+ * key, CKA_EC_POINT holds the same point, and the private key (written as PKCS#8 by the module) signs or
+ * derives. */
+START_TEST(test_generated_der)
+{
+	static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	static CK_BYTE p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+	static CK_BYTE ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70}, ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
+	static CK_BYTE x25519[] = {0x06, 0x03, 0x2b, 0x65, 0x6e}, x448[] = {0x06, 0x03, 0x2b, 0x65, 0x6f};
+	static const struct {
+		CK_MECHANISM_TYPE gen, use;
+		CK_BYTE *oid;
+		size_t oidlen;
+	} c[] = {
+		{CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, p256, sizeof(p256)},
+		{CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, p384, sizeof(p384)},
+		{CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, p521, sizeof(p521)},
+		{CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, ed25519, sizeof(ed25519)},
+		{CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, ed448, sizeof(ed448)},
+		{CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_ECDH1_DERIVE, x25519, sizeof(x25519)},
+		{CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_ECDH1_DERIVE, x448, sizeof(x448)},
+	};
+
+	for (size_t i = 0; i < N(c); i++) {
+		CK_MECHANISM gen = {c[i].gen, NULL, 0};
+		CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, c[i].oid, c[i].oidlen}, {CKA_VERIFY, &yes, 1}};
+		CK_ATTRIBUTE kt[] = {{CKA_SIGN, &yes, 1}, {CKA_DERIVE, &yes, 1}};
+		CK_BYTE spki[300], pt2[200], sig[200], hash[32] = {1, 2, 3};
+		CK_ATTRIBUTE q[] = {{CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)}, {CKA_EC_POINT, pt2, sizeof(pt2)}};
+		CK_OBJECT_HANDLE pub, priv;
+		const unsigned char *pp = spki;
+		unsigned char *again = NULL;
+		EVP_PKEY *pk;
+		int n;
+
+		ck_assert_rv(f->C_GenerateKeyPair(sess, &gen, pt, 2, kt, c[i].use == CKM_ECDH1_DERIVE ? 2 : 1, &pub, &priv),
+			     CKR_OK);
+		ck_assert_rv(f->C_GetAttributeValue(sess, pub, q, 2), CKR_OK);
+		pk = d2i_PUBKEY(NULL, &pp, (long)q[0].ulValueLen);
+		ck_assert_msg(pk != NULL, "case %zu: CKA_PUBLIC_KEY_INFO does not decode", i);
+		ck_assert_ptr_eq(pp, spki + q[0].ulValueLen);
+		n = i2d_PUBKEY(pk, &again);
+		ck_assert_int_eq(n, (int)q[0].ulValueLen);
+		ck_assert_mem_eq(again, spki, (size_t)n);
+		OPENSSL_free(again);
+		EVP_PKEY_free(pk);
+		if (c[i].use == CKM_ECDH1_DERIVE) {
+			CK_OBJECT_CLASS sec = CKO_SECRET_KEY;
+			CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+			CK_ATTRIBUTE dt[] = {{CKA_CLASS, &sec, sizeof(sec)}, {CKA_KEY_TYPE, &gk, sizeof(gk)}};
+			CK_ECDH1_DERIVE_PARAMS dp = {CKD_NULL, 0, NULL, q[1].ulValueLen, pt2};
+			CK_MECHANISM dm = {CKM_ECDH1_DERIVE, &dp, sizeof(dp)};
+			CK_OBJECT_HANDLE d;
+
+			ck_assert_rv(f->C_DeriveKey(sess, &dm, priv, dt, 2, &d), CKR_OK);
+		} else {
+			CK_MECHANISM sm = {c[i].use, NULL, 0};
+			CK_ULONG sl = sizeof(sig);
+
+			ck_assert_rv(f->C_SignInit(sess, &sm, priv), CKR_OK);
+			ck_assert_rv(f->C_Sign(sess, hash, sizeof(hash), sig, &sl), CKR_OK);
+			ck_assert_rv(f->C_VerifyInit(sess, &sm, pub), CKR_OK);
+			ck_assert_rv(f->C_Verify(sess, hash, sizeof(hash), sig, sl), CKR_OK);
+		}
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("mechs");
@@ -459,6 +528,7 @@ int main(void)
 	tcase_add_test(rsa, test_rsa_x509);
 	tcase_add_test(rsa, test_legacy_off_by_default);
 	tcase_add_test(rsa, test_ed448_x448_generate);
+	tcase_add_test(rsa, test_generated_der);
 	suite_add_tcase(su, rsa);
 	tcase_add_checked_fixture(legacy, legacy_setup, legacy_teardown);
 	tcase_set_timeout(legacy, 120);
