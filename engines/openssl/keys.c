@@ -798,6 +798,9 @@ void ossl_unload(struct kms_engine_key *key)
 	if (!key)
 		return;
 	ossl_secret_clear(key);
+	EVP_PKEY_CTX_free(key->sign_spare[0]);
+	EVP_PKEY_CTX_free(key->sign_spare[1]);
+	EVP_MD_CTX_free(key->eddsa_spare);
 	EVP_PKEY_free(key->pkey);
 	free(key);
 }

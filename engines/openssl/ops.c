@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* openssl engine operations: RSA, ECDSA and EdDSA sign and verify, RSA encrypt and decrypt. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,6 +418,64 @@ static CK_RV raw_x509_verify(struct kms_engine_op *op, EVP_PKEY_CTX *c, const ui
 	return rv;
 }
 
+/* The slot of op's key whose kept signing context op may use: 0 or 1, -1 when it keeps none (verification,
+ * encryption, PSS and OAEP, whose contexts carry parameters). */
+static int spare_slot(const struct kms_engine_op *op)
+{
+	if (op->kind != KMS_OP_SIGN)
+		return -1;
+	if (op->key->kt == CKK_EC)
+		return 0;
+	if (op->key->kt == CKK_RSA && op->padding == RSA_PKCS1_PADDING)
+		return 0;
+	if (op->key->kt == CKK_RSA && op->padding == RSA_NO_PADDING)
+		return 1;
+	return -1;
+}
+
+/* A context for op's raw operation: the key's kept one when it has one, else a new one. */
+static CK_RV ctx_take(struct kms_engine_op *op, EVP_PKEY_CTX **c)
+{
+	int slot = spare_slot(op);
+
+	*c = slot < 0 ? NULL : atomic_exchange((_Atomic(EVP_PKEY_CTX *) *)&op->key->sign_spare[slot], NULL);
+	return *c ? CKR_OK : raw_ctx(op, c);
+}
+
+/* Keeps c for the key's next signature when op's kind allows it and the slot is free; frees it otherwise. */
+static void ctx_give(struct kms_engine_op *op, EVP_PKEY_CTX *c)
+{
+	int slot = spare_slot(op);
+	EVP_PKEY_CTX *none = NULL;
+
+	if (c && slot >= 0 &&
+	    atomic_compare_exchange_strong((_Atomic(EVP_PKEY_CTX *) *)&op->key->sign_spare[slot], &none, c))
+		return;
+	EVP_PKEY_CTX_free(c);
+}
+
+/* EdDSA signing of in: the key's kept digest-sign context (one-shot EVP_DigestSign may be repeated on it),
+ * or a new one, kept afterwards when the slot is free. */
+static CK_RV eddsa_sign(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
+{
+	_Atomic(EVP_MD_CTX *) *slot = (_Atomic(EVP_MD_CTX *) *)&op->key->eddsa_spare;
+	EVP_MD_CTX *m = atomic_exchange(slot, NULL), *none = NULL;
+	size_t n = *outlen;
+	int rc = 1;
+
+	if (!m) {
+		m = EVP_MD_CTX_new();
+		rc = m && EVP_DigestSignInit_ex(m, NULL, NULL, kms_libctx(), NULL, op->key->pkey, NULL) == 1;
+	}
+	rc = rc && EVP_DigestSign(m, out, &n, in, inlen) == 1;
+	if (!rc || !atomic_compare_exchange_strong(slot, &none, m))
+		EVP_MD_CTX_free(m);
+	if (!rc)
+		return CKR_FUNCTION_FAILED;
+	*outlen = n;
+	return CKR_OK;
+}
+
 /* Signs, encrypts or decrypts in one step with the raw mechanisms. */
 static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
 {
@@ -429,19 +488,9 @@ static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, 
 	rv = raw_len_ok(op, inlen);
 	if (rv != CKR_OK)
 		return rv;
-	if (op->key->kt == CKK_EC_EDWARDS) {
-		EVP_MD_CTX *m = EVP_MD_CTX_new();
-
-		n = *outlen;
-		rc = m && EVP_DigestSignInit_ex(m, NULL, NULL, kms_libctx(), NULL, op->key->pkey, NULL) == 1 &&
-		     EVP_DigestSign(m, out, &n, in, inlen) == 1;
-		EVP_MD_CTX_free(m);
-		if (!rc)
-			return CKR_FUNCTION_FAILED;
-		*outlen = n;
-		return CKR_OK;
-	}
-	rv = raw_ctx(op, &c);
+	if (op->key->kt == CKK_EC_EDWARDS)
+		return eddsa_sign(op, in, inlen, out, outlen);
+	rv = ctx_take(op, &c);
 	if (rv != CKR_OK)
 		return rv;
 	if (op->kind == KMS_OP_SIGN && op->key->kt == CKK_EC) {
@@ -475,7 +524,10 @@ static CK_RV raw_run(struct kms_engine_op *op, const uint8_t *in, size_t inlen, 
 		else
 			rv = rc == 1 ? CKR_OK : op->kind == KMS_OP_DECRYPT ? CKR_ENCRYPTED_DATA_INVALID : CKR_FUNCTION_FAILED;
 	}
-	EVP_PKEY_CTX_free(c);
+	if (rv == CKR_OK)
+		ctx_give(op, c);
+	else
+		EVP_PKEY_CTX_free(c); /* a context that failed is not kept */
 	return rv;
 }
 

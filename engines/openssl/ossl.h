@@ -49,6 +49,11 @@ struct kms_engine_key {
 	 * (taken and given back atomically). */
 	EVP_MAC_CTX *mac_spare[MS__COUNT];
 	EVP_CIPHER_CTX *cipher_spare[A__COUNT][2];
+	/* Signing contexts an ended operation left for the next one (no fetch, no init), taken and given back
+	 * atomically: [0] ECDSA or RSA PKCS#1 v1.5, [1] bare RSA; EdDSA's digest-sign context. They hold no
+	 * more of the key than the key itself. */
+	EVP_PKEY_CTX *sign_spare[2];
+	EVP_MD_CTX *eddsa_spare;
 };
 
 /* The first member of every operation, whichever file owns it (ops.c: asymmetric, sym.c: secret

@@ -782,6 +782,7 @@ int main(int argc, char **argv)
 		}
 	}
 	kms_bench_sign_table(s, cases, ncases, seconds);
+	kms_bench_speed_table(slot, cases[0].key, cases[2].key, cases[3].key, seconds);
 	kms_bench_sym_table(s, seconds);
 	if (!getenv("KMS11_BENCH_SKIP_KEYGEN"))
 		kms_bench_keygen_table(slot, seconds);

@@ -21,4 +21,8 @@ void kms_bench_sym_table(CK_SESSION_HANDLE s, double seconds);
 /* Key pair generation through the module (on slot, logged in) against raw EVP_PKEY_keygen. */
 void kms_bench_keygen_table(CK_SLOT_ID slot, double seconds);
 
+/* C_SignInit + C_Sign with the RSA-2048, P-256 and Ed25519 keys against `openssl speed` in the same run. */
+void kms_bench_speed_table(CK_SLOT_ID slot, CK_OBJECT_HANDLE rsa, CK_OBJECT_HANDLE ec, CK_OBJECT_HANDLE ed,
+			   double seconds);
+
 #endif
