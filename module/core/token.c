@@ -538,13 +538,16 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	char *serial = NULL;
 	CK_RV rv;
 
-	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(pkey, sizeof(pkey)) || !kms_rand(rnd, sizeof(rnd)) ||
-	    !kms_rand(epoch, sizeof(epoch)))
+	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(rnd, sizeof(rnd)) || !kms_rand(epoch, sizeof(epoch)))
 		return CKR_GENERAL_ERROR;
 	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
 	kms_wipe(tkey, sizeof(tkey));
 	if (rv != CKR_OK)
 		return rv;
+	if (!kms_rand(pkey, sizeof(pkey))) {
+		free(wrap);
+		return CKR_GENERAL_ERROR;
+	}
 	serial = kms_hex_encode(rnd, sizeof(rnd));
 	rv = CKR_HOST_MEMORY;
 	if (!serial || kms_attrs_set(&rec, TR_LABEL, label, strlen(label)) ||
@@ -557,6 +560,7 @@ static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, ui
 	rv = CKR_OK;
 out:
 	kms_wipe(pkey, sizeof(pkey));
+	rec_wipe_free(&rec);
 	free(serial);
 	free(wrap);
 	return rv;
