@@ -274,23 +274,54 @@ CK_RV ossl_op_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen)
 	return CKR_OK;
 }
 
-/* ECDSA: DER signature to r||s, each padded to the field size. */
+/* One DER INTEGER of an ECDSA signature at *p (before end), as a non-negative number of at most half bytes,
+ * written right-aligned into out[half]; advances *p. */
+static bool der_uint(const uint8_t **p, const uint8_t *end, size_t half, uint8_t *out)
+{
+	const uint8_t *q = *p;
+	size_t len;
+
+	if (end - q < 2 || q[0] != 0x02 || q[1] >= 0x80 || (size_t)(end - q - 2) < q[1] || q[1] == 0)
+		return false;
+	len = q[1];
+	q += 2;
+	if (q[0] & 0x80)
+		return false; /* negative */
+	while (len > 1 && q[0] == 0) {
+		q++;
+		len--;
+	}
+	if (len > half)
+		return false;
+	memset(out, 0, half - len);
+	memcpy(out + half - len, q, len);
+	*p = q + len;
+	return true;
+}
+
+/* ECDSA: DER signature to r||s, each padded to the field size. Read here rather than with d2i_ECDSA_SIG,
+ * whose BIGNUMs cost a fair part of a signature. */
 static CK_RV ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t half, uint8_t *out, size_t *outlen)
 {
-	const unsigned char *p = der;
-	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
-	const BIGNUM *r, *s;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	const uint8_t *p = der, *end = der + len;
+	size_t body;
 
-	if (!sig)
+	if (len < 2 || p[0] != 0x30)
 		return CKR_GENERAL_ERROR;
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, out, (int)half) == (int)half && BN_bn2binpad(s, out + half, (int)half) == (int)half) {
-		*outlen = 2 * half;
-		rv = CKR_OK;
+	if (p[1] < 0x80) {
+		body = p[1];
+		p += 2;
+	} else if (p[1] == 0x81 && len >= 3) {
+		body = p[2];
+		p += 3;
+	} else {
+		return CKR_GENERAL_ERROR;
 	}
-	ECDSA_SIG_free(sig);
-	return rv;
+	if ((size_t)(end - p) != body || !der_uint(&p, end, half, out) || !der_uint(&p, end, half, out + half) ||
+	    p != end)
+		return CKR_GENERAL_ERROR;
+	*outlen = 2 * half;
+	return CKR_OK;
 }
 
 /* ECDSA: r||s to DER (malloc'd). */
