@@ -557,7 +557,9 @@ static CK_RV from_params(const char *alg, OSSL_PARAM_BLD *b, CK_OBJECT_CLASS cls
 	return rv;
 }
 
-static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
+/* min_priv: the smallest private key taken, in bits (2048; 1024 on a legacy token). Public keys from 1024 bits
+ * are taken everywhere: verifying an old signature needs no legacy token. */
+static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, int min_priv, EVP_PKEY **pk)
 {
 	static const struct {
 		CK_ATTRIBUTE_TYPE type;
@@ -597,7 +599,7 @@ static CK_RV import_rsa(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY
 	rv = from_params("RSA", b, cls, pk);
 	if (rv != CKR_OK)
 		goto out;
-	if (EVP_PKEY_get_bits(*pk) < 1024 || EVP_PKEY_get_bits(*pk) > 16384) {
+	if (EVP_PKEY_get_bits(*pk) < (cls == CKO_PRIVATE_KEY ? min_priv : 1024) || EVP_PKEY_get_bits(*pk) > 16384) {
 		EVP_PKEY_free(*pk);
 		*pk = NULL;
 		rv = CKR_KEY_SIZE_RANGE;
@@ -710,7 +712,7 @@ CK_RV ossl_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct 
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	switch (kt) {
 	case CKK_RSA:
-		rv = import_rsa(cls, tmpl, &pk);
+		rv = import_rsa(cls, tmpl, ((struct ossl_inst *)inst)->legacy ? 1024 : 2048, &pk);
 		break;
 	case CKK_EC:
 		rv = import_ec(cls, tmpl, &pk);

@@ -202,6 +202,25 @@ START_TEST(test_legacy_off_by_default)
 	ck_assert_rv(f->C_GenerateKey(sess, &gen, NULL, 0, &h), CKR_MECHANISM_INVALID);
 	ck_assert_rv(f->C_DigestInit(sess, &md5), CKR_MECHANISM_INVALID);
 	ck_assert_rv(rsa_gen(1024), CKR_KEY_SIZE_RANGE);
+	/* an RSA-1024 private key is not taken either; its public key is (to verify old signatures) */
+	{
+		EVP_PKEY *pk = EVP_RSA_gen(1024);
+		CK_BYTE buf[RSA_PARTS][256];
+		CK_ATTRIBUTE t[2 + RSA_PARTS] = {{CKA_CLASS, &c_priv, sizeof(c_priv)}, {CKA_KEY_TYPE, &k_rsa, sizeof(k_rsa)}};
+
+		ck_assert_ptr_nonnull(pk);
+		for (size_t i = 0; i < RSA_PARTS; i++) {
+			BIGNUM *bn = NULL;
+
+			ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, rsa_part_names[i], &bn), 1);
+			t[2 + i] = (CK_ATTRIBUTE){rsa_part_types[i], buf[i], (CK_ULONG)BN_bn2bin(bn, buf[i])};
+			BN_free(bn);
+		}
+		ck_assert_rv(f->C_CreateObject(sess, t, N(t), &h), CKR_KEY_SIZE_RANGE);
+		t[0].pValue = &c_pub;
+		ck_assert_rv(f->C_CreateObject(sess, t, 4, &h), CKR_OK);
+		EVP_PKEY_free(pk);
+	}
 }
 END_TEST
 
@@ -355,7 +374,7 @@ START_TEST(test_legacy_des_md5_rsa1024)
 	OSSL_PROVIDER *lp = OSSL_PROVIDER_load(NULL, "legacy"), *dp = OSSL_PROVIDER_load(NULL, "default");
 	EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
 	CK_MECHANISM cbc = {CKM_DES_CBC_PAD, (void *)iv, 8}, md5 = {CKM_MD5, NULL, 0};
-	CK_BYTE got[64], want[64];
+	CK_BYTE got[128], want[64];
 	CK_ULONG n = sizeof(got);
 	CK_OBJECT_HANDLE h;
 
@@ -369,8 +388,21 @@ START_TEST(test_legacy_des_md5_rsa1024)
 	ck_assert_rv(f->C_Digest(sess, (CK_BYTE_PTR) "abc", 3, got, &n), CKR_OK);
 	ck_assert_uint_eq(n, 16);
 	ck_assert_mem_eq(got, "\x90\x01\x50\x98\x3c\xd2\x4f\xb0\xd6\x96\x3f\x7d\x28\xe1\x7f\x72", 16);
-	/* RSA from 1024 bits, not below */
+	/* RSA from 1024 bits, not below; an RSA-1024 private key is taken and signs */
 	ck_assert_rv(rsa_gen(1024), CKR_OK);
+	{
+		EVP_PKEY *pk = EVP_RSA_gen(1024);
+		CK_OBJECT_HANDLE priv;
+		CK_MECHANISM rs = {CKM_SHA256_RSA_PKCS, NULL, 0};
+
+		ck_assert_ptr_nonnull(pk);
+		priv = rsa_import(pk, true);
+		n = sizeof(got);
+		ck_assert_rv(f->C_SignInit(sess, &rs, priv), CKR_OK);
+		ck_assert_rv(f->C_Sign(sess, (CK_BYTE_PTR) "old", 3, got, &n), CKR_OK);
+		ck_assert_uint_eq(n, 128);
+		EVP_PKEY_free(pk);
+	}
 	ck_assert_rv(rsa_gen(768), CKR_KEY_SIZE_RANGE);
 	EVP_CIPHER_free(des);
 	OSSL_PROVIDER_unload(lp);
