@@ -20,25 +20,37 @@ static const uint8_t oid_x25519[] = {0x06, 0x03, 0x2b, 0x65, 0x6e};
 static const uint8_t oid_ed448[] = {0x06, 0x03, 0x2b, 0x65, 0x71};
 static const uint8_t oid_x448[] = {0x06, 0x03, 0x2b, 0x65, 0x6f};
 
-/* Edwards and Montgomery curves: OpenSSL's key type, the PKCS#11 key type, the OID, raw key length. */
+static const uint8_t oid_ec_public_key[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+
+/* The curves of generated and imported EC, Edwards and Montgomery keys: OpenSSL's NID (for Edwards and
+ * Montgomery keys also their EVP_PKEY type), its algorithm and group names, the PKCS#11 key type, the OID of
+ * CKA_EC_PARAMS (the curve's for EC, the algorithm's otherwise), and the field size in bytes (EC), which for
+ * Edwards and Montgomery keys is also the length of the raw public and private keys. */
 static const struct {
 	int nid;
+	const char *alg, *group;
 	CK_KEY_TYPE kt;
 	const uint8_t *oid;
-	size_t oidlen, len;
-} xcurves[] = {
-	{NID_ED25519, CKK_EC_EDWARDS, oid_ed25519, sizeof(oid_ed25519), 32},
-	{NID_X25519, CKK_EC_MONTGOMERY, oid_x25519, sizeof(oid_x25519), 32},
-	{NID_ED448, CKK_EC_EDWARDS, oid_ed448, sizeof(oid_ed448), 57},
-	{NID_X448, CKK_EC_MONTGOMERY, oid_x448, sizeof(oid_x448), 56},
+	size_t oidlen, field;
+} gens[G__COUNT] = {
+	[G_P256] = {NID_X9_62_prime256v1, "EC", "P-256", CKK_EC, oid_p256, sizeof(oid_p256), 32},
+	[G_P384] = {NID_secp384r1, "EC", "P-384", CKK_EC, oid_p384, sizeof(oid_p384), 48},
+	[G_P521] = {NID_secp521r1, "EC", "P-521", CKK_EC, oid_p521, sizeof(oid_p521), 66},
+	[G_ED25519] = {NID_ED25519, "ED25519", NULL, CKK_EC_EDWARDS, oid_ed25519, sizeof(oid_ed25519), 32},
+	[G_X25519] = {NID_X25519, "X25519", NULL, CKK_EC_MONTGOMERY, oid_x25519, sizeof(oid_x25519), 32},
+	[G_ED448] = {NID_ED448, "ED448", NULL, CKK_EC_EDWARDS, oid_ed448, sizeof(oid_ed448), 57},
+	[G_X448] = {NID_X448, "X448", NULL, CKK_EC_MONTGOMERY, oid_x448, sizeof(oid_x448), 56},
 };
 
-/* The entry of xcurves for an OpenSSL key type (EVP_PKEY_ED25519 ... are NIDs), or -1. */
-static int xcurve_of(int nid)
+/* The entry of gens for a NID, or -1. */
+static int gen_kind(int nid)
 {
-	for (size_t i = 0; i < sizeof(xcurves) / sizeof(xcurves[0]); i++)
-		if (xcurves[i].nid == nid)
-			return (int)i;
+	for (int i = 0; i < G__COUNT; i++)
+		if (gens[i].nid == nid)
+			return i;
 	return -1;
 }
 
@@ -214,13 +226,13 @@ static CK_RV public_attrs(EVP_PKEY *pk, struct kms_attrs *a)
 	case EVP_PKEY_X25519:
 	case EVP_PKEY_ED448:
 	case EVP_PKEY_X448: {
-		int c = xcurve_of(EVP_PKEY_get_base_id(pk));
+		int c = gen_kind(EVP_PKEY_get_base_id(pk));
 
 		n = sizeof(buf);
 		if (c < 0 || EVP_PKEY_get_raw_public_key(pk, buf, &n) != 1)
 			return CKR_GENERAL_ERROR;
-		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, xcurves[c].kt);
-		e |= kms_attrs_set(a, CKA_EC_PARAMS, xcurves[c].oid, xcurves[c].oidlen);
+		e |= kms_attrs_set_ulong(a, CKA_KEY_TYPE, gens[c].kt);
+		e |= kms_attrs_set(a, CKA_EC_PARAMS, gens[c].oid, gens[c].oidlen);
 		e |= set_octet_string(a, CKA_EC_POINT, buf, n);
 		break;
 	}
@@ -268,34 +280,6 @@ out:
  * and given back atomically, so threads do not share one), and the SubjectPublicKeyInfo and PKCS#8 of
  * these keys, whose DER has a fixed shape, are written here.
  */
-static const uint8_t oid_ec_public_key[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
-static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-static const uint8_t oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
-
-static const struct {
-	int nid;
-	const char *alg, *group;
-	const uint8_t *oid; /* the curve's OID (EC) or the algorithm's (Edwards, Montgomery) */
-	size_t oidlen, field;
-} gens[G__COUNT] = {
-	[G_P256] = {NID_X9_62_prime256v1, "EC", "P-256", oid_p256, sizeof(oid_p256), 32},
-	[G_P384] = {NID_secp384r1, "EC", "P-384", oid_p384, sizeof(oid_p384), 48},
-	[G_P521] = {NID_secp521r1, "EC", "P-521", oid_p521, sizeof(oid_p521), 66},
-	[G_ED25519] = {NID_ED25519, "ED25519", NULL, oid_ed25519, sizeof(oid_ed25519), 32},
-	[G_X25519] = {NID_X25519, "X25519", NULL, oid_x25519, sizeof(oid_x25519), 32},
-	[G_ED448] = {NID_ED448, "ED448", NULL, oid_ed448, sizeof(oid_ed448), 57},
-	[G_X448] = {NID_X448, "X448", NULL, oid_x448, sizeof(oid_x448), 56},
-};
-
-static int gen_kind(int nid)
-{
-	for (int i = 0; i < G__COUNT; i++)
-		if (gens[i].nid == nid)
-			return i;
-	return -1;
-}
-
 void ossl_gen_release(struct ossl_inst *in)
 {
 	for (int g = 0; g < G__COUNT; g++)
@@ -419,8 +403,7 @@ static CK_RV fast_material(EVP_PKEY *pk, int g, struct kms_key_material *out)
 	k = tlv(p8, 0x30, body, k);
 
 	e |= kms_attrs_set(&out->pub, CKA_PUBLIC_KEY_INFO, spki, n);
-	e |= kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE,
-				 gens[g].group ? CKK_EC : xcurves[xcurve_of(gens[g].nid)].kt);
+	e |= kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE, gens[g].kt);
 	e |= kms_attrs_set(&out->pub, CKA_EC_PARAMS, gens[g].oid, gens[g].oidlen);
 	e |= set_octet_string(&out->pub, CKA_EC_POINT, pub, publen);
 	out->blob = e ? NULL : kms_secure_dup(p8, k);
@@ -686,17 +669,17 @@ static CK_RV import_raw(CK_OBJECT_CLASS cls, const struct kms_attrs *t, CK_KEY_T
 
 	if (!par || !val)
 		return CKR_TEMPLATE_INCOMPLETE;
-	c = xcurve_of(curve_nid(par->val, par->len, &bad));
-	if (c < 0 || xcurves[c].kt != kt)
+	c = gen_kind(curve_nid(par->val, par->len, &bad));
+	if (c < 0 || gens[c].kt != kt)
 		return bad ? CKR_DOMAIN_PARAMS_INVALID : CKR_CURVE_NOT_SUPPORTED;
 	raw = cls == CKO_PRIVATE_KEY ? val->val : unwrap_octet_string(val->val, val->len, &rawlen);
 	if (cls == CKO_PRIVATE_KEY)
 		rawlen = val->len;
-	if (!raw || rawlen != xcurves[c].len)
+	if (!raw || rawlen != gens[c].field)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	*pk = cls == CKO_PRIVATE_KEY
-		      ? EVP_PKEY_new_raw_private_key_ex(kms_libctx(), OBJ_nid2sn(xcurves[c].nid), NULL, raw, rawlen)
-		      : EVP_PKEY_new_raw_public_key_ex(kms_libctx(), OBJ_nid2sn(xcurves[c].nid), NULL, raw, rawlen);
+		      ? EVP_PKEY_new_raw_private_key_ex(kms_libctx(), OBJ_nid2sn(gens[c].nid), NULL, raw, rawlen)
+		      : EVP_PKEY_new_raw_public_key_ex(kms_libctx(), OBJ_nid2sn(gens[c].nid), NULL, raw, rawlen);
 	return *pk ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
@@ -781,10 +764,10 @@ CK_RV ossl_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blo
 	case EVP_PKEY_X25519:
 	case EVP_PKEY_ED448:
 	case EVP_PKEY_X448: {
-		int c = xcurve_of(EVP_PKEY_get_base_id(pk));
+		int c = gen_kind(EVP_PKEY_get_base_id(pk));
 
-		k->kt = xcurves[c].kt;
-		k->size = xcurves[c].len;
+		k->kt = gens[c].kt;
+		k->size = gens[c].field;
 		break;
 	}
 	default:
