@@ -151,15 +151,7 @@ static CK_OBJECT_HANDLE rsa_import(EVP_PKEY *pk, bool private)
 	size_t n = private ? 8 : 2;
 	CK_OBJECT_HANDLE h = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		BIGNUM *bn = NULL;
-
-		ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, rsa_part_names[i], &bn), 1);
-		t[3 + i].type = rsa_part_types[i];
-		t[3 + i].pValue = buf[i];
-		t[3 + i].ulValueLen = (CK_ULONG)BN_bn2bin(bn, buf[i]);
-		BN_free(bn);
-	}
+	ck_assert_int_eq(rsa_parts_attrs(pk, n, t + 3, buf), 0);
 	ck_assert_rv(f->C_CreateObject(sess, t, (CK_ULONG)(3 + n), &h), CKR_OK);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return h;

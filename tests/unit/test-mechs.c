@@ -45,15 +45,7 @@ static CK_OBJECT_HANDLE rsa_import(EVP_PKEY *pk, bool private)
 	size_t n = private ? RSA_PARTS : 2;
 	CK_OBJECT_HANDLE h = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		BIGNUM *bn = NULL;
-
-		ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, rsa_part_names[i], &bn), 1);
-		t[4 + i].type = rsa_part_types[i];
-		t[4 + i].pValue = buf[i];
-		t[4 + i].ulValueLen = (CK_ULONG)BN_bn2bin(bn, buf[i]);
-		BN_free(bn);
-	}
+	ck_assert_int_eq(rsa_parts_attrs(pk, n, t + 4, buf), 0);
 	ck_assert_rv(f->C_CreateObject(sess, t, (CK_ULONG)(4 + n), &h), CKR_OK);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return h;
@@ -205,17 +197,11 @@ START_TEST(test_legacy_off_by_default)
 	/* an RSA-1024 private key is not taken either; its public key is (to verify old signatures) */
 	{
 		EVP_PKEY *pk = EVP_RSA_gen(1024);
-		CK_BYTE buf[RSA_PARTS][256];
+		CK_BYTE buf[RSA_PARTS][512];
 		CK_ATTRIBUTE t[2 + RSA_PARTS] = {{CKA_CLASS, &c_priv, sizeof(c_priv)}, {CKA_KEY_TYPE, &k_rsa, sizeof(k_rsa)}};
 
 		ck_assert_ptr_nonnull(pk);
-		for (size_t i = 0; i < RSA_PARTS; i++) {
-			BIGNUM *bn = NULL;
-
-			ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, rsa_part_names[i], &bn), 1);
-			t[2 + i] = (CK_ATTRIBUTE){rsa_part_types[i], buf[i], (CK_ULONG)BN_bn2bin(bn, buf[i])};
-			BN_free(bn);
-		}
+		ck_assert_int_eq(rsa_parts_attrs(pk, RSA_PARTS, t + 2, buf), 0);
 		ck_assert_rv(f->C_CreateObject(sess, t, N(t), &h), CKR_KEY_SIZE_RANGE);
 		t[0].pValue = &c_pub;
 		ck_assert_rv(f->C_CreateObject(sess, t, 4, &h), CKR_OK);
