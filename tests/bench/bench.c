@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,6 @@
 
 #define KMS_BENCH_SO_PIN "12345678"
 #define KMS_BENCH_PIN "1234"
-#define KMS_BENCH_MAX_THREADS 2
 #define KMS_BENCH_FIND_SAMPLES 2000
 
 /* Targets printed next to the figures. */
@@ -308,73 +308,104 @@ out:
 	return ok;
 }
 
-struct kms_worker {
-	struct kms_case *c;
-	int raw;
+struct kms_bench_thread {
+	const struct kms_bench_loop *l;
 	double seconds;
 	pthread_barrier_t *start;
 	unsigned long ops;
-	int failed;
+	CK_RV failed;
 };
 
-static void *kms_bench_worker(void *arg)
+static void *kms_bench_thread_run(void *arg)
 {
-	struct kms_worker *w = arg;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	unsigned char sig[1024];
+	struct kms_bench_thread *t = arg;
+	void *state = NULL;
 	double end;
-	CK_RV rv;
 
-	if (!w->raw && p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
-		w->failed = 1;
-	pthread_barrier_wait(w->start);
-	end = kms_bench_now() + w->seconds;
-	while (!w->failed && kms_bench_now() < end) {
-		if (w->raw) {
-			size_t len = sizeof(sig);
-
-			if (!kms_bench_sign_raw(w->c, sig, &len))
-				w->failed = 1;
-		} else {
-			CK_ULONG len = sizeof(sig);
-
-			rv = kms_bench_sign_p11(s, w->c, sig, &len);
-			if (rv != CKR_OK)
-				w->failed = (int)rv ? (int)rv : 1;
-		}
-		w->ops++;
+	t->failed = t->l->start ? t->l->start(t->l->arg, &state) : CKR_OK;
+	pthread_barrier_wait(t->start);
+	end = kms_bench_now() + t->seconds;
+	while (t->failed == CKR_OK && kms_bench_now() < end) {
+		t->failed = t->l->one(t->l->arg, state);
+		t->ops++;
 	}
-	if (s != CK_INVALID_HANDLE)
-		p11->C_CloseSession(s);
+	if (t->l->stop)
+		t->l->stop(t->l->arg, state);
 	return NULL;
+}
+
+double kms_bench_loop_run(const struct kms_bench_loop *l, int threads, double seconds, CK_RV *failed)
+{
+	struct kms_bench_thread t[KMS_BENCH_MAX_THREADS];
+	pthread_t th[KMS_BENCH_MAX_THREADS];
+	pthread_barrier_t start;
+	unsigned long total = 0;
+	int i;
+
+	*failed = CKR_OK;
+	pthread_barrier_init(&start, NULL, (unsigned)threads);
+	for (i = 0; i < threads; i++) {
+		t[i] = (struct kms_bench_thread){ .l = l, .seconds = seconds, .start = &start };
+		pthread_create(&th[i], NULL, kms_bench_thread_run, &t[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		total += t[i].ops;
+		if (t[i].failed != CKR_OK && *failed == CKR_OK)
+			*failed = t[i].failed;
+	}
+	pthread_barrier_destroy(&start);
+	return *failed == CKR_OK ? (double)total / seconds : 0;
+}
+
+CK_RV kms_bench_session_start(void *arg, void **state)
+{
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_RV rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+
+	(void)arg;
+	*state = (void *)(uintptr_t)s;
+	return rv;
+}
+
+void kms_bench_session_stop(void *arg, void *state)
+{
+	(void)arg;
+	if ((CK_SESSION_HANDLE)(uintptr_t)state != CK_INVALID_HANDLE)
+		p11->C_CloseSession((CK_SESSION_HANDLE)(uintptr_t)state);
+}
+
+static CK_RV kms_bench_one_p11(void *arg, void *state)
+{
+	unsigned char sig[1024];
+	CK_ULONG len = sizeof(sig);
+
+	return kms_bench_sign_p11((CK_SESSION_HANDLE)(uintptr_t)state, arg, sig, &len);
+}
+
+static CK_RV kms_bench_one_raw(void *arg, void *state)
+{
+	unsigned char sig[1024];
+	size_t len = sizeof(sig);
+
+	(void)state;
+	return kms_bench_sign_raw(arg, sig, &len) ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 /* Runs `threads` workers for `seconds`; returns the total ops/s, or 0 on a failure. */
 static double kms_bench_run(struct kms_case *c, int raw, int threads, double seconds)
 {
-	struct kms_worker w[KMS_BENCH_MAX_THREADS];
-	pthread_t th[KMS_BENCH_MAX_THREADS];
-	pthread_barrier_t start;
-	unsigned long total = 0;
-	int i, failed = 0;
+	const struct kms_bench_loop l = { .start = raw ? NULL : kms_bench_session_start,
+					  .one = raw ? kms_bench_one_raw : kms_bench_one_p11,
+					  .stop = raw ? NULL : kms_bench_session_stop,
+					  .arg = c };
+	CK_RV failed;
+	double r = kms_bench_loop_run(&l, threads, seconds, &failed);
 
-	pthread_barrier_init(&start, NULL, (unsigned)threads);
-	for (i = 0; i < threads; i++) {
-		w[i] = (struct kms_worker){ .c = c, .raw = raw, .seconds = seconds, .start = &start };
-		pthread_create(&th[i], NULL, kms_bench_worker, &w[i]);
-	}
-	for (i = 0; i < threads; i++) {
-		pthread_join(th[i], NULL);
-		total += w[i].ops;
-		failed |= w[i].failed;
-	}
-	pthread_barrier_destroy(&start);
-	if (failed) {
-		kms_bench_error("%s %s with %d threads failed (0x%x)", c->name, raw ? "raw" : "kms11", threads,
-				failed);
-		return 0;
-	}
-	return (double)total / seconds;
+	if (failed != CKR_OK)
+		kms_bench_error("%s %s with %d threads failed (0x%lx)", c->name, raw ? "raw" : "kms11", threads,
+				(unsigned long)failed);
+	return r;
 }
 
 /* Generates a key pair in the module, reads CKA_PUBLIC_KEY_INFO, checks a module signature with it. */
@@ -782,10 +813,10 @@ int main(int argc, char **argv)
 		}
 	}
 	kms_bench_sign_table(s, cases, ncases, seconds);
-	kms_bench_speed_table(slot, cases[0].key, cases[2].key, cases[3].key, seconds);
+	kms_bench_speed_table(cases[0].key, cases[2].key, cases[3].key, seconds);
 	kms_bench_sym_table(s, seconds);
 	if (!getenv("KMS11_BENCH_SKIP_KEYGEN"))
-		kms_bench_keygen_table(slot, seconds);
+		kms_bench_keygen_table(seconds);
 	kms_bench_store_scale(s, module, nkeys);
 out:
 	for (i = 0; i < ncases; i++)

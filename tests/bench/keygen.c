@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kms11-bench's key generation part: C_GenerateKeyPair (session and token objects) against raw EVP_PKEY_keygen
  * with a context made once per thread, as an application that generates many keys would use it. */
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +10,7 @@
 
 #include "tests/bench/bench.h"
 
-#define KG_THREADS 2
+#define KG_THREADS KMS_BENCH_MAX_THREADS
 
 struct kg_case {
 	const char *name;
@@ -21,16 +21,6 @@ struct kg_case {
 	int token;               /* kms11 side: token objects */
 	double target;           /* 0: no target (reported only) */
 	double kms[KG_THREADS + 1], raw[KG_THREADS + 1];
-};
-
-struct kg_worker {
-	struct kg_case *c;
-	CK_SLOT_ID slot;
-	int raw;
-	double seconds;
-	pthread_barrier_t *start;
-	unsigned long ops;
-	CK_RV failed;
 };
 
 /* One key pair through the module, destroyed again (the raw side frees its EVP_PKEY). */
@@ -53,71 +43,56 @@ static CK_RV kg_p11(CK_SESSION_HANDLE s, const struct kg_case *c)
 	return rv != CKR_OK ? rv : p11->C_DestroyObject(s, pub);
 }
 
-static void *kg_worker_run(void *arg)
+static CK_RV kg_one_p11(void *arg, void *state)
 {
-	struct kg_worker *w = arg;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	EVP_PKEY_CTX *ctx = NULL;
-	double end;
-
-	if (w->raw) {
-		ctx = EVP_PKEY_CTX_new_from_name(NULL, w->c->alg, NULL);
-		if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
-		    (w->c->group && EVP_PKEY_CTX_set_group_name(ctx, w->c->group) != 1) ||
-		    (!w->c->params && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) != 1))
-			w->failed = CKR_GENERAL_ERROR;
-	} else if (p11->C_OpenSession(w->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK) {
-		w->failed = CKR_GENERAL_ERROR;
-	}
-	pthread_barrier_wait(w->start);
-	end = kms_bench_now() + w->seconds;
-	while (!w->failed && kms_bench_now() < end) {
-		if (w->raw) {
-			EVP_PKEY *pk = NULL;
-
-			if (EVP_PKEY_keygen(ctx, &pk) != 1)
-				w->failed = CKR_GENERAL_ERROR;
-			EVP_PKEY_free(pk);
-		} else {
-			w->failed = kg_p11(s, w->c);
-		}
-		w->ops++;
-	}
-	EVP_PKEY_CTX_free(ctx);
-	if (s != CK_INVALID_HANDLE)
-		p11->C_CloseSession(s);
-	return NULL;
+	return kg_p11((CK_SESSION_HANDLE)(uintptr_t)state, arg);
 }
 
-static double kg_run(struct kg_case *c, CK_SLOT_ID slot, int raw, int threads, double seconds)
+/* The raw side: an EVP_PKEY_CTX made once per thread, as an application generating many keys would. */
+static CK_RV kg_raw_start(void *arg, void **state)
 {
-	struct kg_worker w[KG_THREADS];
-	pthread_t th[KG_THREADS];
-	pthread_barrier_t start;
-	unsigned long total = 0;
-	CK_RV failed = CKR_OK;
+	const struct kg_case *c = arg;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, c->alg, NULL);
 
-	pthread_barrier_init(&start, NULL, (unsigned)threads);
-	for (int i = 0; i < threads; i++) {
-		w[i] = (struct kg_worker){.c = c, .slot = slot, .raw = raw, .seconds = seconds, .start = &start};
-		pthread_create(&th[i], NULL, kg_worker_run, &w[i]);
-	}
-	for (int i = 0; i < threads; i++) {
-		pthread_join(th[i], NULL);
-		total += w[i].ops;
-		if (w[i].failed)
-			failed = w[i].failed;
-	}
-	pthread_barrier_destroy(&start);
-	if (failed) {
+	*state = ctx;
+	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || (c->group && EVP_PKEY_CTX_set_group_name(ctx, c->group) != 1) ||
+	    (!c->params && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) != 1))
+		return CKR_GENERAL_ERROR;
+	return CKR_OK;
+}
+
+static CK_RV kg_raw_one(void *arg, void *state)
+{
+	EVP_PKEY *pk = NULL;
+	CK_RV rv = EVP_PKEY_keygen(state, &pk) == 1 ? CKR_OK : CKR_GENERAL_ERROR;
+
+	(void)arg;
+	EVP_PKEY_free(pk);
+	return rv;
+}
+
+static void kg_raw_stop(void *arg, void *state)
+{
+	(void)arg;
+	EVP_PKEY_CTX_free(state);
+}
+
+static double kg_run(struct kg_case *c, int raw, int threads, double seconds)
+{
+	const struct kms_bench_loop l = {.start = raw ? kg_raw_start : kms_bench_session_start,
+					 .one = raw ? kg_raw_one : kg_one_p11,
+					 .stop = raw ? kg_raw_stop : kms_bench_session_stop,
+					 .arg = c};
+	CK_RV failed;
+	double r = kms_bench_loop_run(&l, threads, seconds, &failed);
+
+	if (failed != CKR_OK)
 		kms_bench_error("key generation %s %s with %d threads failed (0x%lx)", c->name, raw ? "raw" : "kms11",
 				threads, (unsigned long)failed);
-		return 0;
-	}
-	return (double)total / seconds;
+	return r;
 }
 
-void kms_bench_keygen_table(CK_SLOT_ID slot, double seconds)
+void kms_bench_keygen_table(double seconds)
 {
 	static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 	static const unsigned char ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
@@ -136,8 +111,8 @@ void kms_bench_keygen_table(CK_SLOT_ID slot, double seconds)
 
 		for (int t = 1; t <= KG_THREADS; t++)
 			for (int r = 0; r < KMS_BENCH_ROUNDS; r++) {
-				c->kms[t] += kg_run(c, slot, 0, t, secs / KMS_BENCH_ROUNDS) / KMS_BENCH_ROUNDS;
-				c->raw[t] += kg_run(c, slot, 1, t, secs / KMS_BENCH_ROUNDS) / KMS_BENCH_ROUNDS;
+				c->kms[t] += kg_run(c, 0, t, secs / KMS_BENCH_ROUNDS) / KMS_BENCH_ROUNDS;
+				c->raw[t] += kg_run(c, 1, t, secs / KMS_BENCH_ROUNDS) / KMS_BENCH_ROUNDS;
 			}
 	}
 	printf("\nKey pair generation (pairs/s), kms11 C_GenerateKeyPair + 2x C_DestroyObject against raw EVP_PKEY_keygen\n");

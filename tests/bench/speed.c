@@ -2,14 +2,14 @@
 /* kms11-bench's comparison with `openssl speed`: C_SignInit + C_Sign on what `openssl speed` signs (a PKCS#1
  * DigestInfo, a SHA-256-sized hash, a short message), against the figures `openssl speed -mr` prints in the same
  * run, one process and two. */
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tests/bench/bench.h"
 
-#define SP_THREADS 2
+#define SP_THREADS KMS_BENCH_MAX_THREADS
 
 struct sp_case {
 	const char *name, *speed_arg; /* `openssl speed` algorithm */
@@ -20,67 +20,31 @@ struct sp_case {
 	double kms[SP_THREADS + 1], speed[SP_THREADS + 1];
 };
 
-struct sp_worker {
-	struct sp_case *c;
-	CK_SLOT_ID slot;
-	double seconds;
-	pthread_barrier_t *start;
-	unsigned long ops;
-	CK_RV failed;
-};
-
-static void *sp_worker_run(void *arg)
+/* One C_SignInit + C_Sign on what `openssl speed` signs: a SHA-256 DigestInfo for RSA, its first bytes otherwise. */
+static CK_RV sp_one(void *arg, void *state)
 {
-	struct sp_worker *w = arg;
-	CK_SESSION_HANDLE s;
-	CK_MECHANISM m = {w->c->mech, NULL, 0};
-	unsigned char in[64] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-				0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 7}, sig[512];
-	double end;
+	static const unsigned char in[64] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+					     0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20, 7};
+	const struct sp_case *c = arg;
+	CK_SESSION_HANDLE s = (CK_SESSION_HANDLE)(uintptr_t)state;
+	CK_MECHANISM m = {c->mech, NULL, 0};
+	unsigned char sig[512];
+	CK_ULONG n = sizeof(sig);
+	CK_RV rv = p11->C_SignInit(s, &m, c->key);
 
-	if (p11->C_OpenSession(w->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK) {
-		w->failed = CKR_GENERAL_ERROR;
-		return NULL;
-	}
-	pthread_barrier_wait(w->start);
-	end = kms_bench_now() + w->seconds;
-	while (!w->failed && kms_bench_now() < end) {
-		CK_ULONG n = sizeof(sig);
-
-		w->failed = p11->C_SignInit(s, &m, w->c->key);
-		if (!w->failed)
-			w->failed = p11->C_Sign(s, in, (CK_ULONG)w->c->inlen, sig, &n);
-		w->ops++;
-	}
-	p11->C_CloseSession(s);
-	return NULL;
+	return rv != CKR_OK ? rv : p11->C_Sign(s, (CK_BYTE_PTR)in, (CK_ULONG)c->inlen, sig, &n);
 }
 
-static double sp_run(struct sp_case *c, CK_SLOT_ID slot, int threads, double seconds)
+static double sp_run(struct sp_case *c, int threads, double seconds)
 {
-	struct sp_worker w[SP_THREADS];
-	pthread_t th[SP_THREADS];
-	pthread_barrier_t start;
-	unsigned long total = 0;
-	CK_RV failed = CKR_OK;
+	const struct kms_bench_loop l = {
+		.start = kms_bench_session_start, .one = sp_one, .stop = kms_bench_session_stop, .arg = c};
+	CK_RV failed;
+	double r = kms_bench_loop_run(&l, threads, seconds, &failed);
 
-	pthread_barrier_init(&start, NULL, (unsigned)threads);
-	for (int i = 0; i < threads; i++) {
-		w[i] = (struct sp_worker){.c = c, .slot = slot, .seconds = seconds, .start = &start};
-		pthread_create(&th[i], NULL, sp_worker_run, &w[i]);
-	}
-	for (int i = 0; i < threads; i++) {
-		pthread_join(th[i], NULL);
-		total += w[i].ops;
-		if (w[i].failed)
-			failed = w[i].failed;
-	}
-	pthread_barrier_destroy(&start);
-	if (failed) {
+	if (failed != CKR_OK)
 		kms_bench_error("%s: C_Sign with %d threads failed (0x%lx)", c->name, threads, (unsigned long)failed);
-		return 0;
-	}
-	return (double)total / seconds;
+	return r;
 }
 
 /* Signatures per second `openssl speed -mr` reports for c with `procs` processes (-multi), 0 when it cannot
@@ -118,7 +82,7 @@ static double speed_of(const struct sp_case *c, int procs, double seconds)
 	return total;
 }
 
-void kms_bench_speed_table(CK_SLOT_ID slot, CK_OBJECT_HANDLE rsa, CK_OBJECT_HANDLE ec, CK_OBJECT_HANDLE ed,
+void kms_bench_speed_table(CK_OBJECT_HANDLE rsa, CK_OBJECT_HANDLE ec, CK_OBJECT_HANDLE ed,
 			   double seconds)
 {
 	struct sp_case cases[] = {
@@ -131,7 +95,7 @@ void kms_bench_speed_table(CK_SLOT_ID slot, CK_OBJECT_HANDLE rsa, CK_OBJECT_HAND
 
 	for (size_t i = 0; i < n; i++)
 		for (int t = 1; t <= SP_THREADS; t++) {
-			cases[i].kms[t] = sp_run(&cases[i], slot, t, secs);
+			cases[i].kms[t] = sp_run(&cases[i], t, secs);
 			cases[i].speed[t] = speed_of(&cases[i], t, secs);
 			if (cases[i].speed[t] <= 0)
 				kms_bench_error("openssl speed %s gave no figure", cases[i].speed_arg);
