@@ -356,6 +356,21 @@ static size_t bit_string(uint8_t *o, const uint8_t *pub, size_t n)
 
 /* Key material of a generated key of kind g: its public attributes and its PKCS#8, DER written here. The
  * buffers fit the largest case, P-521: a 133-byte point, a 66-byte scalar, an ECPrivateKey of 214 bytes. */
+/* Turns a native-endian unsigned integer (OSSL_PARAM_construct_BN's layout) into big-endian, in place. */
+static void native_to_big(uint8_t *b, size_t n)
+{
+	const uint16_t probe = 1;
+
+	if (*(const uint8_t *)&probe == 0)
+		return;
+	for (size_t i = 0; i < n / 2; i++) {
+		uint8_t t = b[i];
+
+		b[i] = b[n - 1 - i];
+		b[n - 1 - i] = t;
+	}
+}
+
 static CK_RV fast_material(EVP_PKEY *pk, int g, struct kms_key_material *out)
 {
 	uint8_t pub[160], priv[80], spki[256], p8[400], body[360], inner[256], t[256];
@@ -365,16 +380,16 @@ static CK_RV fast_material(EVP_PKEY *pk, int g, struct kms_key_material *out)
 
 	memset(out, 0, sizeof(*out));
 	if (gens[g].group) {
-		BIGNUM *d = NULL;
+		/* One export for both; the scalar as a native-endian integer, which needs no BIGNUM. */
+		OSSL_PARAM ps[] = {OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, sizeof(pub)),
+				   OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, priv, gens[g].field), OSSL_PARAM_END};
 
-		if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, sizeof(pub), &publen) != 1 ||
-		    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
-		    BN_bn2binpad(d, priv, (int)gens[g].field) != (int)gens[g].field) {
-			BN_clear_free(d);
+		if (EVP_PKEY_get_params(pk, ps) != 1 || !OSSL_PARAM_modified(&ps[0]) || !OSSL_PARAM_modified(&ps[1]) ||
+		    ps[1].return_size > gens[g].field)
 			goto out;
-		}
-		BN_clear_free(d);
+		publen = ps[0].return_size;
 		privlen = gens[g].field;
+		native_to_big(priv, privlen);
 	} else {
 		privlen = sizeof(priv);
 		if (EVP_PKEY_get_raw_public_key(pk, pub, &publen) != 1 ||

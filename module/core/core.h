@@ -139,7 +139,7 @@ struct kms_module {
 	size_t n_tokens;
 	struct kms_map sessions; /* handle -> struct kms_session* */
 	CK_SESSION_HANDLE next_session;
-	uint64_t next_sobj;
+	_Atomic uint64_t next_sobj;
 };
 
 extern struct kms_module kms_mod;

@@ -81,8 +81,9 @@ static CK_RV set_unique_id(struct kms_attrs *a, uint64_t id)
 	return kms_attrs_set(a, CKA_UNIQUE_ID, buf, (size_t)n) == 0 ? CKR_OK : CKR_HOST_MEMORY;
 }
 
-/* Keeps a finished object (taking over attrs) in the session; the blob goes to secure memory. */
-static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, const uint8_t *blob, size_t bloblen,
+/* Keeps a finished object (taking over attrs) in the session. *blob, the engine blob in kms_secure_alloc memory
+ * or NULL, is taken over too: *blob becomes NULL once the object holds it. */
+static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, uint8_t **blob, size_t bloblen,
 			    CK_OBJECT_HANDLE *h)
 {
 	struct kms_token *tok = s->tok;
@@ -90,23 +91,16 @@ static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, cons
 	uint64_t id;
 	CK_RV rv;
 
-	kms_lock_wr(&kms_mod.lock);
-	id = KMS_SESSION_OBJ_BIT | kms_mod.next_sobj++;
-	kms_lock_unlock(&kms_mod.lock);
+	id = KMS_SESSION_OBJ_BIT | atomic_fetch_add(&kms_mod.next_sobj, 1);
 	if (set_unique_id(attrs, id) != CKR_OK)
 		return CKR_HOST_MEMORY;
 	o = kms_obj_new(id, attrs);
 	if (!o)
 		return CKR_HOST_MEMORY;
 	o->owner = s->h;
-	if (blob) {
-		o->blob = kms_secure_dup(blob, bloblen);
-		o->blob_len = bloblen;
-		if (!o->blob) {
-			kms_obj_put(o);
-			return CKR_HOST_MEMORY;
-		}
-	}
+	o->blob = *blob;
+	o->blob_len = o->blob ? bloblen : 0;
+	*blob = NULL;
 	kms_lock_wr(&tok->lock);
 	rv = kms_map_put(&tok->sobjs, id, o) == 0 ? CKR_OK : CKR_HOST_MEMORY;
 	kms_lock_unlock(&tok->lock);
@@ -118,8 +112,9 @@ static CK_RV session_commit(struct kms_session *s, struct kms_attrs *attrs, cons
 	return CKR_OK;
 }
 
-/* Stores a finished object as a token object (its blob sealed) or a session object. */
-static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const uint8_t *blob, size_t bloblen,
+/* Stores a finished object as a token object (its blob sealed) or a session object, which takes over *blob
+ * (see session_commit). The caller frees what is left in *blob. */
+static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, uint8_t **blob, size_t bloblen,
 			CK_OBJECT_HANDLE *h)
 {
 	const struct kms_attrs *one[1] = {attrs};
@@ -127,27 +122,28 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const ui
 	CK_RV rv;
 
 	const struct kms_attr *v;
+	const uint8_t *sealme = *blob;
 	uint8_t *value = NULL;
 	size_t valuelen = 0;
 
 	if (!kms_attrs_get_bool(attrs, CKA_TOKEN, false))
 		return session_commit(s, attrs, blob, bloblen, h);
 	/* A private data object's value is kept sealed like key material. */
-	if (!blob && kms_seal_is_data(attrs) && kms_attrs_get_bool(attrs, CKA_PRIVATE, false) &&
+	if (!sealme && kms_seal_is_data(attrs) && kms_attrs_get_bool(attrs, CKA_PRIVATE, false) &&
 	    (v = kms_attrs_get(attrs, CKA_VALUE)) != NULL) {
 		valuelen = v->len;
 		value = kms_secure_dup(v->val, valuelen);
 		if (!value)
 			return CKR_HOST_MEMORY;
 		kms_attrs_del(attrs, CKA_VALUE);
-		blob = value;
+		sealme = value;
 		bloblen = valuelen;
 	}
 	rv = kms_store_id_alloc(kms_mod.store, &id);
 	if (rv == CKR_OK)
 		rv = set_unique_id(attrs, id);
 	if (rv == CKR_OK)
-		rv = seal_into(s->tok, id, attrs, blob, bloblen);
+		rv = seal_into(s->tok, id, attrs, sealme, bloblen);
 	if (rv == CKR_OK)
 		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
 	if (rv == CKR_OK)
@@ -156,11 +152,12 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, const ui
 	return rv;
 }
 
-/* Stores both halves of a key pair; two token objects are written in one transaction. */
-static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct kms_attrs *priv, const uint8_t *blob,
+/* Stores both halves of a key pair; two token objects are written in one transaction. *blob as for obj_commit. */
+static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct kms_attrs *priv, uint8_t **blob,
 			 size_t bloblen, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
 {
 	const struct kms_attrs *both[2] = {priv, pub};
+	uint8_t *none = NULL;
 	uint64_t ids[2];
 	CK_RV rv;
 
@@ -168,7 +165,7 @@ static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct km
 		rv = obj_commit(s, priv, blob, bloblen, hpriv);
 		if (rv != CKR_OK)
 			return rv;
-		rv = obj_commit(s, pub, NULL, 0, hpub);
+		rv = obj_commit(s, pub, &none, 0, hpub);
 		if (rv != CKR_OK)
 			kms_obj_destroy(s, *hpriv);
 		return rv;
@@ -179,7 +176,7 @@ static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct km
 	if (rv == CKR_OK)
 		rv = set_unique_id(pub, ids[1]);
 	if (rv == CKR_OK)
-		rv = seal_into(s->tok, ids[0], priv, blob, bloblen);
+		rv = seal_into(s->tok, ids[0], priv, *blob, bloblen);
 	if (rv == CKR_OK)
 		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, ids, both, 2);
 	if (rv == CKR_OK) {
@@ -290,7 +287,7 @@ CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 	if (rv == CKR_OK && cls != CKO_DATA && cls != CKO_CERTIFICATE)
 		rv = add_identity(s->tok, &a);
 	if (rv == CKR_OK)
-		rv = obj_commit(s, &a, km.blob, km.blob_len, h);
+		rv = obj_commit(s, &a, &km.blob, km.blob_len, h);
 out:
 	kms_key_material_free(&km);
 	kms_attrs_free(&a);
@@ -304,7 +301,6 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 	unsigned long cls = 0, kt = CK_UNAVAILABLE_INFORMATION;
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
-	bool secure = false;
 	CK_RV rv;
 
 	rv = kms_obj_get(s, h, &o);
@@ -337,7 +333,6 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 		rv = kms_token_unseal(s->tok, o->id, &o->attrs, &blob, &bloblen);
 		if (rv != CKR_OK)
 			goto out;
-		secure = true;
 		if (cls == CKO_DATA) {
 			/* The copy's value: the template's, else the original's (sealed again if private). */
 			if (!kms_attrs_get(&a, CKA_VALUE) && kms_attrs_set(&a, CKA_VALUE, blob, bloblen) != 0)
@@ -348,16 +343,19 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 			if (rv != CKR_OK)
 				goto out;
 		}
-	} else if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) {
-		blob = o->blob;
+	} else if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && o->blob) {
+		blob = kms_secure_dup(o->blob, o->blob_len);
 		bloblen = o->blob_len;
+		if (!blob) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
 	}
 	rv = add_identity(s->tok, &a);
 	if (rv == CKR_OK)
-		rv = obj_commit(s, &a, blob, bloblen, out);
+		rv = obj_commit(s, &a, &blob, bloblen, out);
 out:
-	if (secure)
-		kms_secure_free(blob);
+	kms_secure_free(blob);
 	kms_attrs_free(&a);
 	kms_attrs_free(&t);
 	kms_obj_put(o);
@@ -504,7 +502,7 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 	if (rv == CKR_OK)
 		rv = add_identity(s->tok, &priv);
 	if (rv == CKR_OK)
-		rv = pair_commit(s, &pub, &priv, km.blob, km.blob_len, hpub, hpriv);
+		rv = pair_commit(s, &pub, &priv, &km.blob, km.blob_len, hpub, hpriv);
 out:
 	kms_key_material_free(&km);
 	kms_attrs_free(&pub);
@@ -544,6 +542,7 @@ CK_RV kms_obj_add_profile(struct kms_token *tok)
 
 CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_HANDLE *h)
 {
+	uint8_t *none = NULL;
 	CK_RV rv;
 
 	if (kms_attrs_set_ulong(a, CKA_CLASS, CKO_DATA) != 0)
@@ -555,7 +554,7 @@ CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_
 	if (rv == CKR_OK)
 		rv = kms_tmpl_defaults(a, CKO_DATA, CK_UNAVAILABLE_INFORMATION);
 	if (rv == CKR_OK)
-		rv = obj_commit(s, a, NULL, 0, h);
+		rv = obj_commit(s, a, &none, 0, h);
 	return rv;
 }
 
@@ -582,7 +581,7 @@ CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CL
 	if (rv == CKR_OK)
 		rv = add_identity(s->tok, a);
 	if (rv == CKR_OK)
-		rv = obj_commit(s, a, km->blob, km->blob_len, h);
+		rv = obj_commit(s, a, &km->blob, km->blob_len, h);
 	return rv;
 }
 

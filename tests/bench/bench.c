@@ -616,10 +616,11 @@ static const char *kms_bench_default_module(char *buf, size_t len)
 
 static void kms_bench_usage(void)
 {
-	fprintf(stderr, "usage: kms11-bench [--module PATH] [--keys N] [--seconds S] [--no-store]\n"
+	fprintf(stderr, "usage: kms11-bench [--module PATH] [--keys N] [--seconds S] [--no-store] [--only PART]\n"
 			"  --module   the PKCS#11 module (default: $KMS11_MODULE, else the build tree's)\n"
 			"  --keys     public-key objects for the store-scale part (default 100000)\n"
-			"  --seconds  time per throughput figure (default 1.5)\n");
+			"  --seconds  time per throughput figure (default 1.5)\n"
+			"  --only     run only these parts, comma-separated: sign, speed, sym, keygen, store\n");
 }
 
 static void kms_bench_sign_table(CK_SESSION_HANDLE s, struct kms_case *cases, size_t ncases, double seconds)
@@ -731,11 +732,37 @@ static void kms_bench_store_scale(CK_SESSION_HANDLE s, const char *module, size_
 	}
 }
 
+static const char *const kms_bench_parts[] = { "sign", "speed", "sym", "keygen", "store" };
+
+/* Parses --only's comma-separated part names into a bit mask (bit i: kms_bench_parts[i]); 0 when one is unknown. */
+static unsigned kms_bench_parts_mask(const char *list)
+{
+	const size_t nparts = sizeof(kms_bench_parts) / sizeof(kms_bench_parts[0]);
+	unsigned mask = 0;
+
+	while (*list) {
+		size_t len = strcspn(list, ","), i;
+
+		for (i = 0; i < nparts; i++)
+			if (strlen(kms_bench_parts[i]) == len && !strncmp(list, kms_bench_parts[i], len))
+				break;
+		if (i == nparts)
+			return 0;
+		mask |= 1u << i;
+		list += len + (list[len] == ',');
+	}
+	return mask;
+}
+
+/* True when part number i (in kms_bench_parts) runs. */
+#define PART(i) (parts & (1u << (i)))
+
 int main(int argc, char **argv)
 {
 	const char *module = getenv("KMS11_MODULE"), *child_label = NULL;
 	double seconds = 1.5;
 	size_t nkeys = 100000, i;
+	unsigned parts = ~0u;
 	struct kms_case cases[] = {
 		{ .name = "RSA-2048 PKCS#1 SHA-256", .mech = CKM_SHA256_RSA_PKCS, .md = "SHA256" },
 		{ .name = "RSA-2048 PSS SHA-256", .mech = CKM_SHA256_RSA_PKCS_PSS, .pss = 1, .md = "SHA256" },
@@ -756,6 +783,8 @@ int main(int argc, char **argv)
 			seconds = strtod(argv[++a], NULL);
 		else if (!strcmp(argv[a], "--no-store"))
 			nkeys = 0;
+		else if (!strcmp(argv[a], "--only") && a + 1 < argc && (parts = kms_bench_parts_mask(argv[a + 1])) != 0)
+			a++;
 		else if (!strcmp(argv[a], "--child-open") && a + 1 < argc)
 			child_label = argv[++a];
 		else {
@@ -812,12 +841,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	kms_bench_sign_table(s, cases, ncases, seconds);
-	kms_bench_speed_table(cases[0].key, cases[2].key, cases[3].key, seconds);
-	kms_bench_sym_table(s, seconds);
-	if (!getenv("KMS11_BENCH_SKIP_KEYGEN"))
+	if (PART(0))
+		kms_bench_sign_table(s, cases, ncases, seconds);
+	if (PART(1))
+		kms_bench_speed_table(cases[0].key, cases[2].key, cases[3].key, seconds);
+	if (PART(2))
+		kms_bench_sym_table(s, seconds);
+	if (PART(3) && !getenv("KMS11_BENCH_SKIP_KEYGEN"))
 		kms_bench_keygen_table(seconds);
-	kms_bench_store_scale(s, module, nkeys);
+	if (PART(4))
+		kms_bench_store_scale(s, module, nkeys);
 out:
 	for (i = 0; i < ncases; i++)
 		EVP_PKEY_free(cases[i].pkey);
