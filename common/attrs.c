@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <p11-kit/pkcs11.h>
+
+#include "include/kms11.h"
 
 #define KMS_RECORD_HDR 12u   /* magic, version, flags, count */
 #define KMS_RECORD_ENTRY 12u /* type, len */
@@ -386,4 +389,105 @@ int kms_record_find(const uint8_t *in, size_t len, uint64_t type, const uint8_t 
 		off += l;
 	}
 	return -1;
+}
+
+bool kms_attr_is_key_class(unsigned long cls)
+{
+	return cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY;
+}
+
+bool kms_attr_is_list(uint64_t type)
+{
+	return type == CKA_KMS11_ALIASES || type == CKA_KMS11_TAGS;
+}
+
+bool kms_attr_default(uint64_t type, const uint8_t **val, size_t *len)
+{
+	static const unsigned long state = KMS11_STATE_ENABLED, version = 1, zero = 0;
+	static const uint8_t yes = CK_TRUE;
+
+	switch (type) {
+	case CKA_KMS11_ALIASES:
+	case CKA_KMS11_TAGS:
+	case CKA_KMS11_DESCRIPTION:
+	case CKA_KMS11_NEXT_ROTATION:
+	case CKA_KMS11_DELETION_DATE:
+	case CKA_KMS11_EXPIRATION_DATE:
+		*val = NULL;
+		*len = 0;
+		return true;
+	case CKA_KMS11_METADATA:
+		*val = (const uint8_t *)"{}";
+		*len = 2;
+		return true;
+	case CKA_KMS11_STATE:
+		*val = (const uint8_t *)&state;
+		*len = sizeof(state);
+		return true;
+	case CKA_KMS11_VERSION:
+		*val = (const uint8_t *)&version;
+		*len = sizeof(version);
+		return true;
+	case CKA_KMS11_ROTATION_DAYS:
+		*val = (const uint8_t *)&zero;
+		*len = sizeof(zero);
+		return true;
+	case CKA_KMS11_PRIMARY:
+		*val = &yes;
+		*len = 1;
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool kms_attr_list_valid(const uint8_t *val, size_t len)
+{
+	size_t pos = 0;
+
+	if (len == 0)
+		return true;
+	if (!val || val[len - 1] != 0)
+		return false;
+	while (pos < len) {
+		size_t el = strlen((const char *)val + pos);
+
+		if (el == 0)
+			return false;
+		/* No element twice: compare with every earlier one. */
+		for (size_t q = 0; q < pos;) {
+			size_t ql = strlen((const char *)val + q);
+
+			if (ql == el && memcmp(val + q, val + pos, el) == 0)
+				return false;
+			q += ql + 1;
+		}
+		pos += el + 1;
+	}
+	return true;
+}
+
+bool kms_attr_matches(uint64_t type, bool is_key, const uint8_t *val, size_t len, const uint8_t *want,
+		      size_t wantlen)
+{
+	if (!val && !(is_key && kms_attr_default(type, &val, &len)))
+		return false;
+	if (kms_attr_is_list(type)) {
+		size_t pos = 0;
+
+		if (wantlen && want[wantlen - 1] == 0)
+			wantlen--;
+		if (wantlen == 0)
+			return len == 0;
+		while (pos < len) {
+			const uint8_t *end = memchr(val + pos, 0, len - pos);
+			size_t el = end ? (size_t)(end - (val + pos)) : len - pos;
+
+			if (el == wantlen && memcmp(val + pos, want, el) == 0)
+				return true;
+			pos += el + 1;
+		}
+		return false;
+	}
+	return len == wantlen && (len == 0 || memcmp(val, want, len) == 0);
 }

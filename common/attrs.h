@@ -61,4 +61,19 @@ int kms_attrs_decode(const uint8_t *in, size_t len, struct kms_attrs *out);
  * points *val into in, or -1 when absent or the record is malformed. */
 int kms_record_find(const uint8_t *in, size_t len, uint64_t type, const uint8_t **val, size_t *vlen);
 
+/* The value a key object (a class that kms_attr_is_key_class accepts) answers for a management attribute
+ * (kms11.h) it does not hold: true with *val and *len set, false for any other attribute. */
+bool kms_attr_default(uint64_t type, const uint8_t **val, size_t *len);
+/* True for CKO_PUBLIC_KEY, CKO_PRIVATE_KEY and CKO_SECRET_KEY. */
+bool kms_attr_is_key_class(unsigned long cls);
+/* True for the list attributes of kms11.h (aliases, tags). */
+bool kms_attr_is_list(uint64_t type);
+/* Whether an object's value (val/len; val NULL when the object lacks the attribute) matches a template
+ * value, as C_FindObjects matches: list attributes by one element (kms11.h), others by equal bytes, and
+ * an absent management attribute of a key object (is_key) by its default. */
+bool kms_attr_matches(uint64_t type, bool is_key, const uint8_t *val, size_t len, const uint8_t *want,
+		      size_t wantlen);
+/* True when a list value is well formed: NUL-terminated UTF-8-free-of-NUL elements, none empty, none twice. */
+bool kms_attr_list_valid(const uint8_t *val, size_t len);
+
 #endif

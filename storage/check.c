@@ -101,7 +101,8 @@ CK_RV kms_store_verify(const char *dir, struct kms_store_report *r)
 		enum kms_store_db db;
 		const char *name;
 	} refs[] = {{KMS_DB_OBJ_TOKEN, "obj_token"}, {KMS_DB_LABEL, "idx_label"}, {KMS_DB_ID, "idx_id"},
-		    {KMS_DB_CLASS, "idx_class"}, {KMS_DB_KEYTYPE, "idx_keytype"}};
+		    {KMS_DB_CLASS, "idx_class"}, {KMS_DB_KEYTYPE, "idx_keytype"}, {KMS_DB_KEYID, "idx_keyid"},
+		    {KMS_DB_ALIAS, "idx_alias"}, {KMS_DB_TAG, "idx_tag"}};
 	struct kms_store s = {0};
 	MDB_txn *txn = NULL;
 	MDB_val k = {6, (void *)"schema"}, v;
@@ -135,7 +136,8 @@ CK_RV kms_store_verify(const char *dir, struct kms_store_report *r)
 			s.maxkey = KMS_STORE_KEY_MAX;
 		rc = kms_store_dbs_open(&s, txn, false);
 		if (rc == MDB_NOTFOUND) {
-			report(r, "a database of the store is missing");
+			report(r, "a database of the store is missing (a store of an older schema is upgraded when the "
+				  "module first opens it)");
 			goto out;
 		}
 	}

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "include/kms11.h"
 
 /* The class key of an object without a well-formed CKA_CLASS, so every object is in idx_class. */
 #define KMS_CLASS_NONE UINT64_MAX
@@ -85,6 +86,82 @@ static int kms_index_op(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, enum 
 	}
 }
 
+/* Index key of an alias: the alias alone (aliases are unique across the store, so not per token), or its
+ * SHA-256 when too long; the first four bytes are zero, the token number no object has. */
+static int kms_ikey_alias(const struct kms_store *s, struct kms_ikey *ik, const uint8_t *v, size_t len)
+{
+	return kms_ikey_bytes(s, ik, 0, v, len);
+}
+
+/* KMS_STORE_ALIAS_TAKEN when an object other than id, of another key (a different CKA_KMS11_KEY_ID), holds
+ * the alias whose index key is k. rec is id's record. */
+static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64_t id, const uint8_t *rec,
+			   size_t len)
+{
+	const uint8_t *mine = NULL, *theirs;
+	size_t minelen = 0, theirlen;
+	MDB_cursor *c;
+	MDB_val key = *k, v, r;
+	int rc;
+
+	if (kms_record_find(rec, len, CKA_KMS11_KEY_ID, &mine, &minelen) < 0)
+		mine = NULL;
+	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_ALIAS], &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &key, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size != 8 || kms_be64_get(v.mv_data) == id)
+			continue;
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &v, &r);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc)
+			break;
+		if (!mine || kms_record_find(r.mv_data, r.mv_size, CKA_KMS11_KEY_ID, &theirs, &theirlen) < 0 ||
+		    theirlen != minelen || memcmp(theirs, mine, minelen) != 0) {
+			rc = KMS_STORE_ALIAS_TAKEN;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Index entries of the list attributes: one per tag (per token) and one per alias (store-wide, unique). */
+static int kms_index_lists(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec,
+			   size_t len, MDB_val *iv, enum kms_index_op add)
+{
+	static const uint64_t types[] = { CKA_KMS11_TAGS, CKA_KMS11_ALIASES };
+	struct kms_ikey ik;
+	int rc = 0;
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]) && rc == 0; t++) {
+		const uint8_t *v;
+		size_t vl, pos = 0;
+
+		if (kms_record_find(rec, len, types[t], &v, &vl) < 0)
+			continue;
+		while (rc == 0 && pos < vl) {
+			const uint8_t *end = memchr(v + pos, 0, vl - pos);
+			size_t el = end ? (size_t)(end - (v + pos)) : vl - pos;
+
+			if (types[t] == CKA_KMS11_TAGS) {
+				rc = kms_ikey_bytes(s, &ik, no, v + pos, el);
+				if (rc == 0)
+					rc = kms_index_op(txn, s->dbi[KMS_DB_TAG], &ik.k, iv, add);
+			} else {
+				rc = kms_ikey_alias(s, &ik, v + pos, el);
+				if (rc == 0 && add == KMS_INDEX_ADD)
+					rc = kms_alias_check(s, txn, &ik.k, id, rec, len);
+				if (rc == 0)
+					rc = kms_index_op(txn, s->dbi[KMS_DB_ALIAS], &ik.k, iv, add);
+			}
+			pos += el + 1;
+		}
+	}
+	return rc;
+}
+
 /* Adds, removes or checks (MDB_NOTFOUND when one is missing) the index entries of one object record. */
 int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len,
 		     enum kms_index_op add)
@@ -92,7 +169,7 @@ int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id
 	static const struct {
 		uint64_t type;
 		enum kms_store_db db;
-	} bytes_idx[] = { { CKA_LABEL, KMS_DB_LABEL }, { CKA_ID, KMS_DB_ID } };
+	} bytes_idx[] = { { CKA_LABEL, KMS_DB_LABEL }, { CKA_ID, KMS_DB_ID }, { CKA_KMS11_KEY_ID, KMS_DB_KEYID } };
 	struct kms_ikey ik;
 	uint8_t idbuf[8];
 	MDB_val iv = { 8, idbuf };
@@ -120,8 +197,10 @@ int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id
 	if (kms_record_ulong(rec, len, CKA_KEY_TYPE, &u) == 0) {
 		kms_ikey_u64(&ik, no, u);
 		rc = kms_index_op(txn, s->dbi[KMS_DB_KEYTYPE], &ik.k, &iv, add);
+		if (rc)
+			return rc;
 	}
-	return rc;
+	return kms_index_lists(s, txn, no, id, rec, len, &iv, add);
 }
 
 /* Removes the record and index entries of id (token entry tv) inside txn. */
@@ -525,7 +604,9 @@ static int kms_find_check(struct kms_find *f, uint64_t id)
 	uint8_t idbuf[8];
 	MDB_val idk = { 8, idbuf }, tv, rv;
 	const uint8_t *val;
-	size_t vlen;
+	size_t vlen = 0;
+	uint64_t cls;
+	bool is_key;
 	int rc;
 
 	kms_be64_put(idbuf, id);
@@ -540,12 +621,13 @@ static int kms_find_check(struct kms_find *f, uint64_t id)
 	if (!f->include_private && kms_record_find(rv.mv_data, rv.mv_size, CKA_PRIVATE, &val, &vlen) == 0 &&
 	    vlen == 1 && val[0] != 0)
 		return 0;
+	is_key = kms_record_ulong(rv.mv_data, rv.mv_size, CKA_CLASS, &cls) == 0 && kms_attr_is_key_class(cls);
 	for (size_t i = 0; i < f->tmpl->n; i++) {
 		const struct kms_attr *at = &f->tmpl->v[i];
 
-		if (kms_record_find(rv.mv_data, rv.mv_size, at->type, &val, &vlen) < 0 || vlen != at->len)
-			return 0;
-		if (vlen && memcmp(val, at->val, vlen) != 0)
+		if (kms_record_find(rv.mv_data, rv.mv_size, at->type, &val, &vlen) < 0)
+			val = NULL;
+		if (!kms_attr_matches(at->type, is_key, val, vlen, at->val, at->len))
 			return 0;
 	}
 	return kms_ids_push(&f->ids, &f->n, &f->cap, id);
@@ -572,6 +654,17 @@ static int kms_find_key(struct kms_find *f, MDB_dbi dbi, MDB_val *key)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* The one element a template value for a list attribute names (kms11.h: with or without its NUL); false for
+ * an empty value, which no index answers (it matches objects with an empty list). */
+static bool kms_list_one(const struct kms_attr *at, const uint8_t **el, size_t *len)
+{
+	*el = at->val;
+	*len = at->len;
+	if (*len && (*el)[*len - 1] == 0)
+		(*len)--;
+	return *len > 0 && !memchr(*el, 0, *len);
+}
+
 static int kms_u64_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -584,6 +677,8 @@ CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attr
 {
 	struct kms_find f = { .s = s, .no = no, .tmpl = tmpl, .include_private = include_private };
 	const struct kms_attr *at;
+	const uint8_t *el;
+	size_t ellen;
 	uint64_t *all = NULL;
 	size_t nall = 0, capall = 0;
 	struct kms_ikey ik;
@@ -605,6 +700,18 @@ CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attr
 		rc = kms_ikey_bytes(s, &ik, no, at->val, at->len);
 		if (rc == 0)
 			rc = kms_find_key(&f, s->dbi[KMS_DB_ID], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_KMS11_KEY_ID)) != NULL) {
+		rc = kms_ikey_bytes(s, &ik, no, at->val, at->len);
+		if (rc == 0)
+			rc = kms_find_key(&f, s->dbi[KMS_DB_KEYID], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_KMS11_ALIASES)) != NULL && kms_list_one(at, &el, &ellen)) {
+		rc = kms_ikey_alias(s, &ik, el, ellen);
+		if (rc == 0)
+			rc = kms_find_key(&f, s->dbi[KMS_DB_ALIAS], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_KMS11_TAGS)) != NULL && kms_list_one(at, &el, &ellen)) {
+		rc = kms_ikey_bytes(s, &ik, no, el, ellen);
+		if (rc == 0)
+			rc = kms_find_key(&f, s->dbi[KMS_DB_TAG], &ik.k);
 	} else if ((at = kms_attrs_get(tmpl, CKA_KEY_TYPE)) != NULL && at->len == sizeof(unsigned long)) {
 		unsigned long ul;
 
@@ -642,4 +749,117 @@ CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attr
 	*ids = f.ids;
 	*n = f.n;
 	return CKR_OK;
+}
+
+int kms_store_reindex(struct kms_store *s, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v, tv;
+	int rc;
+
+	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_OBJECTS], &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8)
+			continue;
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &k, &tv);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc == 0 && tv.mv_size < 4)
+			rc = MDB_CORRUPTED;
+		if (rc == 0)
+			rc = kms_index_record(s, txn, kms_be32_get(tv.mv_data), kms_be64_get(k.mv_data), v.mv_data,
+					      v.mv_size, KMS_INDEX_ADD);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
+			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
+{
+	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	struct kms_ikey ik;
+	MDB_val k, v, r;
+	uint64_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	uint8_t *rec = NULL;
+	size_t reclen = 0;
+	CK_RV rv = CKR_OK;
+	int rc;
+
+	if (n)
+		*n = 0;
+	if (!s || !fn || !kid || !kidlen)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = kms_ikey_bytes(s, &ik, no, kid, kidlen);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, s->dbi[KMS_DB_KEYID], &c);
+	/* The ids first: writing moves entries of this index under the cursor. */
+	k = ik.k;
+	for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP))
+		if (v.mv_size == 8 && (rc = kms_ids_push(&ids, &nids, &cap, kms_be64_get(v.mv_data))) != 0)
+			break;
+	if (c)
+		mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	for (size_t i = 0; rc == 0 && rv == CKR_OK && i < nids; i++) {
+		uint8_t idbuf[8];
+		MDB_val idk = { 8, idbuf };
+		const uint8_t *kv;
+		size_t kvl;
+
+		kms_be64_put(idbuf, ids[i]);
+		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &r);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		/* Index keys of long values are digests: the record must really hold this key id. */
+		if (kms_record_find(r.mv_data, r.mv_size, CKA_KMS11_KEY_ID, &kv, &kvl) < 0 || kvl != kidlen ||
+		    memcmp(kv, kid, kidlen) != 0)
+			continue;
+		kms_attrs_free(&cur);
+		kms_attrs_free(&next);
+		if (kms_attrs_decode(r.mv_data, r.mv_size, &cur) < 0) {
+			KMS_ERR("store: object %llu: bad record", (unsigned long long)ids[i]);
+			rv = CKR_DEVICE_ERROR;
+			break;
+		}
+		if (n)
+			(*n)++;
+		rv = fn(ctx, ids[i], &cur, &next);
+		if (rv != CKR_OK || next.n == 0)
+			continue;
+		if (kms_attrs_encode(&next, &rec, &reclen) < 0) {
+			rv = CKR_HOST_MEMORY;
+			break;
+		}
+		rc = kms_obj_put_txn(s, txn, no, ids[i], rec, reclen, false);
+		OPENSSL_cleanse(rec, reclen);
+		free(rec);
+		rec = NULL;
+	}
+	if (rv == CKR_OK && rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (rv == CKR_OK)
+		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "key update");
+	if (txn)
+		mdb_txn_abort(txn);
+	free(ids);
+	kms_attrs_free(&cur);
+	kms_attrs_free(&next);
+	return rv;
 }

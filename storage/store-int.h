@@ -3,6 +3,7 @@
 #ifndef KMS_STORE_INT_H
 #define KMS_STORE_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 
 #include <lmdb.h>
@@ -22,6 +23,9 @@ enum kms_store_db {
 	KMS_DB_CLASS,
 	KMS_DB_KEYTYPE,
 	KMS_DB_META,
+	KMS_DB_KEYID,
+	KMS_DB_ALIAS,
+	KMS_DB_TAG,
 	KMS_DB_COUNT
 };
 
@@ -35,10 +39,14 @@ struct kms_store {
 };
 
 enum kms_index_op { KMS_INDEX_ADD, KMS_INDEX_DEL, KMS_INDEX_CHECK };
+/* What kms_index_record returns when an alias is held by another key (see store.h). */
+#define KMS_STORE_ALIAS_TAKEN EEXIST
 /* Adds, removes or checks the index entries of object id (token no, encoded record rec) inside txn;
  * returns an LMDB code (KMS_INDEX_CHECK: MDB_NOTFOUND when an entry is missing). */
 int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len,
 		     enum kms_index_op op);
+/* Adds the index entries of every object (a schema upgrade; entries already there are kept); LMDB code. */
+int kms_store_reindex(struct kms_store *s, MDB_txn *txn);
 /* Opens the named databases of s inside txn: with MDB_CREATE when create, else MDB_NOTFOUND for a missing
  * one. Returns an LMDB code. */
 int kms_store_dbs_open(struct kms_store *s, MDB_txn *txn, bool create);

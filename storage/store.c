@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define KMS_STORE_SCHEMA 1u
+/* 1: objects, token records, label/id/class/key type indexes. 2: adds the key id, alias and tag indexes
+ * (filled from the records when a schema-1 store is opened). */
+#define KMS_STORE_SCHEMA 2u
 #define KMS_STORE_MAPSIZE (16ull << 30)
 #define KMS_STORE_MAXREADERS 512
 #define KMS_STORE_ID_LIMIT (1ull << 62)
@@ -33,6 +35,9 @@ static const struct {
 	[KMS_DB_CLASS] = { "idx_class", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_KEYTYPE] = { "idx_keytype", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_META] = { "meta", 0 },
+	[KMS_DB_KEYID] = { "idx_keyid", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_ALIAS] = { "idx_alias", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_TAG] = { "idx_tag", MDB_DUPSORT | MDB_DUPFIXED },
 };
 
 CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)
@@ -48,6 +53,8 @@ CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)
 		return CKR_DEVICE_MEMORY;
 	case ENOMEM:
 		return CKR_HOST_MEMORY;
+	case KMS_STORE_ALIAS_TAKEN:
+		return CKR_ATTRIBUTE_VALUE_INVALID;
 	default:
 		KMS_ERR("store: %s: %s", what, mdb_strerror(rc));
 		return CKR_DEVICE_ERROR;
@@ -286,10 +293,24 @@ static CK_RV kms_store_setup(struct kms_store *s)
 		v.mv_data = buf;
 		rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
 	} else if (rc == MDB_SUCCESS) {
-		if (v.mv_size != 4 || kms_be32_get(v.mv_data) > KMS_STORE_SCHEMA) {
+		uint32_t have = v.mv_size == 4 ? kms_be32_get(v.mv_data) : 0;
+
+		if (have == 0 || have > KMS_STORE_SCHEMA) {
 			KMS_ERR("store: unsupported schema version");
 			rv = CKR_DEVICE_ERROR;
 			goto out;
+		}
+		if (have < KMS_STORE_SCHEMA) {
+			/* The same transaction fills the new indexes and records the new version. */
+			rc = kms_store_reindex(s, txn);
+			if (rc == 0) {
+				kms_be32_put(buf, KMS_STORE_SCHEMA);
+				v.mv_size = sizeof(buf);
+				v.mv_data = buf;
+				rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
+			}
+			if (rc == 0)
+				KMS_INFO("store: schema %u upgraded to %u", have, KMS_STORE_SCHEMA);
 		}
 	}
 	if (rc) {

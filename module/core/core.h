@@ -15,16 +15,12 @@
 #include "common/pkcs11x.h"
 #include "common/util.h"
 #include "engines/engine.h"
+#include "include/kms11.h"
 #include "module/core/config.h"
 #include "module/core/lock.h"
 #include "storage/store.h"
 
-/* Vendor attributes (CKA_VENDOR_DEFINED | "KM" << 16 | n): the management fields. */
-#define CKA_KMS11_BASE (CKA_VENDOR_DEFINED | 0x4b4d0000UL)
-#define CKA_KMS11_KEY_ID (CKA_KMS11_BASE + 0x01)  /* hex string */
-#define CKA_KMS11_ENGINE (CKA_KMS11_BASE + 0x02)  /* engine name */
-#define CKA_KMS11_CREATED (CKA_KMS11_BASE + 0x03) /* ISO 8601 UTC string */
-/* Internal attributes, above this mark, never leave the module. */
+/* The management fields are the vendor attributes of include/kms11.h. Internal attributes, above this mark, never leave the module. */
 #define CKA_KMS11_INTERNAL (CKA_KMS11_BASE + 0x8000)
 #define CKA_KMS11_SEALED (CKA_KMS11_INTERNAL + 0x01) /* sealed engine blob */
 
@@ -58,6 +54,10 @@ struct kms_obj {
 	struct kms_keyref *key;   /* NULL until first use */
 	uint8_t *blob;            /* session private keys: the engine blob, in secure memory */
 	size_t blob_len;
+	/* Lifecycle facts of a key, read from its attributes once, when the object is made, so that starting
+	 * an operation reads no attribute and no store record for them. */
+	unsigned long state; /* CKA_KMS11_STATE (KMS11_STATE_ENABLED when absent) */
+	time_t not_after;    /* CKA_KMS11_EXPIRATION_DATE; 0 when none */
 };
 
 struct kms_token {
@@ -267,8 +267,11 @@ void kms_session_op_end(struct kms_session *s, enum kms_op_kind kind);
 /* Looks up an object visible to session s and takes a reference; CKR_OBJECT_HANDLE_INVALID. */
 CK_RV kms_obj_get(struct kms_session *s, CK_OBJECT_HANDLE h, struct kms_obj **o);
 void kms_obj_put(struct kms_obj *o);
-/* The decoded key of o, loading it once (private keys need the user logged in). */
-CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **key);
+/* How an operation uses a key, for the lifecycle rules of kms_obj_may_use. */
+enum kms_use { KMS_USE_RECIPIENT = 0, KMS_USE_ORIGINATOR = 1 };
+/* The decoded key of o for a use, loading it once (private keys need the user logged in);
+ * CKR_KEY_FUNCTION_NOT_PERMITTED when its lifecycle forbids that use now. */
+CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, enum kms_use use, struct kms_keyref **key);
 void kms_keyref_put(struct kms_keyref *k);
 CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h);
 CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n,
@@ -308,6 +311,10 @@ void kms_obj_free(struct kms_obj *o);
 void kms_obj_cache_clear_locked(struct kms_token *tok);
 /* A new object taking over attrs (left empty); NULL when out of memory. */
 struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs);
+/* Whether key o may be used now (kms11.h's lifecycle): CKR_KEY_FUNCTION_NOT_PERMITTED unless its state is
+ * enabled, and, for an originator use (sign, encrypt, wrap, derive: originator true), unless it is before its
+ * expiration date. */
+CK_RV kms_obj_may_use(const struct kms_obj *o, bool originator);
 /* CKR_SESSION_READ_ONLY / CKR_USER_NOT_LOGGED_IN when the session may not write such an object. */
 CK_RV kms_obj_may_write(struct kms_session *s, bool token, bool priv);
 

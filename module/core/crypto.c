@@ -55,7 +55,7 @@ CK_RV kms_op_init(struct kms_session *s, enum kms_op_kind kind, CK_MECHANISM *me
 		rv = CKR_MECHANISM_INVALID;
 		goto out;
 	}
-	rv = kms_obj_key(s, o, &k);
+	rv = kms_obj_key(s, o, kind == KMS_OP_SIGN || kind == KMS_OP_ENCRYPT ? KMS_USE_ORIGINATOR : KMS_USE_RECIPIENT, &k);
 	if (rv != CKR_OK)
 		goto out;
 	rv = s->tok->eng->op_init(s->tok->einst, kind, mech, k->k, &a->eop);

@@ -87,7 +87,8 @@ CK_RV kms_msg_init(struct kms_session *s, enum kms_msg_kind kind, CK_MECHANISM *
 		memcpy(m->param, mech->pParameter, mech->ulParameterLen);
 		m->param_len = mech->ulParameterLen;
 	}
-	rv = kms_obj_key(s, o, &m->key);
+	rv = kms_obj_key(s, o, kind == KMS_MSG_SIGN || kind == KMS_MSG_ENCRYPT ? KMS_USE_ORIGINATOR : KMS_USE_RECIPIENT,
+			 &m->key);
 	if (rv != CKR_OK) {
 		m->key = NULL;
 		free(m->param);

@@ -34,6 +34,29 @@ void kms_obj_put(struct kms_obj *o)
 		kms_obj_free(o);
 }
 
+/* Reads the lifecycle facts of o from its attributes. A malformed expiration date counts as expired: the
+ * module never writes one, so it can only come from a damaged record. */
+static void life_read(struct kms_obj *o)
+{
+	const struct kms_attr *exp = kms_attrs_get(&o->attrs, CKA_KMS11_EXPIRATION_DATE);
+
+	if (kms_attrs_get_ulong(&o->attrs, CKA_KMS11_STATE, &o->state) != 0)
+		o->state = kms_attrs_get(&o->attrs, CKA_KMS11_STATE) ? 0 : KMS11_STATE_ENABLED;
+	o->not_after = 0;
+	if (exp && exp->len) {
+		char buf[40];
+
+		if (exp->len >= sizeof(buf))
+			o->not_after = 1;
+		else {
+			memcpy(buf, exp->val, exp->len);
+			buf[exp->len] = 0;
+			if (kms_time_parse(buf, &o->not_after) != 0 || o->not_after <= 0)
+				o->not_after = 1;
+		}
+	}
+}
+
 /* A new object holding attrs (taken over: attrs is left empty). */
 struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs)
 {
@@ -49,7 +72,17 @@ struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs)
 	o->id = id;
 	o->attrs = *attrs;
 	kms_attrs_init(attrs);
+	life_read(o);
 	return o;
+}
+
+CK_RV kms_obj_may_use(const struct kms_obj *o, bool originator)
+{
+	if (o->state != KMS11_STATE_ENABLED)
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	if (originator && o->not_after && time(NULL) >= o->not_after)
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	return CKR_OK;
 }
 
 /* True when the session may see the object: private ones need the user logged in. */
@@ -155,15 +188,17 @@ CK_RV kms_obj_get(struct kms_session *s, CK_OBJECT_HANDLE h, struct kms_obj **ou
 	return CKR_OK;
 }
 
-CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, struct kms_keyref **out)
+CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, enum kms_use use, struct kms_keyref **out)
 {
 	struct kms_token *tok = s->tok;
 	struct kms_keyref *k = NULL;
 	uint8_t *blob = NULL;
 	size_t bloblen = 0;
 	unsigned long cls = CK_UNAVAILABLE_INFORMATION;
-	CK_RV rv = CKR_OK;
+	CK_RV rv = kms_obj_may_use(o, use == KMS_USE_ORIGINATOR);
 
+	if (rv != CKR_OK)
+		return rv;
 	kms_lock_rd(&o->key_lock);
 	if (o->key) {
 		k = o->key;
@@ -275,7 +310,10 @@ static CK_RV private_component(struct kms_session *s, struct kms_obj *o, CK_ATTR
 		return CKR_ATTRIBUTE_SENSITIVE;
 	if (!s->tok->eng->private_attr)
 		return CKR_ATTRIBUTE_SENSITIVE;
-	rv = kms_obj_key(s, o, &k);
+	/* A key that may not be used is not exported either. */
+	rv = kms_obj_key(s, o, KMS_USE_RECIPIENT, &k);
+	if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
+		return CKR_ATTRIBUTE_SENSITIVE;
 	if (rv != CKR_OK)
 		return rv;
 	rv = s->tok->eng->private_attr(k->k, t->type, &val, &len);
@@ -347,13 +385,24 @@ CK_RV kms_obj_get_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		}
 		if (!kms_tmpl_is_internal(t->type))
 			a = kms_attrs_get(&o->attrs, t->type);
-		if (!a && t->type == CKA_ALLOWED_MECHANISMS &&
-		    (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY || cls == CKO_SECRET_KEY)) {
+		if (!a && t->type == CKA_ALLOWED_MECHANISMS && kms_attr_is_key_class(cls)) {
 			/* A key that never had the attribute allows every mechanism: an empty list, not an error. */
 			rv = put_value(t, NULL, 0);
 			if (rv != CKR_OK)
 				result = worse(result, rv);
 			continue;
+		}
+		if (!a && kms_attr_is_key_class(cls)) {
+			const uint8_t *dv;
+			size_t dl;
+
+			/* A management attribute the key never had answers its default (kms11.h). */
+			if (kms_attr_default(t->type, &dv, &dl)) {
+				rv = put_value(t, dv, dl);
+				if (rv != CKR_OK)
+					result = worse(result, rv);
+				continue;
+			}
 		}
 		if (!a) {
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
@@ -477,11 +526,45 @@ static CK_RV set_merge(void *vctx, const struct kms_attrs *cur, struct kms_attrs
 	return kms_seal_update(c->tok, c->id, cur, next, kms_attrs_get(c->t, CKA_VALUE) != NULL);
 }
 
+/* The management facts an application may set (kms11.h); they belong to the key, so to all its objects. */
+static const CK_ATTRIBUTE_TYPE key_facts[] = {CKA_KMS11_ALIASES, CKA_KMS11_TAGS, CKA_KMS11_METADATA,
+					      CKA_KMS11_DESCRIPTION};
+
+static bool has_key_fact(const struct kms_attrs *t)
+{
+	for (size_t i = 0; i < sizeof(key_facts) / sizeof(key_facts[0]); i++)
+		if (kms_attrs_get(t, key_facts[i]))
+			return true;
+	return false;
+}
+
+/* kms_store_key_update callback: the object set_merge changes as asked; the key's other objects take the
+ * template's key facts. */
+static CK_RV set_key_merge(void *vctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	const struct set_ctx *c = vctx;
+
+	if (id == c->id)
+		return set_merge(vctx, cur, next);
+	if (!kms_attrs_get_bool(cur, CKA_MODIFIABLE, true))
+		return CKR_ACTION_PROHIBITED;
+	if (kms_attrs_copy(next, cur) != 0)
+		return CKR_HOST_MEMORY;
+	for (size_t i = 0; i < sizeof(key_facts) / sizeof(key_facts[0]); i++) {
+		const struct kms_attr *a = kms_attrs_get(c->t, key_facts[i]);
+
+		if (a && kms_attrs_set(next, a->type, a->val, a->len) != 0)
+			return CKR_HOST_MEMORY;
+	}
+	return CKR_OK;
+}
+
 CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
 {
 	struct kms_attrs t = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
 	struct kms_obj *o = NULL;
 	struct set_ctx c = {.t = &t};
+	const struct kms_attr *kid;
 	CK_RV rv;
 
 	rv = kms_obj_get(s, h, &o);
@@ -501,8 +584,15 @@ CK_RV kms_obj_set_attrs(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE 
 		c.id = o->id;
 		if (o->blob || kms_attrs_get(&o->attrs, CKA_KMS11_SEALED))
 			rv = kms_seal_public_ready(s->tok);
-		if (rv == CKR_OK)
+		if (rv == CKR_OK && has_key_fact(&t) && (kid = kms_attrs_get(&o->attrs, CKA_KMS11_KEY_ID)) != NULL) {
+			size_t seen = 0;
+
+			rv = kms_store_key_update(kms_mod.store, s->tok->no, kid->val, kid->len, set_key_merge, &c, &seen);
+			if (rv == CKR_OK && seen == 0)
+				rv = CKR_OBJECT_HANDLE_INVALID;
+		} else if (rv == CKR_OK) {
 			rv = kms_store_obj_update(kms_mod.store, s->tok->no, o->id, set_merge, &c);
+		}
 	} else {
 		/* Another thread may replace the object first: merge into its copy then, until one wins or
 		 * the object is gone. */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "module/core/core.h"
 #include "module/core/template.h"
 
@@ -10,6 +12,8 @@
 #define V_BOOL 0x01u
 #define V_ULONG 0x02u
 #define V_ANY 0x00u
+#define V_LIST 0x04u /* a kms11.h list: NUL-terminated unique elements */
+#define V_JSON 0x08u /* a JSON object in UTF-8 */
 #define P_CREATE 0x10u  /* may be given to C_CreateObject / generation */
 #define P_MODIFY 0x20u  /* may be changed by C_SetAttributeValue and C_CopyObject */
 #define P_COPY 0x40u    /* may be given to C_CopyObject only */
@@ -118,6 +122,21 @@ static const struct rule rules[] = {
 	{CKA_EC_PARAMS, (K_PUB | K_PRIV) | K_EC, V_ANY | P_CREATE},
 	{CKA_EC_POINT, K_PUB | K_EC, V_ANY | P_CREATE},
 	{CKA_VALUE, K_PRIV | K_EC, V_ANY | P_CREATE},
+	/* The management facts of kms11.h: names the application may give, and what only kms11 sets. */
+	{CKA_KMS11_ALIASES, K_KEY, V_LIST | P_CREATE | P_MODIFY},
+	{CKA_KMS11_TAGS, K_KEY, V_LIST | P_CREATE | P_MODIFY},
+	{CKA_KMS11_METADATA, K_KEY, V_JSON | P_CREATE | P_MODIFY},
+	{CKA_KMS11_DESCRIPTION, K_KEY, V_ANY | P_CREATE | P_MODIFY},
+	{CKA_KMS11_KEY_ID, K_KEY, V_ANY},
+	{CKA_KMS11_ENGINE, K_KEY, V_ANY},
+	{CKA_KMS11_CREATED, K_KEY, V_ANY},
+	{CKA_KMS11_STATE, K_KEY, V_ULONG},
+	{CKA_KMS11_VERSION, K_KEY, V_ULONG},
+	{CKA_KMS11_ROTATION_DAYS, K_KEY, V_ULONG},
+	{CKA_KMS11_NEXT_ROTATION, K_KEY, V_ANY},
+	{CKA_KMS11_DELETION_DATE, K_KEY, V_ANY},
+	{CKA_KMS11_EXPIRATION_DATE, K_KEY, V_ANY},
+	{CKA_KMS11_PRIMARY, K_KEY, V_BOOL},
 };
 
 static const struct rule *rule_find(CK_ATTRIBUTE_TYPE type, unsigned kind, unsigned alg)
@@ -280,12 +299,30 @@ CK_RV kms_tmpl_from_ck(const CK_ATTRIBUTE *t, CK_ULONG n, struct kms_attrs *out)
 	return CKR_OK;
 }
 
+/* True when val holds one JSON object (UTF-8, no NUL). */
+static bool json_object_valid(const uint8_t *val, size_t len)
+{
+	json_t *j;
+	bool ok;
+
+	if (len == 0 || memchr(val, 0, len))
+		return false;
+	j = json_loadb((const char *)val, len, JSON_REJECT_DUPLICATES, NULL);
+	ok = j && json_is_object(j);
+	json_decref(j);
+	return ok;
+}
+
 static CK_RV check_one(const struct kms_attr *a, const struct rule *r, enum kms_tmpl_use use,
 		       const struct kms_attrs *cur, bool so)
 {
 	if ((r->flags & V_BOOL) && (a->len != sizeof(CK_BBOOL) || a->val[0] > 1))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if ((r->flags & V_ULONG) && a->len != sizeof(CK_ULONG))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if ((r->flags & V_LIST) && !kms_attr_list_valid(a->val, a->len))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if ((r->flags & V_JSON) && !json_object_valid(a->val, a->len))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	switch (use) {
 	case KMS_TMPL_CREATE:

@@ -111,9 +111,9 @@ CK_RV kms_obj_wrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE h
 		rv = CKR_KEY_NOT_WRAPPABLE;
 		goto out;
 	}
-	rv = kms_obj_key(s, w, &wk);
+	rv = kms_obj_key(s, w, KMS_USE_ORIGINATOR, &wk);
 	if (rv == CKR_OK)
-		rv = kms_obj_key(s, k, &kk);
+		rv = kms_obj_key(s, k, KMS_USE_RECIPIENT, &kk);
 	if (rv == CKR_OK)
 		rv = s->tok->eng->wrap(s->tok->einst, mech, wk->k, kk->k, &buf, &len);
 	if (rv != CKR_OK)
@@ -221,7 +221,7 @@ CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	if (rv == CKR_OK && kms_attrs_get(&a, CKA_VALUE_LEN) && kms_attrs_get_ulong(&a, CKA_VALUE_LEN, &vlen) != 0)
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv == CKR_OK)
-		rv = kms_obj_key(s, u, &uk);
+		rv = kms_obj_key(s, u, KMS_USE_RECIPIENT, &uk);
 	if (rv == CKR_OK)
 		rv = s->tok->eng->unwrap(s->tok->einst, mech, uk->k, cls, kt, vlen, in, inlen, &km);
 	if (rv != CKR_OK)
@@ -261,7 +261,7 @@ static CK_RV hkdf_salt_key(struct kms_session *s, const CK_MECHANISM *mech, stru
 	rv = key_object(s, hp->hSaltKey, CKR_MECHANISM_PARAM_INVALID, &o, &cls);
 	if (rv != CKR_OK)
 		return rv;
-	rv = cls == CKO_SECRET_KEY ? kms_obj_key(s, o, ref) : CKR_MECHANISM_PARAM_INVALID;
+	rv = cls == CKO_SECRET_KEY ? kms_obj_key(s, o, KMS_USE_RECIPIENT, ref) : CKR_MECHANISM_PARAM_INVALID;
 	kms_obj_put(o);
 	return rv;
 }
@@ -314,7 +314,7 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	if (rv == CKR_OK)
 		rv = hkdf_salt_key(s, mech, &sk);
 	if (rv == CKR_OK)
-		rv = kms_obj_key(s, b, &bk);
+		rv = kms_obj_key(s, b, KMS_USE_ORIGINATOR, &bk);
 	if (rv != CKR_OK)
 		goto out;
 	p.key_type = kt;
@@ -361,7 +361,7 @@ CK_RV kms_op_digest_key(struct kms_session *s, CK_OBJECT_HANDLE hkey)
 		rv = CKR_KEY_INDIGESTIBLE;
 		goto out;
 	}
-	rv = kms_obj_key(s, o, &k);
+	rv = kms_obj_key(s, o, KMS_USE_RECIPIENT, &k);
 	if (rv == CKR_OK)
 		rv = s->tok->eng->op_digest_key(act->eop, k->k);
 	if (rv == CKR_OK)
