@@ -839,6 +839,11 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		if (n)
 			(*n)++;
 		rv = fn(ctx, ids[i], &cur, &next);
+		if (rv == KMS_STORE_RV_DELETE) {
+			rv = CKR_OK;
+			rc = kms_store_obj_del_txn(s, txn, ids[i]);
+			continue;
+		}
 		if (rv != CKR_OK || next.n == 0)
 			continue;
 		if (kms_attrs_encode(&next, &rec, &reclen) < 0) {

@@ -99,8 +99,10 @@ CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_st
 typedef CK_RV (*kms_store_objs_update_fn)(void *ctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next);
 CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx);
 /* Changes every object of token no whose CKA_KMS11_KEY_ID is kid (the objects of one key) in ONE write
- * transaction, found through the key id index inside it: fn as for kms_store_objs_update. *n (may be NULL)
- * gets the number of objects seen; CKR_OK with *n == 0 when the key has none. */
+ * transaction, found through the key id index inside it: fn as for kms_store_objs_update, and
+ * KMS_STORE_RV_DELETE from fn deletes that object. *n (may be NULL) gets the number of objects seen; CKR_OK
+ * with *n == 0 when the key has none. */
+#define KMS_STORE_RV_DELETE (CKR_VENDOR_DEFINED | 0x4b4d0001UL)
 CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
 			   kms_store_objs_update_fn fn, void *ctx, size_t *n);
 /* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE

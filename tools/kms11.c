@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kms11: the management CLI; it links the module's core and takes the same path as every PKCS#11 client. */
+/* kms11: the management CLI. It parses and checks its arguments, calls the management library (module/kms)
+ * and prints JSON; it holds no rule of its own. Exit status: 0 done, 1 internal failure, 2 bad input (or a
+ * KEY naming several keys), 3 not found, 4 conflict, 5 not permitted. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,58 +13,114 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
-#include "common/ckr.h"
 #include "common/mem.h"
-#include "module/core/core.h"
-#include "module/core/uri.h"
+#include "module/kms/kms.h"
 
-struct opts {
-	const char *label, *so_pin, *pin, *algorithm, *name, *token, *size, *store, *arg;
+#define MAX_REPEAT 64
+
+/* One option of a verb. */
+struct opt {
+	const char *name; /* without the leading dashes */
+	const char *arg;  /* the value's name in help, NULL for a flag */
+	const char *help;
 };
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What the parser found. */
+struct args {
+	const char *val[16]; /* by option index; "" for a flag that was given */
+	const char *rep[16][MAX_REPEAT];
+	size_t nrep[16];
+	const char *pos; /* the one positional argument (KEY) */
+};
 
-/* Prints {"err": "..."} on stdout and returns the exit status 1. */
-static int fail(const char *fmt, ...)
+struct verb {
+	const char *group, *name, *pos, *summary;
+	const struct opt *opts; /* NULL-terminated */
+	bool repeat_first;      /* the first option may be repeated (--tag) */
+	int (*run)(const struct verb *v, struct args *a);
+};
+
+static bool table_out;
+
+static int say_err(struct kms_err *e)
 {
-	char msg[512];
-	json_t *o;
+	json_t *o = json_pack("{s:s}", "err", e->msg);
+
+	json_dumpf(o, stderr, JSON_INDENT(2));
+	fputc('\n', stderr);
+	json_decref(o);
+	return e->code;
+}
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+{
+	struct kms_err e = {.code = code};
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
-	o = json_pack("{s:s}", "err", msg);
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	fputc('\n', stdout);
-	json_decref(o);
-	return 1;
+	return say_err(&e);
 }
 
-static int fail_rv(const char *what, CK_RV rv)
+/* Prints a list as an aligned table: the columns of the key objects people look at first. */
+static void print_table(json_t *o)
 {
-	return fail("%s: %s", what, kms_ckr_name(rv));
+	static const char *const cols[] = {"name", "algorithm", "size", "engine_id", "state", "key_id"};
+	json_t *list = json_object_get(o, "list"), *k;
+	size_t w[6], i;
+
+	for (i = 0; i < 6; i++)
+		w[i] = strlen(cols[i]);
+	json_array_foreach(list, i, k) for (size_t c = 0; c < 6; c++)
+	{
+		json_t *v = json_object_get(k, cols[c]);
+		char buf[32];
+		size_t l = json_is_string(v) ? strlen(json_string_value(v))
+					     : (size_t)snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+
+		if (l > w[c])
+			w[c] = l;
+	}
+	for (size_t c = 0; c < 6; c++)
+		printf("%-*s%s", c < 5 ? (int)w[c] : 0, cols[c], c < 5 ? "  " : "\n");
+	json_array_foreach(list, i, k) for (size_t c = 0; c < 6; c++)
+	{
+		json_t *v = json_object_get(k, cols[c]);
+
+		int width = c < 5 ? (int)w[c] : 0;
+
+		if (json_is_string(v))
+			printf("%-*s%s", width, json_string_value(v), c < 5 ? "  " : "\n");
+		else
+			printf("%-*lld%s", width, (long long)json_integer_value(v), c < 5 ? "  " : "\n");
+	}
+	if (json_string_length(json_object_get(o, "next")))
+		printf("next: %s\n", json_string_value(json_object_get(o, "next")));
 }
 
 static int print_json(json_t *o)
 {
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	fputc('\n', stdout);
+	if (table_out && json_object_get(o, "list"))
+		print_table(o);
+	else {
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+	}
 	json_decref(o);
 	return 0;
 }
 
-/* Reads a PIN from a terminal without echo; NULL when there is no terminal. */
-static char *prompt_pin(const char *what)
+/* Reads a secret from the terminal without echo; NULL when there is no terminal. */
+static char *prompt_secret(const char *what)
 {
 	struct termios old, noecho;
 	char buf[KMS_MAX_PIN + 2];
 	FILE *tty = fopen("/dev/tty", "r+");
 	char *pin = NULL;
+	bool restore = false;
 
 	if (!tty)
 		return NULL;
@@ -70,482 +129,519 @@ static char *prompt_pin(const char *what)
 	if (tcgetattr(fileno(tty), &old) == 0) {
 		noecho = old;
 		noecho.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &noecho) == 0;
 	}
 	if (fgets(buf, sizeof(buf), tty)) {
 		buf[strcspn(buf, "\r\n")] = 0;
 		pin = strdup(buf);
 	}
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fputc('\n', tty);
 	fclose(tty);
 	kms_wipe(buf, sizeof(buf));
 	return pin;
 }
 
-/* The user PIN from --pin, KMS11_PIN or the terminal. */
-static char *user_pin(const struct opts *o)
+/* A PIN from its option, its environment variable or the terminal; NULL when there is none. */
+static char *get_pin(const char *given, const char *env, const char *prompt)
 {
-	const char *env = getenv("KMS11_PIN");
+	const char *v = getenv(env);
 
-	if (o->pin)
-		return strdup(o->pin);
-	if (env && *env)
-		return strdup(env);
-	return prompt_pin("User PIN");
+	if (given)
+		return strdup(given);
+	if (v && *v)
+		return strdup(v);
+	return prompt_secret(prompt);
 }
 
-static CK_RV find_token(const struct opts *o, struct kms_token **tok)
+static void free_secret(char *s)
 {
-	char label[33];
-
-	if (!o->token)
-		return kms_token_lookup(0, tok);
-	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
-		kms_token_label(&kms_mod.tokens[i], label);
-		if (!strcmp(label, o->token) || !strcmp(kms_mod.tokens[i].conf_label, o->token)) {
-			*tok = &kms_mod.tokens[i];
-			return CKR_OK;
-		}
+	if (s) {
+		kms_wipe(s, strlen(s));
+		free(s);
 	}
-	return CKR_SLOT_ID_INVALID;
 }
 
-static int cmd_token_init(const struct opts *o)
+/* Parses a whole decimal number in [lo, hi]; false otherwise. */
+static bool parse_num(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Index of option name in v->opts, or -1. */
+static int opt_index(const struct verb *v, const char *name)
+{
+	for (int i = 0; v->opts && v->opts[i].name; i++)
+		if (!strcmp(v->opts[i].name, name))
+			return i;
+	return -1;
+}
+
+/* The value of option name (NULL when absent or when the verb has no such option). */
+static const char *optval(const struct args *a, const struct verb *v, const char *name)
+{
+	int i = opt_index(v, name);
+
+	return i < 0 ? NULL : a->val[i];
+}
+
+#define OPT(a, v, name) optval((a), (v), (name))
+
+static void verb_help(const struct verb *v, FILE *out)
+{
+	fprintf(out, "usage: kms11 %s %s%s%s%s\n  %s\n", v->group, v->name, v->pos ? " " : "", v->pos ? v->pos : "",
+		v->opts && v->opts[0].name ? " [options]" : "", v->summary);
+	if (v->opts && v->opts[0].name)
+		fputs("options:\n", out);
+	for (int i = 0; v->opts && v->opts[i].name; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", v->opts[i].name, v->opts[i].arg ? " " : "",
+			 v->opts[i].arg ? v->opts[i].arg : "");
+		fprintf(out, "  %-26s %s\n", left, v->opts[i].help);
+	}
+	fputs("  --table                    lists as an aligned table instead of JSON\n"
+	      "  -h, --help                 this help\n",
+	      out);
+}
+
+/* Parses argv (after the verb) into a; exit status on an error (the message printed). */
+static int parse(const struct verb *v, int argc, char **argv, struct args *a, bool *help)
+{
+	memset(a, 0, sizeof(*a));
+	*help = false;
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *eq, *val = NULL;
+		char name[64];
+		int k;
+
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			*help = true;
+			return 0;
+		}
+		if (!strcmp(arg, "--table")) {
+			table_out = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || !strcmp(arg, "--")) {
+			if (!v->pos)
+				return fail(2, "kms11 %s %s takes no argument '%s'", v->group, v->name, arg);
+			if (a->pos)
+				return fail(2, "unexpected argument '%s' (the key is '%s')", arg, a->pos);
+			a->pos = arg;
+			continue;
+		}
+		eq = strchr(arg + 2, '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq ? (size_t)(eq - arg - 2) : strlen(arg + 2)), arg + 2);
+		k = opt_index(v, name);
+		if (k < 0)
+			return fail(2, "kms11 %s %s has no option '--%s' (see kms11 %s %s --help)", v->group, v->name,
+				    name, v->group, v->name);
+		if (!v->opts[k].arg) {
+			if (eq)
+				return fail(2, "--%s takes no value", name);
+			a->val[k] = "";
+			continue;
+		}
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return fail(2, "--%s needs a value (%s)", name, v->opts[k].arg);
+		if (k == 0 && v->repeat_first) {
+			if (a->nrep[k] == MAX_REPEAT)
+				return fail(2, "--%s: at most %d", name, MAX_REPEAT);
+			a->rep[k][a->nrep[k]++] = val;
+		} else if (a->val[k]) {
+			return fail(2, "--%s given twice", name);
+		}
+		a->val[k] = val;
+	}
+	if (v->pos && !a->pos && strcmp(v->pos, "[KEY]") != 0)
+		return fail(2, "kms11 %s %s needs %s", v->group, v->name, v->pos);
+	return 0;
+}
+
+/* ---- key verbs ---- */
+
+static const struct opt o_create[] = {
+	{"tag", "T", "a tag (repeat for more)"},
+	{"algorithm", "A", "RSA, ECDSA, Ed25519, AES or HMAC"},
+	{"size", "N", "RSA 2048|3072|4096, ECDSA 256|384|521, AES 128|192|256, HMAC 256|384|512"},
+	{"engine-id", "TOKEN", "the token that makes the key (default: the first)"},
+	{"name", "NAME", "the key's name, unique within its token"},
+	{"description", "TEXT", "a description"},
+	{"metadata", "JSON", "a JSON object"},
+	{"extractable", NULL, "the key may be exported (default: never)"},
+	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_read[] = {
+	{"engine-id", "TOKEN", "look in this token only"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_change[] = {
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_rename[] = {
+	{"name", "NAME", "the new name"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_tags[] = {
+	{"tag", "T", "a tag (repeat for more); replaces every tag"},
+	{"clear", NULL, "remove every tag"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_schedule[] = {
+	{"days", "N", "days until deletion, 7 to 30 (default 30)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+/* Starts the module, resolves the KEY argument and, for a change, logs in to its token. */
+static int key_open(const struct verb *v, struct args *a, bool change, struct kms_key *k, struct kms_login *l)
+{
+	struct kms_err e = {0};
+	char *pin;
+
+	if (kms_mgr_start(&e) != KMS_OK)
+		return say_err(&e);
+	if (kms_key_resolve(a->pos, OPT(a, v, "engine-id"), k, &e) != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	if (!change)
+		return 0;
+	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (!pin) {
+		kms_key_free(k);
+		kms_mgr_stop();
+		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+	}
+	if (kms_mgr_login(k->tok, pin, l, &e) != KMS_OK) {
+		free_secret(pin);
+		kms_key_free(k);
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	free_secret(pin);
+	return 0;
+}
+
+/* Prints the key (or the error) and ends what key_open started. */
+static int key_close(int ret, struct kms_err *e, struct kms_key *k, struct kms_login *l, bool print_key)
+{
+	if (ret == KMS_OK && print_key)
+		print_json(kms_key_json(k));
+	if (l)
+		kms_mgr_logout(l);
+	kms_key_free(k);
+	kms_mgr_stop();
+	return ret == KMS_OK ? 0 : say_err(e);
+}
+
+static int run_create(const struct verb *v, struct args *a)
+{
+	struct kms_create c = {0};
+	struct kms_err e = {0};
+	struct kms_token *tok;
+	struct kms_login l;
+	struct kms_key k;
+	unsigned long size = 0;
+	char *pin;
+	int ret;
+
+	c.algorithm = OPT(a, v, "algorithm");
+	if (OPT(a, v, "size") && !parse_num(OPT(a, v, "size"), 1, 16384, &size))
+		return fail(2, "size: '%s' is not a number", OPT(a, v, "size"));
+	c.size = size;
+	c.engine_id = OPT(a, v, "engine-id");
+	c.name = OPT(a, v, "name");
+	c.description = OPT(a, v, "description");
+	c.metadata = OPT(a, v, "metadata");
+	c.tags = a->rep[0];
+	c.ntags = a->nrep[0];
+	c.extractable = OPT(a, v, "extractable") != NULL;
+	c.expiration = OPT(a, v, "expiration-date");
+	if (kms_create_check(&c, &e) != KMS_OK)
+		return say_err(&e);
+	if (kms_mgr_start(&e) != KMS_OK)
+		return say_err(&e);
+	if (kms_mgr_token(c.engine_id, &tok, &e) != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (!pin) {
+		kms_mgr_stop();
+		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+	}
+	ret = kms_mgr_login(tok, pin, &l, &e);
+	free_secret(pin);
+	if (ret != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	ret = kms_key_create(&l, &c, &k, &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
+static int run_list(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	json_t *out = NULL;
+	int ret;
+
+	if (kms_mgr_start(&e) != KMS_OK)
+		return say_err(&e);
+	ret = kms_key_list(OPT(a, v, "engine-id"), &out, &e);
+	kms_mgr_stop();
+	return ret == KMS_OK ? print_json(out) : say_err(&e);
+}
+
+static int run_get(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_key k;
+	int ret = key_open(v, a, false, &k, NULL);
+
+	return ret ? ret : key_close(KMS_OK, &e, &k, NULL, true);
+}
+
+static int run_delete(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	json_t *before;
+	int ret = key_open(v, a, true, &k, &l);
+
+	if (ret)
+		return ret;
+	before = kms_key_json(&k);
+	ret = kms_key_delete(&l, &k, &e);
+	if (ret == KMS_OK)
+		print_json(before);
+	else
+		json_decref(before);
+	return key_close(ret, &e, &k, &l, false);
+}
+
+static int run_rename(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	const char *name = OPT(a, v, "name");
+	int ret;
+
+	if (!name || !*name || strlen(name) > 255)
+		return fail(2, "name: --name of 1 to 255 bytes is needed");
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = kms_key_rename(&l, &k, name, &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
+static int run_tags(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *enc = NULL;
+	size_t enclen;
+	int ret;
+
+	if (!a->nrep[0] && !OPT(a, v, "clear"))
+		return fail(2, "tags: give --tag T (repeatable) or --clear");
+	if (a->nrep[0] && OPT(a, v, "clear"))
+		return fail(2, "tags: --tag and --clear exclude each other");
+	if (kms_list_encode("tags", a->rep[0], a->nrep[0], &enc, &enclen, &e) != KMS_OK)
+		return say_err(&e);
+	free(enc);
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = kms_key_set_tags(&l, &k, a->rep[0], a->nrep[0], &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
+static int run_life(const struct verb *v, struct args *a)
+{
+	static const struct {
+		const char *verb;
+		enum kms_life life;
+	} map[] = {{"enable", KMS_LIFE_ENABLE},
+		   {"disable", KMS_LIFE_DISABLE},
+		   {"schedule-deletion", KMS_LIFE_SCHEDULE_DELETION},
+		   {"cancel-deletion", KMS_LIFE_CANCEL_DELETION}};
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	enum kms_life what = KMS_LIFE_ENABLE;
+	unsigned long days = 30;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(v->name, map[i].verb))
+			what = map[i].life;
+	if (what == KMS_LIFE_SCHEDULE_DELETION && OPT(a, v, "days") && !parse_num(OPT(a, v, "days"), 7, 30, &days))
+		return fail(2, "days: '%s' is not a number from 7 to 30", OPT(a, v, "days"));
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = kms_key_life(&l, &k, what, (unsigned)days, &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
+/* ---- token verbs ---- */
+
+static const struct opt o_token_init[] = {
+	{"label", "LABEL", "the token's new label (1 to 32 bytes)"},
+	{"engine-id", "TOKEN", "the token to initialise (default: the first)"},
+	{"so-pin", "PIN", "the new SO PIN (else KMS11_SO_PIN, else a prompt)"},
+	{"pin", "PIN", "the new user PIN (else KMS11_PIN, else a prompt)"},
+	{"force", NULL, "initialise a token that is initialised already: destroys every key it holds"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_none[] = {{NULL, NULL, NULL}};
+
+static int run_token_init(const struct verb *v, struct args *a)
+{
+	const char *label = OPT(a, v, "label");
+	struct kms_err e = {0};
 	struct kms_token *tok;
 	struct kms_session *s = NULL;
 	CK_SESSION_HANDLE h = 0;
-	json_t *out;
+	CK_TOKEN_INFO ti;
+	char *so = NULL, *pin = NULL;
+	int ret = 0;
 	CK_RV rv;
 
-	if (!o->so_pin || !o->pin)
-		return fail("token init needs --so-pin and --pin");
-	if (!o->label || !*o->label || strlen(o->label) > 32)
-		return fail("token init needs --label of 1 to 32 bytes");
-	rv = find_token(o, &tok);
-	if (rv != CKR_OK)
-		return fail("no such token '%s'", o->token);
-	rv = kms_token_init(tok, o->so_pin, strlen(o->so_pin), o->label);
-	if (rv != CKR_OK)
-		return fail_rv("C_InitToken", rv);
+	if (!label || !*label || strlen(label) > 32)
+		return fail(2, "label: --label of 1 to 32 bytes is needed");
+	so = get_pin(OPT(a, v, "so-pin"), "KMS11_SO_PIN", "New SO PIN");
+	pin = so ? get_pin(OPT(a, v, "pin"), "KMS11_PIN", "New user PIN") : NULL;
+	if (!so || !pin) {
+		ret = fail(2, "%s: a PIN is needed (--%s, %s or a terminal)", so ? "pin" : "so-pin", so ? "pin" : "so-pin",
+			   so ? "KMS11_PIN" : "KMS11_SO_PIN");
+		goto out;
+	}
+	if (strlen(so) < KMS_MIN_PIN || strlen(so) > KMS_MAX_PIN || strlen(pin) < KMS_MIN_PIN ||
+	    strlen(pin) > KMS_MAX_PIN) {
+		ret = fail(2, "%s: a PIN has %d to %d bytes", strlen(so) < KMS_MIN_PIN || strlen(so) > KMS_MAX_PIN ? "so-pin" : "pin",
+			   KMS_MIN_PIN, KMS_MAX_PIN);
+		goto out;
+	}
+	if (kms_mgr_start(&e) != KMS_OK) {
+		ret = say_err(&e);
+		goto out;
+	}
+	if (kms_mgr_token(OPT(a, v, "engine-id"), &tok, &e) != KMS_OK) {
+		ret = say_err(&e);
+		goto stop;
+	}
+	rv = kms_token_info(tok, &ti);
+	if (rv == CKR_OK && (ti.flags & CKF_TOKEN_INITIALIZED) && !OPT(a, v, "force")) {
+		ret = fail(4, "the token is initialised already; --force initialises it again and destroys its keys");
+		goto stop;
+	}
+	rv = kms_token_init(tok, so, strlen(so), label);
+	if (rv != CKR_OK) {
+		ret = fail(rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ? 5 : rv == CKR_SESSION_EXISTS ? 4 : 1,
+			   "token init: %s", rv == CKR_PIN_INCORRECT ? "wrong SO PIN"
+					     : rv == CKR_SESSION_EXISTS ? "another process has a session on the token"
+									  : "the module refused (see its log)");
+		goto stop;
+	}
 	rv = kms_session_open(tok, CKF_SERIAL_SESSION | CKF_RW_SESSION, &h);
 	if (rv == CKR_OK)
 		rv = kms_session_get(h, &s);
 	if (rv == CKR_OK) {
-		rv = kms_token_login(s, CKU_SO, o->so_pin, strlen(o->so_pin));
+		rv = kms_token_login(s, CKU_SO, so, strlen(so));
 		if (rv == CKR_OK)
-			rv = kms_token_init_pin(s, o->pin, strlen(o->pin));
+			rv = kms_token_init_pin(s, pin, strlen(pin));
 		kms_session_put(s);
 	}
 	if (h)
 		kms_session_close(h);
-	if (rv != CKR_OK)
-		return fail_rv("C_InitPIN", rv);
-	out = json_pack("{s:s,s:I,s:b}", "token", o->label, "slot", (json_int_t)tok->slot, "initialized", 1);
-	return print_json(out);
-}
-
-/* Opens a read-write session logged in as the user. */
-static int open_user(const struct opts *o, struct kms_token **tok, CK_SESSION_HANDLE *h, struct kms_session **s)
-{
-	char *pin;
-	CK_RV rv;
-
-	rv = find_token(o, tok);
-	if (rv != CKR_OK)
-		return fail("no such token '%s'", o->token);
-	pin = user_pin(o);
-	if (!pin)
-		return fail("a user PIN is needed: --pin, KMS11_PIN or a terminal");
-	rv = kms_session_open(*tok, CKF_SERIAL_SESSION | CKF_RW_SESSION, h);
-	if (rv == CKR_OK)
-		rv = kms_session_get(*h, s);
-	if (rv == CKR_OK) {
-		rv = kms_token_login(*s, CKU_USER, pin, strlen(pin));
-		if (rv != CKR_OK)
-			kms_session_put(*s);
-	}
-	kms_wipe(pin, strlen(pin));
-	free(pin);
-	if (rv != CKR_OK)
-		return fail_rv("login", rv);
-	return 0;
-}
-
-static json_t *attr_str(const struct kms_attrs *a, CK_ATTRIBUTE_TYPE t)
-{
-	const struct kms_attr *v = kms_attrs_get(a, t);
-
-	return json_stringn(v && v->val ? (const char *)v->val : "", v ? v->len : 0);
-}
-
-/* Base64 of the PEM form of a DER SubjectPublicKeyInfo. */
-static char *public_pem_b64(const struct kms_attr *spki)
-{
-	const unsigned char *p;
-	EVP_PKEY *pk;
-	BIO *bio;
-	char *pem = NULL, *b64 = NULL;
-	long n;
-
-	if (!spki || !spki->len)
-		return strdup("");
-	p = spki->val;
-	pk = d2i_PUBKEY(NULL, &p, (long)spki->len);
-	bio = BIO_new(BIO_s_mem());
-	if (pk && bio && PEM_write_bio_PUBKEY(bio, pk) == 1) {
-		n = BIO_get_mem_data(bio, &pem);
-		b64 = kms_base64_encode((const uint8_t *)pem, (size_t)n);
-	}
-	BIO_free(bio);
-	EVP_PKEY_free(pk);
-	return b64 ? b64 : strdup("");
-}
-
-/* Algorithm name and size in bits of a key from its attributes. */
-static void key_kind(const struct kms_attrs *a, const char **alg, long *bits)
-{
-	unsigned long kt = 0, mb = 0;
-	const struct kms_attr *p = kms_attrs_get(a, CKA_EC_PARAMS);
-	static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-	static const uint8_t p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-	static const uint8_t p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
-
-	kms_attrs_get_ulong(a, CKA_KEY_TYPE, &kt);
-	*alg = "UNKNOWN";
-	*bits = 0;
-	if (kt == CKK_RSA) {
-		const struct kms_attr *m = kms_attrs_get(a, CKA_MODULUS);
-
-		*alg = "RSA";
-		if (kms_attrs_get_ulong(a, CKA_MODULUS_BITS, &mb) == 0)
-			*bits = (long)mb;
-		else if (m)
-			*bits = (long)m->len * 8;
-	} else if (kt == CKK_EC) {
-		*alg = "ECDSA";
-		if (p && p->len == sizeof(p256) && !memcmp(p->val, p256, sizeof(p256)))
-			*bits = 256;
-		else if (p && p->len == sizeof(p384) && !memcmp(p->val, p384, sizeof(p384)))
-			*bits = 384;
-		else if (p && p->len == sizeof(p521) && !memcmp(p->val, p521, sizeof(p521)))
-			*bits = 521;
-	} else if (kt == CKK_EC_EDWARDS) {
-		*alg = "Ed25519";
-		*bits = 256;
-	}
-}
-
-struct keyset {
-	struct kms_attrs pub, priv;
-	bool has_pub, has_priv;
-};
-
-static void keyset_free(struct keyset *k)
-{
-	kms_attrs_free(&k->pub);
-	kms_attrs_free(&k->priv);
-}
-
-/* Loads both halves of the key with that key id. */
-static CK_RV keyset_load(struct kms_token *tok, const struct kms_attr *kid, struct keyset *k)
-{
-	struct kms_attrs t = KMS_ATTRS_INIT;
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	CK_RV rv;
-
-	memset(k, 0, sizeof(*k));
-	if (kms_attrs_set(&t, CKA_KMS11_KEY_ID, kid->val, kid->len))
-		return CKR_HOST_MEMORY;
-	rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
-	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-		struct kms_attrs a = KMS_ATTRS_INIT;
-		unsigned long cls = 0;
-
-		if (ids[i] & KMS_SESSION_OBJ_BIT)
-			continue;
-		rv = kms_obj_read(tok, ids[i], &a);
-		if (rv != CKR_OK)
-			break;
-		kms_attrs_get_ulong(&a, CKA_CLASS, &cls);
-		if (cls == CKO_PUBLIC_KEY && !k->has_pub) {
-			k->pub = a;
-			k->has_pub = true;
-		} else if (cls == CKO_PRIVATE_KEY && !k->has_priv) {
-			k->priv = a;
-			k->has_priv = true;
-		} else {
-			kms_attrs_free(&a);
-		}
-	}
-	free(ids);
-	kms_attrs_free(&t);
-	return rv;
-}
-
-static json_t *key_json(struct kms_token *tok, const struct keyset *k)
-{
-	const struct kms_attrs *a = k->has_pub ? &k->pub : &k->priv;
-	const struct kms_attr *label = kms_attrs_get(a, CKA_LABEL), *id = kms_attrs_get(a, CKA_ID);
-	char toklabel[33], *name = NULL, *uri, *pem;
-	const char *alg;
-	long bits;
-	json_t *o;
-
-	kms_token_label(tok, toklabel);
-	name = strndup(label && label->val ? (const char *)label->val : "", label ? label->len : 0);
-	uri = kms_uri_format_key(toklabel, name, id ? id->val : NULL, id ? id->len : 0,
-				 k->has_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY);
-	pem = public_pem_b64(kms_attrs_get(a, CKA_PUBLIC_KEY_INFO));
-	key_kind(a, &alg, &bits);
-	o = json_object();
-	json_object_set_new(o, "key_id", attr_str(a, CKA_KMS11_KEY_ID));
-	json_object_set_new(o, "pkcs11_uri", json_string(uri ? uri : ""));
-	json_object_set_new(o, "name", json_string(name ? name : ""));
-	json_object_set_new(o, "engine_id", attr_str(a, CKA_KMS11_ENGINE));
-	json_object_set_new(o, "has_private_key", json_boolean(k->has_priv));
-	json_object_set_new(o, "algorithm", json_string(alg));
-	json_object_set_new(o, "size", json_integer(bits));
-	json_object_set_new(o, "public_key", json_string(pem));
-	json_object_set_new(o, "creation_ts", attr_str(a, CKA_KMS11_CREATED));
-	free(name);
-	free(uri);
-	free(pem);
-	return o;
-}
-
-/* Resolves ID|NAME|URI to a key id attribute value (hex string); 0 or an exit status. */
-static int resolve(struct kms_token *tok, const char *arg, char **kid)
-{
-	struct kms_attrs t = KMS_ATTRS_INIT, a = KMS_ATTRS_INIT;
-	struct kms_uri u;
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	int ret = 0;
-	CK_RV rv;
-
-	*kid = NULL;
-	if (!strncmp(arg, "pkcs11:", 7)) {
-		const char *err = NULL;
-
-		if (kms_uri_parse(arg, &u, &err) != CKR_OK)
-			return fail("invalid pkcs11 URI: %s", err ? err : "malformed");
-		if (u.object)
-			kms_attrs_set(&t, CKA_LABEL, u.object, strlen(u.object));
-		if (u.has_id)
-			kms_attrs_set(&t, CKA_ID, u.id, u.id_len);
-		if (u.has_type)
-			kms_attrs_set_ulong(&t, CKA_CLASS, u.type);
-		kms_uri_clear(&u);
-	} else if (strlen(arg) == 64 && strspn(arg, "0123456789abcdef") == 64) {
-		kms_attrs_set(&t, CKA_KMS11_KEY_ID, arg, 64);
-	} else {
-		kms_attrs_set(&t, CKA_LABEL, arg, strlen(arg));
-	}
-	rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
 	if (rv != CKR_OK) {
-		ret = fail_rv("find", rv);
-		goto out;
+		ret = fail(1, "token init: setting the user PIN failed; run kms11 token init --force again");
+		goto stop;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct kms_attr *v;
-
-		kms_attrs_free(&a);
-		if (kms_obj_read(tok, ids[i], &a) != CKR_OK)
-			continue;
-		v = kms_attrs_get(&a, CKA_KMS11_KEY_ID);
-		if (!v)
-			continue;
-		if (*kid && (strlen(*kid) != v->len || memcmp(*kid, v->val, v->len))) {
-			ret = fail("'%s' names more than one key", arg);
-			goto out;
-		}
-		if (!*kid)
-			*kid = strndup((const char *)v->val, v->len);
-	}
-	if (!*kid)
-		ret = fail("key '%s' not found", arg);
+	print_json(json_pack("{s:s,s:I,s:b}", "token", label, "slot", (json_int_t)tok->slot, "initialized", 1));
+stop:
+	kms_mgr_stop();
 out:
-	if (ret) {
-		free(*kid);
-		*kid = NULL;
-	}
-	free(ids);
-	kms_attrs_free(&a);
-	kms_attrs_free(&t);
+	free_secret(so);
+	free_secret(pin);
 	return ret;
 }
 
-static int cmd_key_create(const struct opts *o, struct kms_token *tok, struct kms_session *s)
+static int run_token_list(const struct verb *v, struct args *a)
 {
-	static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-	static const uint8_t p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-	static const uint8_t p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
-	static const uint8_t ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ULONG bits = 0;
-	CK_MECHANISM mech = {0, NULL, 0};
-	CK_ATTRIBUTE pub[4], priv[7];
-	CK_ULONG npub = 0, npriv = 0;
-	CK_OBJECT_HANDLE hpub = 0, hpriv = 0;
-	struct kms_attrs a = KMS_ATTRS_INIT;
-	struct keyset k;
-	long size = o->size ? strtol(o->size, NULL, 10) : 0;
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	CK_RV rv;
+	struct kms_err e = {0};
+	json_t *list = json_array();
 
-	if (!o->algorithm)
-		return fail("key create needs --algorithm RSA|ECDSA|Ed25519");
-	if (!o->name || !*o->name)
-		return fail("key create needs --name");
-	kms_attrs_set(&a, CKA_LABEL, o->name, strlen(o->name));
-	rv = kms_find_ids(tok, 0, &a, true, &ids, &n);
-	free(ids);
-	kms_attrs_free(&a);
-	if (rv == CKR_OK && n)
-		return fail("a key named '%s' already exists", o->name);
-	pub[npub++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-	pub[npub++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)o->name, strlen(o->name)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)o->name, strlen(o->name)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
-	if (!strcasecmp(o->algorithm, "RSA")) {
-		bits = size ? (CK_ULONG)size : 2048;
-		if (bits != 2048 && bits != 3072 && bits != 4096)
-			return fail("invalid --size %lu for RSA: use 2048, 3072 or 4096", bits);
-		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-		pub[npub++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
-	} else if (!strcasecmp(o->algorithm, "ECDSA") || !strcasecmp(o->algorithm, "EC")) {
-		const uint8_t *oid = size == 384 ? p384 : size == 521 ? p521 : p256;
-		size_t oidlen = size == 384 ? sizeof(p384) : size == 521 ? sizeof(p521) : sizeof(p256);
-
-		if (size && size != 256 && size != 384 && size != 521)
-			return fail("invalid --size %ld for ECDSA: use 256, 384 or 521", size);
-		mech.mechanism = CKM_EC_KEY_PAIR_GEN;
-		pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid, oidlen};
-	} else if (!strcasecmp(o->algorithm, "Ed25519")) {
-		if (size && size != 256 && size != 255)
-			return fail("invalid --size %ld for Ed25519", size);
-		mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
-		pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)ed25519, sizeof(ed25519)};
-	} else {
-		return fail("invalid --algorithm '%s': use RSA, ECDSA or Ed25519", o->algorithm);
-	}
-	rv = kms_obj_generate_pair(s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
-	if (rv != CKR_OK)
-		return fail_rv("C_GenerateKeyPair", rv);
-	if (kms_obj_read(tok, hpub, &a) != CKR_OK)
-		return fail("the new key cannot be read back");
-	rv = keyset_load(tok, kms_attrs_get(&a, CKA_KMS11_KEY_ID), &k);
-	kms_attrs_free(&a);
-	if (rv != CKR_OK)
-		return fail_rv("read back", rv);
-	print_json(key_json(tok, &k));
-	keyset_free(&k);
-	return 0;
-}
-
-static int cmd_key_list(struct kms_token *tok)
-{
-	struct kms_attrs t = KMS_ATTRS_INIT;
-	json_t *list = json_array(), *seen = json_object();
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	CK_RV rv;
-
-	kms_attrs_set_ulong(&t, CKA_CLASS, CKO_PUBLIC_KEY);
-	rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
-	kms_attrs_set_ulong(&t, CKA_CLASS, CKO_PRIVATE_KEY);
-	for (int pass = 0; rv == CKR_OK && pass < 2; pass++) {
-		for (size_t i = 0; i < n; i++) {
-			struct kms_attrs a = KMS_ATTRS_INIT;
-			const struct kms_attr *kid;
-			struct keyset k;
-			char *key;
-
-			if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
-				continue;
-			kid = kms_attrs_get(&a, CKA_KMS11_KEY_ID);
-			key = kid ? strndup((const char *)kid->val, kid->len) : NULL;
-			if (key && !json_object_get(seen, key) && keyset_load(tok, kid, &k) == CKR_OK) {
-				json_object_set_new(seen, key, json_true());
-				json_array_append_new(list, key_json(tok, &k));
-				keyset_free(&k);
-			}
-			free(key);
-			kms_attrs_free(&a);
-		}
-		free(ids);
-		ids = NULL;
-		if (pass == 0)
-			rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
-	}
-	kms_attrs_free(&t);
-	json_decref(seen);
-	if (rv != CKR_OK) {
+	(void)v;
+	(void)a;
+	if (kms_mgr_start(&e) != KMS_OK) {
 		json_decref(list);
-		return fail_rv("list", rv);
+		return say_err(&e);
 	}
-	return print_json(json_pack("{s:o,s:s}", "list", list, "next", ""));
+	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
+		struct kms_token *tok = &kms_mod.tokens[i];
+		CK_TOKEN_INFO ti;
+		char label[33];
+
+		kms_token_label(tok, label);
+		memset(&ti, 0, sizeof(ti));
+		kms_token_info(tok, &ti);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:b,s:b}", "id", label, "config_name",
+						      tok->conf_label, "engine", tok->eng->name, "slot",
+						      (json_int_t)tok->slot, "initialized",
+						      (ti.flags & CKF_TOKEN_INITIALIZED) != 0, "default", i == 0));
+	}
+	kms_mgr_stop();
+	return print_json(json_pack("{s:o}", "list", list));
 }
 
-static int cmd_key_get_delete(struct kms_token *tok, struct kms_session *s, const char *arg, bool del)
-{
-	struct kms_attr kid;
-	struct keyset k;
-	char *key = NULL;
-	json_t *out;
-	int ret;
-	CK_RV rv;
+/* ---- store check ---- */
 
-	if (!arg)
-		return fail("key %s needs ID, NAME or URI", del ? "delete" : "get");
-	ret = resolve(tok, arg, &key);
-	if (ret)
-		return ret;
-	kid.type = CKA_KMS11_KEY_ID;
-	kid.val = (uint8_t *)key;
-	kid.len = strlen(key);
-	rv = keyset_load(tok, &kid, &k);
-	if (rv != CKR_OK) {
-		free(key);
-		return fail_rv("read", rv);
-	}
-	out = key_json(tok, &k);
-	if (del) {
-		struct kms_attrs t = KMS_ATTRS_INIT;
-		uint64_t *ids = NULL;
-		size_t n = 0;
-
-		kms_attrs_set(&t, CKA_KMS11_KEY_ID, key, strlen(key));
-		rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
-		for (size_t i = 0; rv == CKR_OK && i < n; i++)
-			rv = kms_obj_destroy(s, ids[i]);
-		free(ids);
-		kms_attrs_free(&t);
-	}
-	keyset_free(&k);
-	free(key);
-	if (rv != CKR_OK) {
-		json_decref(out);
-		return fail_rv("C_DestroyObject", rv);
-	}
-	return print_json(out);
-}
+static const struct opt o_store[] = {
+	{"store", "DIR", "the store directory (default: the configured one)"},
+	{NULL, NULL, NULL},
+};
 
 /* kms11 store check: verifies the store offline, in a child process, since LMDB may fault on a damaged
  * page. Exit status 0 when the store is sound, 1 when it is damaged or cannot be read. */
-static int cmd_store_check(const struct opts *o)
+static int run_store_check(const struct verb *v, struct args *a)
 {
 	struct kms_store_report r;
 	struct kms_conf conf;
 	char err[512];
-	const char *dir = o->store;
+	const char *dir = OPT(a, v, "store");
 	json_t *out, *list;
 	int fds[2], st = 0;
 	ssize_t got = 0, n;
@@ -553,15 +649,15 @@ static int cmd_store_check(const struct opts *o)
 
 	if (!dir) {
 		if (kms_conf_load(&conf, err, sizeof(err)) != 0)
-			return fail("configuration: %s", err);
+			return fail(1, "configuration: %s", err);
 		dir = conf.store_dir;
 	}
 	if (pipe(fds) != 0)
-		return fail("pipe: %s", strerror(errno));
+		return fail(1, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		return fail("fork: %s", strerror(errno));
+		return fail(1, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(fds[0]);
 		kms_store_verify(dir, &r);
@@ -594,101 +690,83 @@ static int cmd_store_check(const struct opts *o)
 		json_object_set_new(out, "err", json_string(err));
 	}
 	print_json(out);
-	if (!o->store)
+	if (!OPT(a, v, "store"))
 		kms_conf_free(&conf);
 	return r.n_problems ? 1 : 0;
 }
 
-static void usage(void)
-{
-	fputs("usage:\n"
-	      "  kms11 token init --label L --so-pin P --pin P [--token T]\n"
-	      "  kms11 key create --algorithm RSA|ECDSA|Ed25519 [--size N] --name NAME [--pin P]\n"
-	      "  kms11 key list [--pin P]\n"
-	      "  kms11 key get ID|NAME|URI [--pin P]\n"
-	      "  kms11 key delete ID|NAME|URI [--pin P]\n"
-	      "  kms11 store check [--store DIR]\n"
-	      "The user PIN comes from --pin, KMS11_PIN or a prompt on the terminal.\n",
-	      stderr);
-}
+static const struct verb verbs[] = {
+	{"key", "create", NULL, "makes a key; prints it", o_create, true, run_create},
+	{"key", "list", NULL, "lists the keys of every token (or of --engine-id)", o_read, false, run_list},
+	{"key", "get", "KEY", "prints one key (KEY: key id, name, alias or pkcs11: URI)", o_read, false, run_get},
+	{"key", "delete", "KEY", "deletes a key at once, irreversibly; prints what it was", o_change, false,
+	 run_delete},
+	{"key", "rename", "KEY", "gives the key a new name", o_rename, false, run_rename},
+	{"key", "tags", "KEY", "replaces the key's tags", o_tags, true, run_tags},
+	{"key", "enable", "KEY", "lets the key be used again", o_change, false, run_life},
+	{"key", "disable", "KEY", "refuses every use of the key, for every application", o_change, false, run_life},
+	{"key", "schedule-deletion", "KEY", "refuses every use and deletes the key after --days (kms11 maintain)",
+	 o_schedule, false, run_life},
+	{"key", "cancel-deletion", "KEY", "cancels a scheduled deletion; the key stays disabled", o_change, false,
+	 run_life},
+	{"token", "init", NULL, "initialises a token with its SO and user PINs", o_token_init, false, run_token_init},
+	{"token", "list", NULL, "lists the tokens", o_none, false, run_token_list},
+	{"store", "check", NULL, "verifies the store offline (exit 1 when damaged)", o_store, false, run_store_check},
+};
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
-static int parse_opts(int argc, char **argv, struct opts *o)
+static void usage(FILE *out, const char *group)
 {
-	for (int i = 0; i < argc; i++) {
-		const char **dst = NULL;
-
-		if (!strcmp(argv[i], "--label"))
-			dst = &o->label;
-		else if (!strcmp(argv[i], "--so-pin"))
-			dst = &o->so_pin;
-		else if (!strcmp(argv[i], "--pin"))
-			dst = &o->pin;
-		else if (!strcmp(argv[i], "--algorithm"))
-			dst = &o->algorithm;
-		else if (!strcmp(argv[i], "--name"))
-			dst = &o->name;
-		else if (!strcmp(argv[i], "--size"))
-			dst = &o->size;
-		else if (!strcmp(argv[i], "--token"))
-			dst = &o->token;
-		else if (!strcmp(argv[i], "--store"))
-			dst = &o->store;
-		else if (!strncmp(argv[i], "--", 2))
-			return fail("unknown option '%s'", argv[i]);
-		else if (!o->arg) {
-			o->arg = argv[i];
-			continue;
-		} else
-			return fail("unexpected argument '%s'", argv[i]);
-		if (i + 1 >= argc)
-			return fail("option '%s' needs a value", argv[i]);
-		*dst = argv[++i];
-	}
-	return 0;
+	fputs("usage: kms11 <group> <verb> [options]      (kms11 <group> <verb> --help for its options)\n", out);
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!group || !strcmp(group, verbs[i].group))
+			fprintf(out, "  %-6s %-18s %-5s %s\n", verbs[i].group, verbs[i].name, verbs[i].pos ? verbs[i].pos : "",
+				verbs[i].summary);
+	fputs("Output is JSON on stdout; errors are {\"err\": ...} on stderr.\n"
+	      "Exit status: 0 done, 1 internal failure, 2 bad input, 3 not found, 4 conflict, 5 not permitted.\n"
+	      "Environment: KMS11_CONF, KMS11_STORE, KMS11_PIN, KMS11_SO_PIN.\n",
+	      out);
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o = {0};
-	struct kms_token *tok = NULL;
-	struct kms_session *s = NULL;
-	CK_SESSION_HANDLE h = 0;
-	CK_RV rv;
+	const struct verb *v = NULL;
+	struct args a;
+	bool help, group_known = false;
 	int ret;
 
-	if (argc < 3) {
-		usage();
+	if (argc < 2) {
+		usage(stderr, NULL);
 		return 2;
 	}
-	ret = parse_opts(argc - 3, argv + 3, &o);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout, NULL);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kms11 %s\n", KMS11_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(verbs[i].group, argv[1]))
+			group_known = true;
+	if (!group_known)
+		return fail(2, "unknown command '%s' (kms11 --help lists them)", argv[1]);
+	if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")) {
+		usage(argc < 3 ? stderr : stdout, argv[1]);
+		return argc < 3 ? 2 : 0;
+	}
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(verbs[i].group, argv[1]) && !strcmp(verbs[i].name, argv[2]))
+			v = &verbs[i];
+	if (!v)
+		return fail(2, "unknown command '%s %s' (kms11 %s --help lists them)", argv[1], argv[2], argv[1]);
+	ret = parse(v, argc - 3, argv + 3, &a, &help);
 	if (ret)
 		return ret;
-	/* The store check never initialises the module: it must work on a store the module refuses. */
-	if (!strcmp(argv[1], "store"))
-		return !strcmp(argv[2], "check") ? cmd_store_check(&o) : fail("unknown command 'store %s'", argv[2]);
-	rv = kms_core_initialize(NULL);
-	if (rv != CKR_OK)
-		return fail_rv("initialise (see KMS11_CONF, KMS11_STORE)", rv);
-	if (!strcmp(argv[1], "token") && !strcmp(argv[2], "init")) {
-		ret = cmd_token_init(&o);
-	} else if (!strcmp(argv[1], "key")) {
-		ret = open_user(&o, &tok, &h, &s);
-		if (ret == 0) {
-			if (!strcmp(argv[2], "create"))
-				ret = cmd_key_create(&o, tok, s);
-			else if (!strcmp(argv[2], "list"))
-				ret = cmd_key_list(tok);
-			else if (!strcmp(argv[2], "get"))
-				ret = cmd_key_get_delete(tok, s, o.arg, false);
-			else if (!strcmp(argv[2], "delete"))
-				ret = cmd_key_get_delete(tok, s, o.arg, true);
-			else
-				ret = fail("unknown command 'key %s'", argv[2]);
-			kms_session_put(s);
-		}
-	} else {
-		ret = fail("unknown command '%s %s'", argv[1], argv[2]);
+	if (help) {
+		verb_help(v, stdout);
+		return 0;
 	}
-	kms_core_finalize();
-	return ret;
+	return v->run(v, &a);
 }

@@ -127,6 +127,8 @@ struct kms_session {
 	struct kms_active op[KMS_OP__COUNT];
 	struct kms_msg msg[KMS_MSG__COUNT];
 	struct kms_find find;
+	/* Set by the management plane on a session of its own: facts every key it creates gets (merged last). */
+	const struct kms_attrs *facts;
 };
 
 struct kms_module {

@@ -15,9 +15,11 @@
 #include "module/core/core.h"
 #include "module/core/template.h"
 
-/* Adds key identity and management fields: CKA_ID default, key id, engine, creation time. */
-static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
+/* Adds key identity and management fields: CKA_ID default, key id, engine, creation time, and the facts the
+ * management plane gives its session's new keys (kms11-only facts included). */
+static CK_RV add_identity(struct kms_session *s, struct kms_attrs *a)
 {
+	struct kms_token *tok = s->tok;
 	const struct kms_attr *spki = kms_attrs_get(a, CKA_PUBLIC_KEY_INFO);
 	const struct kms_attr *id = kms_attrs_get(a, CKA_ID);
 	uint8_t md[SHA256_DIGEST_LENGTH];
@@ -48,9 +50,12 @@ static CK_RV add_identity(struct kms_token *tok, struct kms_attrs *a)
 	}
 	if (!kms_attrs_get(a, CKA_KMS11_ENGINE))
 		e |= kms_attrs_set(a, CKA_KMS11_ENGINE, tok->eng->name, strlen(tok->eng->name));
-	kms_time_iso8601(time(NULL), ts, sizeof(ts));
-	if (!kms_attrs_get(a, CKA_KMS11_CREATED))
+	if (!kms_attrs_get(a, CKA_KMS11_CREATED)) {
+		kms_time_iso8601(time(NULL), ts, sizeof(ts));
 		e |= kms_attrs_set(a, CKA_KMS11_CREATED, ts, strlen(ts));
+	}
+	if (s->facts)
+		e |= kms_attrs_merge(a, s->facts);
 	return e ? CKR_HOST_MEMORY : CKR_OK;
 }
 
@@ -285,7 +290,7 @@ CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 	}
 	rv = kms_tmpl_defaults(&a, cls, kt);
 	if (rv == CKR_OK && cls != CKO_DATA && cls != CKO_CERTIFICATE)
-		rv = add_identity(s->tok, &a);
+		rv = add_identity(s, &a);
 	if (rv == CKR_OK)
 		rv = obj_commit(s, &a, &km.blob, km.blob_len, h);
 out:
@@ -351,7 +356,7 @@ CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl
 			goto out;
 		}
 	}
-	rv = add_identity(s->tok, &a);
+	rv = add_identity(s, &a);
 	if (rv == CKR_OK)
 		rv = obj_commit(s, &a, &blob, bloblen, out);
 out:
@@ -498,9 +503,9 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	rv = add_identity(s->tok, &pub);
+	rv = add_identity(s, &pub);
 	if (rv == CKR_OK)
-		rv = add_identity(s->tok, &priv);
+		rv = add_identity(s, &priv);
 	if (rv == CKR_OK)
 		rv = pair_commit(s, &pub, &priv, &km.blob, km.blob_len, hpub, hpriv);
 out:
@@ -579,7 +584,7 @@ CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CL
 				was_unextractable && !kms_attrs_get_bool(a, CKA_EXTRACTABLE, false))))
 		rv = CKR_HOST_MEMORY;
 	if (rv == CKR_OK)
-		rv = add_identity(s->tok, a);
+		rv = add_identity(s, a);
 	if (rv == CKR_OK)
 		rv = obj_commit(s, a, &km->blob, km->blob_len, h);
 	return rv;

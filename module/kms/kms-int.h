@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to module/kms: helpers its files share. */
+#ifndef KMS_MGMT_INT_H
+#define KMS_MGMT_INT_H
+
+#include "module/kms/kms.h"
+
+/* Sets e from a PKCS#11 code (PIN and lifecycle codes to KMS_E_DENIED, store failures to KMS_E_INTERNAL,
+ * the rest to KMS_E_INPUT) and returns its status. */
+int kms_fail_rv(struct kms_err *e, const char *what, CK_RV rv);
+/* The attributes that speak for the key: the secret key, else the public key, else the private key. */
+const struct kms_attrs *kms_key_main(const struct kms_key *k);
+/* Algorithm name (RSA, ECDSA, Ed25519, Ed448, AES, HMAC) and size in bits of a key's attributes. */
+void kms_key_kind(const struct kms_attrs *a, const char **alg, unsigned long *bits);
+/* The key's state (KMS11_STATE_ENABLED when absent) and its JSON word. */
+unsigned long kms_key_state(const struct kms_attrs *a);
+const char *kms_state_name(unsigned long state);
+
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The management plane: keys as the KMS APIs know them (a key is every object of one key id in one token),
+ * over module/core. The kms11 CLI, and later the HTTPS daemon, only parse, call this and print.
+ *
+ * Every call that can fail fills a struct kms_err whose code is also the CLI's exit status. Calls that
+ * change a key need a struct kms_login on the key's token (the user PIN); reads need none.
+ */
+#ifndef KMS_MGMT_H
+#define KMS_MGMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "common/attrs.h"
+#include "module/core/core.h"
+
+enum kms_status {
+	KMS_OK = 0,
+	KMS_E_INTERNAL = 1, /* the module or the store failed */
+	KMS_E_INPUT = 2,    /* bad input; or a key argument naming more than one key */
+	KMS_E_NOTFOUND = 3, /* no such key or token */
+	KMS_E_CONFLICT = 4, /* a name or alias already taken */
+	KMS_E_DENIED = 5,   /* not permitted: wrong or locked PIN, a disabled key, a key not extractable */
+};
+
+struct kms_err {
+	enum kms_status code;
+	char msg[512];
+};
+
+/* Sets e (when not NULL) and returns code. */
+int kms_fail(struct kms_err *e, enum kms_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Starts and stops the module's core for the management plane (configuration and store as for libkms11.so).
+ * A failure names its reason, the configuration file's line included. */
+int kms_mgr_start(struct kms_err *e);
+void kms_mgr_stop(void);
+
+/* The token whose label (or configured name) is engine_id; the first token for NULL. */
+int kms_mgr_token(const char *engine_id, struct kms_token **tok, struct kms_err *e);
+
+/* A logged-in read-write session on one token. */
+struct kms_login {
+	struct kms_token *tok;
+	CK_SESSION_HANDLE h;
+	struct kms_session *s;
+};
+/* Logs the user in with pin: KMS_E_DENIED for a wrong or locked PIN (saying which). */
+int kms_mgr_login(struct kms_token *tok, const char *pin, struct kms_login *l, struct kms_err *e);
+void kms_mgr_logout(struct kms_login *l);
+
+/* One key: its token, key id and the attributes of its objects. */
+struct kms_key {
+	struct kms_token *tok;
+	char kid[80];
+	struct kms_attrs pub, priv, sec;
+	bool has_pub, has_priv, has_sec;
+};
+void kms_key_free(struct kms_key *k);
+/* Loads the key with key id kid in tok; KMS_E_NOTFOUND when it has no object. */
+int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, struct kms_err *e);
+/* Resolves a KEY argument to exactly one key using everything it says: a key id, an alias, a name (within
+ * engine_id when given, else in every token), a pkcs11: URI (its token, object, id and type), or the
+ * pkcs11:token-id=<engine>;id=<key id>;type=... form. KMS_E_NOTFOUND for none, KMS_E_INPUT naming the
+ * candidates for more than one. */
+int kms_key_resolve(const char *arg, const char *engine_id, struct kms_key *k, struct kms_err *e);
+/* The key object of the seed APIs (see the README). */
+json_t *kms_key_json(const struct kms_key *k);
+
+/* What key create makes. tags: ntags strings. */
+struct kms_create {
+	const char *engine_id;
+	const char *algorithm; /* RSA, ECDSA, Ed25519, AES, HMAC (any case) */
+	unsigned long size;    /* 0: the algorithm's default */
+	const char *name, *description, *metadata;
+	const char *const *tags;
+	size_t ntags;
+	bool extractable;
+	const char *expiration; /* ISO 8601, or NULL */
+};
+/* Checks a create request without touching the store (the CLI calls it before anything else). */
+int kms_create_check(const struct kms_create *c, struct kms_err *e);
+/* Creates the key in l's token; *out gets it. */
+int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_key *out, struct kms_err *e);
+
+/* Deletes every object of the key in one transaction (immediate and irreversible). */
+int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e);
+/* Changes the name of every object of the key; a name is unique within its token (KMS_E_CONFLICT). */
+int kms_key_rename(struct kms_login *l, struct kms_key *k, const char *name, struct kms_err *e);
+/* Replaces the tags (n == 0 clears them). */
+int kms_key_set_tags(struct kms_login *l, struct kms_key *k, const char *const *tags, size_t n, struct kms_err *e);
+
+enum kms_life { KMS_LIFE_ENABLE, KMS_LIFE_DISABLE, KMS_LIFE_SCHEDULE_DELETION, KMS_LIFE_CANCEL_DELETION };
+/* Lifecycle changes. days: for KMS_LIFE_SCHEDULE_DELETION, 7..30. Enabling or scheduling a key pending
+ * deletion, or cancelling a deletion that is not pending, is KMS_E_CONFLICT. */
+int kms_key_life(struct kms_login *l, struct kms_key *k, enum kms_life what, unsigned days, struct kms_err *e);
+
+/* Every key of tok (or of every token for NULL), oldest first, as {"list": [...], "next": ""}. */
+int kms_key_list(const char *engine_id, json_t **out, struct kms_err *e);
+
+/* Encodes strings as a kms11.h list value (malloc'd; *len 0 and NULL for n == 0); KMS_E_INPUT naming field
+ * for an empty element or one given twice. */
+int kms_list_encode(const char *field, const char *const *v, size_t n, uint8_t **out, size_t *len,
+		    struct kms_err *e);
+
+#endif
