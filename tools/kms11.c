@@ -311,6 +311,12 @@ static const struct opt o_tags[] = {
 	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
 	{NULL, NULL, NULL},
 };
+static const struct opt o_patch[] = {
+	{"patch", "JSON", "an RFC 6902 JSON Patch (array of operations)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
 static const struct opt o_schedule[] = {
 	{"days", "N", "days until deletion, 7 to 30 (default 30)"},
 	{"engine-id", "TOKEN", "look in this token only"},
@@ -484,6 +490,25 @@ static int run_tags(const struct verb *v, struct args *a)
 	if (ret)
 		return ret;
 	ret = kms_key_set_tags(&l, &k, a->rep[0], a->nrep[0], &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
+static int run_patch(const struct verb *v, struct args *a)
+{
+	const char *patch = OPT(a, v, "patch");
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	int ret;
+
+	if (!patch)
+		return fail(2, "patch: --patch JSON is needed");
+	if (kms_json_patch_check(patch, "patch", &e) != KMS_OK)
+		return say_err(&e);
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = !strcmp(v->name, "aliases") ? kms_key_patch_aliases(&l, &k, patch, &e) : kms_key_patch_metadata(&l, &k, patch, &e);
 	return key_close(ret, &e, &k, &l, true);
 }
 
@@ -703,6 +728,10 @@ static const struct verb verbs[] = {
 	 run_delete},
 	{"key", "rename", "KEY", "gives the key a new name", o_rename, false, run_rename},
 	{"key", "tags", "KEY", "replaces the key's tags", o_tags, true, run_tags},
+	{"key", "aliases", "KEY", "changes the key's aliases by a JSON Patch (paths like /- or /0)", o_patch, false,
+	 run_patch},
+	{"key", "metadata", "KEY", "changes the key's metadata by a JSON Patch (paths like /owner)", o_patch, false,
+	 run_patch},
 	{"key", "enable", "KEY", "lets the key be used again", o_change, false, run_life},
 	{"key", "disable", "KEY", "refuses every use of the key, for every application", o_change, false, run_life},
 	{"key", "schedule-deletion", "KEY", "refuses every use and deletes the key after --days (kms11 maintain)",

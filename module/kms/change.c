@@ -272,6 +272,11 @@ struct change {
 	size_t listlen;
 	enum kms_life life;
 	unsigned days;
+	const char *patch;     /* aliases or metadata patch */
+	CK_ATTRIBUTE_TYPE what;
+	uint8_t *patched;      /* the patched value, computed from the first object the transaction reads */
+	size_t patchedlen;
+	bool done;
 };
 
 static CK_RV change_cb(void *ctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
@@ -426,6 +431,87 @@ int kms_key_life(struct kms_login *l, struct kms_key *k, enum kms_life what, uns
 	if (what == KMS_LIFE_SCHEDULE_DELETION && (days < 7 || days > 30))
 		return kms_fail(e, KMS_E_INPUT, "days: %u is outside 7..30", days);
 	return key_change(l, k, &ch, e);
+}
+
+/* The patched aliases: an array of unique strings of 1 to 255 bytes without NUL. */
+static int aliases_value(json_t *arr, uint8_t **out, size_t *len, struct kms_err *e)
+{
+	const char *v[256];
+	json_t *x;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return kms_fail(e, KMS_E_INPUT, "aliases: the result is not an array");
+	if (json_array_size(arr) > 256)
+		return kms_fail(e, KMS_E_INPUT, "aliases: at most 256");
+	json_array_foreach(arr, i, x)
+	{
+		if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) > 255 ||
+		    strlen(json_string_value(x)) != json_string_length(x))
+			return kms_fail(e, KMS_E_INPUT, "aliases: element %zu is not a string of 1 to 255 bytes", i);
+		v[i] = json_string_value(x);
+	}
+	return kms_list_encode("aliases", v, json_array_size(arr), out, len, e);
+}
+
+static int patch_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	(void)id;
+	if (!ch->done) {
+		const struct kms_attr *v = kms_attrs_get(cur, ch->what);
+		json_t *doc, *res = NULL;
+		int ret;
+
+		if (ch->what == CKA_KMS11_ALIASES)
+			doc = kms_list_json(v);
+		else
+			doc = v && v->len ? json_loadb((const char *)v->val, v->len, 0, NULL) : json_object();
+		if (!doc)
+			return kms_fail(ch->e, KMS_E_INTERNAL, "the stored metadata is not JSON");
+		ret = kms_json_patch(doc, ch->patch, ch->what == CKA_KMS11_ALIASES ? "aliases" : "metadata", &res, ch->e);
+		json_decref(doc);
+		if (ret == KMS_OK && ch->what == CKA_KMS11_ALIASES) {
+			ret = aliases_value(res, &ch->patched, &ch->patchedlen, ch->e);
+		} else if (ret == KMS_OK) {
+			char *text = json_is_object(res) ? json_dumps(res, JSON_COMPACT) : NULL;
+
+			if (!text)
+				ret = kms_fail(ch->e, KMS_E_INPUT, "metadata: the result is not a JSON object");
+			else {
+				ch->patched = (uint8_t *)text;
+				ch->patchedlen = strlen(text);
+			}
+		}
+		json_decref(res);
+		if (ret != KMS_OK)
+			return ret;
+		ch->done = true;
+	}
+	return kms_attrs_set(next, ch->what, ch->patched, ch->patchedlen) ? kms_fail(ch->e, KMS_E_INTERNAL, "out of memory")
+									       : KMS_OK;
+}
+
+static int key_patch(struct kms_login *l, struct kms_key *k, CK_ATTRIBUTE_TYPE what, const char *patch,
+		     struct kms_err *e)
+{
+	struct change ch = {.fn = patch_fn, .patch = patch, .what = what};
+	int ret;
+
+	if (!patch)
+		return kms_fail(e, KMS_E_INPUT, "patch: a JSON Patch is needed");
+	ret = key_change(l, k, &ch, e);
+	free(ch.patched);
+	return ret;
+}
+
+int kms_key_patch_aliases(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e)
+{
+	return key_patch(l, k, CKA_KMS11_ALIASES, patch, e);
+}
+
+int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e)
+{
+	return key_patch(l, k, CKA_KMS11_METADATA, patch, e);
 }
 
 /* ---- list ---- */

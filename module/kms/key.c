@@ -374,9 +374,8 @@ static json_t *attr_string(const struct kms_attrs *a, CK_ATTRIBUTE_TYPE t)
 	return json_stringn(v && v->val ? (const char *)v->val : "", v ? v->len : 0);
 }
 
-static json_t *attr_list(const struct kms_attrs *a, CK_ATTRIBUTE_TYPE t)
+json_t *kms_list_json(const struct kms_attr *v)
 {
-	const struct kms_attr *v = kms_attrs_get(a, t);
 	json_t *arr = json_array();
 
 	for (size_t pos = 0; v && pos < v->len;) {
@@ -508,7 +507,7 @@ json_t *kms_key_json(const struct kms_key *k)
 	json_object_set_new(o, "key_id", json_string(k->kid));
 	json_object_set_new(o, "pkcs11_uri", json_string(uri ? uri : ""));
 	json_object_set_new(o, "name", json_string(name ? name : ""));
-	json_object_set_new(o, "aliases", attr_list(a, CKA_KMS11_ALIASES));
+	json_object_set_new(o, "aliases", kms_list_json(kms_attrs_get(a, CKA_KMS11_ALIASES)));
 	json_object_set_new(o, "engine_id", json_string(toklabel));
 	json_object_set_new(o, "has_private_key", json_boolean(k->has_priv));
 	json_object_set_new(o, "algorithm", json_string(alg));
@@ -518,7 +517,7 @@ json_t *kms_key_json(const struct kms_key *k)
 		free(pem);
 	}
 	json_object_set_new(o, "creation_ts", attr_string(a, CKA_KMS11_CREATED));
-	json_object_set_new(o, "tags", attr_list(a, CKA_KMS11_TAGS));
+	json_object_set_new(o, "tags", kms_list_json(kms_attrs_get(a, CKA_KMS11_TAGS)));
 	v = kms_attrs_get(a, CKA_KMS11_METADATA);
 	meta = v && v->len ? json_loadb((const char *)v->val, v->len, 0, NULL) : NULL;
 	json_object_set_new(o, "metadata", meta ? meta : json_object());

@@ -16,4 +16,7 @@ void kms_key_kind(const struct kms_attrs *a, const char **alg, unsigned long *bi
 unsigned long kms_key_state(const struct kms_attrs *a);
 const char *kms_state_name(unsigned long state);
 
+/* A kms11.h list value (NULL: empty) as a JSON array of strings. */
+json_t *kms_list_json(const struct kms_attr *v);
+
 #endif

@@ -99,6 +99,16 @@ enum kms_life { KMS_LIFE_ENABLE, KMS_LIFE_DISABLE, KMS_LIFE_SCHEDULE_DELETION, K
  * deletion, or cancelling a deletion that is not pending, is KMS_E_CONFLICT. */
 int kms_key_life(struct kms_login *l, struct kms_key *k, enum kms_life what, unsigned days, struct kms_err *e);
 
+/* Applies a JSON Patch (RFC 6902, text) to a copy of doc: *out the result, or nothing changed and KMS_E_INPUT
+ * (KMS_E_CONFLICT for a failed "test") naming field and the operation. */
+int kms_json_patch(const json_t *doc, const char *patch, const char *field, json_t **out, struct kms_err *e);
+/* Checks a patch's syntax and operations without a document (KMS_E_INPUT naming field). */
+int kms_json_patch_check(const char *patch, const char *field, struct kms_err *e);
+/* Changes the key's aliases (the array, paths like "/-" or "/0") or metadata (the object, paths like "/owner")
+ * by a JSON Patch, read and written in one transaction. An alias held by another key is KMS_E_CONFLICT. */
+int kms_key_patch_aliases(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e);
+int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e);
+
 /* Every key of tok (or of every token for NULL), oldest first, as {"list": [...], "next": ""}. */
 int kms_key_list(const char *engine_id, json_t **out, struct kms_err *e);
 

@@ -117,6 +117,33 @@ kms_check "renamed" [ "$(json "$KMS_TMP/out.json" 'd["name"]')" = www ]
 expect 0 "tags replaced" "${K[@]}" key tags www --tag blue --tag green --pin "$KMS_PIN"
 kms_check "tags are blue, green" [ "$(json "$KMS_TMP/out.json" 'd["tags"]')" = "['blue', 'green']" ]
 
+# Aliases and metadata by JSON Patch; aliases are unique across the store and resolve keys.
+expect 0 "aliases: add two" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"front"},
+	{"op":"add","path":"/0","value":"edge"}]' --pin "$KMS_PIN"
+kms_check "aliases are edge, front" [ "$(json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'front']" ]
+expect 0 "key get by alias" "${K[@]}" key get front
+kms_check "is the www key" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
+expect 4 "an alias another key holds (across tokens)" "${K[@]}" key aliases "$beta_web" \
+	--patch '[{"op":"add","path":"/-","value":"front"}]' --pin "$KMS_PIN"
+expect 0 "aliases: replace one" "${K[@]}" key aliases www --patch '[{"op":"replace","path":"/1","value":"back"}]' \
+	--pin "$KMS_PIN"
+kms_check "aliases are edge, back" [ "$(json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'back']" ]
+expect 0 "now the beta key may take front" "${K[@]}" key aliases "$beta_web" \
+	--patch '[{"op":"add","path":"/-","value":"front"}]' --pin "$KMS_PIN"
+expect 2 "aliases: the same alias twice" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"edge"}]' \
+	--pin "$KMS_PIN"
+expect 2 "a patch that is not an array, before any PIN" "${K[@]}" key metadata www --patch '{"op":"add"}' --pin 0000
+expect 0 "metadata: test, replace, add, remove, move, copy" "${K[@]}" key metadata www --patch '[
+	{"op":"test","path":"/owner","value":"sec"},{"op":"replace","path":"/owner","value":"ops"},
+	{"op":"add","path":"/env","value":{"tier":1}},{"op":"remove","path":"/n"},
+	{"op":"copy","from":"/env","path":"/env2"},{"op":"move","from":"/env2/tier","path":"/tier"}]' --pin "$KMS_PIN"
+kms_check "metadata patched" [ "$(json "$KMS_TMP/out.json" 'd["metadata"]')" = \
+	"{'owner': 'ops', 'env': {'tier': 1}, 'env2': {}, 'tier': 1}" ]
+expect 4 "a failing test changes nothing" "${K[@]}" key metadata www --patch '[{"op":"remove","path":"/tier"},
+	{"op":"test","path":"/owner","value":"sec"}]' --pin "$KMS_PIN"
+expect 0 "key get www" "${K[@]}" key get www
+kms_check "metadata unchanged" [ "$(json "$KMS_TMP/out.json" 'd["metadata"]["tier"]')" = 1 ]
+
 # PyKCS11 reads the facts as vendor attributes and finds both halves by one tag.
 cat >"$KMS_TMP/facts.py" <<'PY'
 import sys, PyKCS11
