@@ -200,7 +200,8 @@ static const char *optval(const struct args *a, const struct verb *v, const char
 
 static void verb_help(const struct verb *v, FILE *out)
 {
-	fprintf(out, "usage: kms11 %s %s%s%s%s\n  %s\n", v->group, v->name, v->pos ? " " : "", v->pos ? v->pos : "",
+	fprintf(out, "usage: kms11 %s%s%s%s%s%s\n  %s\n", v->group, *v->name ? " " : "", v->name, v->pos ? " " : "",
+		v->pos ? v->pos : "",
 		v->opts && v->opts[0].name ? " [options]" : "", v->summary);
 	if (v->opts && v->opts[0].name)
 		fputs("options:\n", out);
@@ -540,6 +541,39 @@ static int run_life(const struct verb *v, struct args *a)
 	return key_close(ret, &e, &k, &l, true);
 }
 
+static const struct opt o_maintain[] = {
+	{"engine-id", "TOKEN", "this token only (default: every token)"},
+	{"pin", "PIN", "the user PIN of the tokens (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+/* kms11 maintain: what is due (scheduled deletions). Exit 0 when everything due was done, 5 when a token
+ * refused the PIN, 1 for another failure; the JSON says what was done either way. */
+static int run_maintain(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	json_t *out = NULL;
+	char *pin;
+	int ret;
+
+	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (!pin)
+		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+	if (kms_mgr_start(&e) != KMS_OK) {
+		free_secret(pin);
+		return say_err(&e);
+	}
+	ret = kms_maintain(OPT(a, v, "engine-id"), pin, &out, &e);
+	free_secret(pin);
+	kms_mgr_stop();
+	if (!out)
+		return say_err(&e);
+	if (ret == KMS_OK && json_array_size(json_object_get(out, "errors")))
+		ret = KMS_E_INTERNAL;
+	print_json(out);
+	return ret;
+}
+
 /* ---- token verbs ---- */
 
 static const struct opt o_token_init[] = {
@@ -738,6 +772,8 @@ static const struct verb verbs[] = {
 	 o_schedule, false, run_life},
 	{"key", "cancel-deletion", "KEY", "cancels a scheduled deletion; the key stays disabled", o_change, false,
 	 run_life},
+	{"maintain", "", NULL, "deletes the keys whose scheduled deletion is due (run it daily)", o_maintain, false,
+	 run_maintain},
 	{"token", "init", NULL, "initialises a token with its SO and user PINs", o_token_init, false, run_token_init},
 	{"token", "list", NULL, "lists the tokens", o_none, false, run_token_list},
 	{"store", "check", NULL, "verifies the store offline (exit 1 when damaged)", o_store, false, run_store_check},
@@ -781,6 +817,19 @@ int main(int argc, char **argv)
 			group_known = true;
 	if (!group_known)
 		return fail(2, "unknown command '%s' (kms11 --help lists them)", argv[1]);
+	/* A group that is a command by itself (kms11 maintain). */
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(verbs[i].group, argv[1]) && !*verbs[i].name) {
+			v = &verbs[i];
+			ret = parse(v, argc - 2, argv + 2, &a, &help);
+			if (ret)
+				return ret;
+			if (help) {
+				verb_help(v, stdout);
+				return 0;
+			}
+			return v->run(v, &a);
+		}
 	if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")) {
 		usage(argc < 3 ? stderr : stdout, argv[1]);
 		return argc < 3 ? 2 : 0;

@@ -602,3 +602,112 @@ out:
 	json_decref(seen);
 	return ret;
 }
+
+/* ---- maintenance: scheduled deletions that are due ---- */
+
+/* Deletes the key's objects when it is pending deletion and its date has come; KMS_E_CONFLICT (nothing
+ * changed) when not, checked inside the transaction so that a cancellation meanwhile wins. */
+static int purge_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	const struct kms_attr *d = kms_attrs_get(cur, CKA_KMS11_DELETION_DATE);
+	char buf[40];
+	time_t when;
+
+	(void)id;
+	(void)next;
+	if (kms_key_state(cur) != KMS11_STATE_PENDING_DELETION || !d || d->len == 0 || d->len >= sizeof(buf))
+		return kms_fail(ch->e, KMS_E_CONFLICT, "not pending deletion");
+	memcpy(buf, d->val, d->len);
+	buf[d->len] = 0;
+	if (kms_time_parse(buf, &when) != 0 || when > time(NULL))
+		return kms_fail(ch->e, KMS_E_CONFLICT, "deletion not due");
+	return -1;
+}
+
+int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e)
+{
+	struct kms_token *only = NULL;
+	json_t *deleted = json_array(), *errors = json_array();
+	bool denied = false;
+	int ret = KMS_OK;
+
+	*out = NULL;
+	if (engine_id && (ret = kms_mgr_token(engine_id, &only, e)) != KMS_OK)
+		goto out;
+	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
+		struct kms_token *tok = &kms_mod.tokens[i];
+		struct kms_attrs t = KMS_ATTRS_INIT;
+		struct kms_login l = {0};
+		struct kms_err ke0 = {0};
+		json_t *due = json_array(), *kid;
+		uint64_t *ids = NULL;
+		size_t n = 0, j;
+		char label[33];
+		CK_RV rv;
+
+		if (only && tok != only) {
+			json_decref(due);
+			continue;
+		}
+		kms_token_label(tok, label);
+		/* The PIN is checked on every token, due work or not: a wrong one shows the first day, not the day a
+		 * deletion falls due. */
+		if (kms_mgr_login(tok, pin, &l, &ke0) != KMS_OK) {
+			json_array_append_new(errors, json_pack("{s:s,s:s}", "engine_id", label, "err", ke0.msg));
+			denied = true;
+			json_decref(due);
+			continue;
+		}
+		kms_attrs_set_ulong(&t, CKA_KMS11_STATE, KMS11_STATE_PENDING_DELETION);
+		rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
+		kms_attrs_free(&t);
+		for (j = 0; rv == CKR_OK && j < n; j++) {
+			struct kms_attrs a = KMS_ATTRS_INIT;
+			const struct kms_attr *k;
+
+			if ((ids[j] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[j], &a) != CKR_OK)
+				continue;
+			k = kms_attrs_get(&a, CKA_KMS11_KEY_ID);
+			if (k) {
+				json_t *s = json_stringn((const char *)k->val, k->len);
+				json_t *x;
+				size_t q;
+				bool have = false;
+
+				json_array_foreach(due, q, x) have = have || json_equal(x, s);
+				if (!have)
+					json_array_append(due, s);
+				json_decref(s);
+			}
+			kms_attrs_free(&a);
+		}
+		free(ids);
+		json_array_foreach(due, j, kid)
+		{
+			struct change ch = {.fn = purge_fn};
+			struct kms_err ke = {0};
+			size_t seen = 0;
+
+			ch.e = &ke;
+			rv = kms_store_key_update(kms_mod.store, tok->no, (const uint8_t *)json_string_value(kid),
+						  json_string_length(kid), change_cb, &ch, &seen);
+			if (ch.ret == KMS_OK && rv == CKR_OK && seen)
+				json_array_append_new(deleted, json_pack("{s:s,s:O}", "engine_id", label, "key_id", kid));
+			else if (ch.ret != KMS_E_CONFLICT && ch.ret != KMS_OK)
+				json_array_append_new(errors, json_pack("{s:s,s:O,s:s}", "engine_id", label, "key_id", kid,
+									"err", ke.msg));
+			else if (rv != CKR_OK && ch.ret == KMS_OK)
+				json_array_append_new(errors, json_pack("{s:s,s:O,s:s}", "engine_id", label, "key_id", kid,
+									"err", "the store refused the deletion"));
+		}
+		kms_mgr_logout(&l);
+		json_decref(due);
+	}
+	*out = json_pack("{s:O,s:O}", "deleted", deleted, "errors", errors);
+	if (denied)
+		ret = KMS_E_DENIED;
+out:
+	json_decref(deleted);
+	json_decref(errors);
+	return ret;
+}

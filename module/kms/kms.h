@@ -109,6 +109,12 @@ int kms_json_patch_check(const char *patch, const char *field, struct kms_err *e
 int kms_key_patch_aliases(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e);
 int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e);
 
+/* The maintenance run (kms11 maintain, from cron or a timer): deletes the keys whose scheduled deletion date
+ * has passed, logging in with pin to each token (of engine_id, or all) that has one. *out:
+ * {"deleted": [{engine_id, key_id}], "errors": [{engine_id, key_id?, err}]}, also when the PIN was refused by
+ * a token (KMS_E_DENIED, that token skipped: the PIN is checked on every token, due work or not). */
+int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e);
+
 /* Every key of tok (or of every token for NULL), oldest first, as {"list": [...], "next": ""}. */
 int kms_key_list(const char *engine_id, json_t **out, struct kms_err *e);
 

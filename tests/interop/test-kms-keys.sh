@@ -254,6 +254,22 @@ kms_check "in two days it refuses to sign but verifies" \
 	[ "$(faketime -f '+2d' $PY "$KMS_TMP/expiry.py" "$KMS11_MODULE" later "$KMS_TMP/short.sig")" = \
 		"CKR_KEY_FUNCTION_NOT_PERMITTED True" ]
 
+# Scheduled deletion happens in kms11 maintain once the date has passed, never before (faketime moves its clock).
+expect 0 "create a key to delete later" "${K[@]}" key create --algorithm Ed25519 --name doomed --pin "$KMS_PIN"
+doomed_id=$(json "$KMS_TMP/out.json" 'd["key_id"]')
+expect 0 "schedule its deletion in 7 days" "${K[@]}" key schedule-deletion doomed --days 7 --pin "$KMS_PIN"
+expect 0 "kms11 maintain today" "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes nothing" [ "$(json "$KMS_TMP/out.json" '(d["deleted"], d["errors"])')" = "([], [])" ]
+expect 0 "the key is still there" "${K[@]}" key get doomed
+expect 0 "kms11 maintain in 6 days" faketime -f '+6d' "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes nothing" [ "$(json "$KMS_TMP/out.json" 'd["deleted"]')" = "[]" ]
+expect 0 "kms11 maintain in 8 days" faketime -f '+8d' "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes exactly the doomed key" [ "$(json "$KMS_TMP/out.json" 'd["deleted"]')" = \
+	"[{'engine_id': 'alpha', 'key_id': '$doomed_id'}]" ]
+expect 3 "the doomed key is gone" "${K[@]}" key get doomed
+expect 0 "www (its deletion cancelled) is still there" "${K[@]}" key get www
+expect 5 "kms11 maintain with a wrong PIN and nothing due" "${K[@]}" maintain --pin 9999
+
 # --- delete ---
 expect 0 "key delete" "${K[@]}" key delete data --pin "$KMS_PIN"
 kms_check "delete prints the key it deleted" [ "$(json "$KMS_TMP/out.json" 'd["name"]')" = data ]
