@@ -413,15 +413,51 @@ static int run_create(const struct verb *v, struct args *a)
 	return key_close(ret, &e, &k, &l, true);
 }
 
-static int run_list(const struct verb *v, struct args *a)
+static const struct opt o_list[] = {
+	{"filter", "EXPR", "field[op]value (FILTERS.md); repeat for more, all must hold"},
+	{"sort-by", "FIELD", "creation_ts (default), name, size, key_id, algorithm, engine_id, state"},
+	{"sort-mode", "MODE", "asc (default) or desc"},
+	{"page-size", "N", "keys per page, 1 to 1000 (default 25)"},
+	{"limit", "N", "the same as --page-size"},
+	{"bookmark", "B", "the \"next\" of the previous page"},
+	{"engine-id", "TOKEN", "this token only"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_count[] = {
+	{"filter", "EXPR", "field[op]value (FILTERS.md); repeat for more, all must hold"},
+	{"engine-id", "TOKEN", "this token only"},
+	{NULL, NULL, NULL},
+};
+
+/* key list, count and stats: the query is checked before the store is opened. */
+static int run_query(const struct verb *v, struct args *a)
 {
+	struct kms_query q = {.filters = a->rep[0], .nfilters = a->nrep[0]};
+	enum kms_query_kind kind = !strcmp(v->name, "count") ? KMS_QUERY_COUNT
+				   : !strcmp(v->name, "stats") ? KMS_QUERY_STATS
+							       : KMS_QUERY_LIST;
+	const char *mode = OPT(a, v, "sort-mode"), *ps = OPT(a, v, "page-size"), *lim = OPT(a, v, "limit");
 	struct kms_err e = {0};
+	unsigned long page = 0;
 	json_t *out = NULL;
 	int ret;
 
+	q.sort_by = OPT(a, v, "sort-by");
+	q.bookmark = OPT(a, v, "bookmark");
+	q.engine_id = OPT(a, v, "engine-id");
+	if (mode && strcmp(mode, "asc") && strcmp(mode, "desc"))
+		return fail(2, "sort_mode: '%s' is not asc or desc", mode);
+	q.desc = mode && !strcmp(mode, "desc");
+	if (ps && lim)
+		return fail(2, "page_size: --page-size and --limit are the same option");
+	if ((ps || lim) && !parse_num(ps ? ps : lim, 1, 1000, &page))
+		return fail(2, "page_size: '%s' is not a number from 1 to 1000", ps ? ps : lim);
+	q.page_size = page;
+	if (kms_query_check(&q, &e) != KMS_OK)
+		return say_err(&e);
 	if (kms_mgr_start(&e) != KMS_OK)
 		return say_err(&e);
-	ret = kms_key_list(OPT(a, v, "engine-id"), &out, &e);
+	ret = kms_key_query(&q, kind, &out, &e);
 	kms_mgr_stop();
 	return ret == KMS_OK ? print_json(out) : say_err(&e);
 }
@@ -756,7 +792,9 @@ static int run_store_check(const struct verb *v, struct args *a)
 
 static const struct verb verbs[] = {
 	{"key", "create", NULL, "makes a key; prints it", o_create, true, run_create},
-	{"key", "list", NULL, "lists the keys of every token (or of --engine-id)", o_read, false, run_list},
+	{"key", "list", NULL, "lists keys, filtered and sorted, a page at a time", o_list, true, run_query},
+	{"key", "count", NULL, "counts the keys a filter selects: {\"count\": N}", o_count, true, run_query},
+	{"key", "stats", NULL, "key counts by engine, algorithm and state (filters apply)", o_count, true, run_query},
 	{"key", "get", "KEY", "prints one key (KEY: key id, name, alias or pkcs11: URI)", o_read, false, run_get},
 	{"key", "delete", "KEY", "deletes a key at once, irreversibly; prints what it was", o_change, false,
 	 run_delete},

@@ -19,4 +19,8 @@ const char *kms_state_name(unsigned long state);
 /* A kms11.h list value (NULL: empty) as a JSON array of strings. */
 json_t *kms_list_json(const struct kms_attr *v);
 
+/* metadata[jsonpath] predicates (jsonpath.c): a syntax check, and the value on a document. */
+int kms_jsonpath_check(const char *text, struct kms_err *e);
+bool kms_jsonpath_match(json_t *doc, const char *text);
+
 #endif

@@ -115,8 +115,23 @@ int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *p
  * a token (KMS_E_DENIED, that token skipped: the PIN is checked on every token, due work or not). */
 int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e);
 
-/* Every key of tok (or of every token for NULL), oldest first, as {"list": [...], "next": ""}. */
-int kms_key_list(const char *engine_id, json_t **out, struct kms_err *e);
+/* A list, count or stats query in the language of FILTERS.md. */
+struct kms_query {
+	const char *const *filters; /* expressions; all are ANDed */
+	size_t nfilters;
+	const char *sort_by; /* NULL: creation_ts */
+	bool desc;
+	size_t page_size;     /* 0: 25; at most 1000 */
+	const char *bookmark; /* the "next" of the previous page, or NULL */
+	const char *engine_id;
+};
+enum kms_query_kind { KMS_QUERY_LIST, KMS_QUERY_COUNT, KMS_QUERY_STATS };
+/* Checks a query without touching the store: every filter, the sort field, the page size, the bookmark's form. */
+int kms_query_check(const struct kms_query *q, struct kms_err *e);
+/* Runs it: {"list": [...], "next": "<bookmark>"} (next empty on the last page), {"count": N}, or
+ * {"total": N, "engines": {...}, "algorithms": {...}, "states": {...}}. A bookmark of another query is
+ * KMS_E_INPUT. */
+int kms_key_query(const struct kms_query *q, enum kms_query_kind kind, json_t **out, struct kms_err *e);
 
 /* Encodes strings as a kms11.h list value (malloc'd; *len 0 and NULL for n == 0); KMS_E_INPUT naming field
  * for an empty element or one given twice. */
