@@ -14,7 +14,10 @@
 
 #include <jansson.h>
 
+#include <openssl/crypto.h>
+
 #include "common/mem.h"
+#include "common/util.h"
 #include "module/kms/kms.h"
 
 #define MAX_REPEAT 64
@@ -610,6 +613,231 @@ static int run_maintain(const struct verb *v, struct args *a)
 	return ret;
 }
 
+/* ---- crypto verbs ---- */
+
+static const struct opt o_sign[] = {
+	{"message", "B64", "the message (or digest), base64"},
+	{"algorithm", "A", "RSASSA_PKCS1_V1_5_SHA_256|384|512, RSASSA_PSS_SHA_256|384|512, ECDSA_SHA_256|384|512, ED25519"},
+	{"message-type", "T", "raw (default) or hash (the message is the digest)"},
+	{"signature", "B64", "verify: the signature, base64 (ECDSA in DER)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_encrypt[] = {
+	{"plaintext", "B64", "encrypt: the plaintext, base64"},
+	{"ciphertext", "C", "decrypt: a ciphertext of kms11 key encrypt"},
+	{"aad", "B64", "additional authenticated data, base64 (the OAEP label for RSA)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_hmac[] = {
+	{"message", "B64", "the message, base64"},
+	{"mac", "B64", "verify-hmac: the MAC, base64"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_data_key[] = {
+	{"bits", "N", "128, 192, 256 (default) or 512"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_pubkey[] = {
+	{"version", "N", "the key version (default: the primary)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{NULL, NULL, NULL},
+};
+
+/* Decodes the base64 of option name (required unless optional); exit status or 0. */
+static int b64_opt(const struct verb *v, struct args *a, const char *name, bool optional, uint8_t **out, size_t *len)
+{
+	const char *val = OPT(a, v, name);
+
+	*out = NULL;
+	*len = 0;
+	if (!val)
+		return optional ? 0 : fail(2, "%s: --%s is needed", name, name);
+	if (kms_base64_decode(val, out, len) != 0)
+		return fail(2, "%s: not standard base64", name);
+	return 0;
+}
+
+static json_t *b64_json(const uint8_t *p, size_t n)
+{
+	char *b = kms_base64_encode(p, n);
+	json_t *j = json_string(b ? b : "");
+
+	free(b);
+	return j;
+}
+
+static int run_sign(const struct verb *v, struct args *a)
+{
+	const char *type = OPT(a, v, "message-type"), *alg = OPT(a, v, "algorithm");
+	bool verify = !strcmp(v->name, "verify"), hash = type && !strcmp(type, "hash"), valid = false;
+	uint8_t *msg = NULL, *sig = NULL, *out = NULL;
+	size_t len = 0, siglen = 0, outlen = 0;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	int ret;
+
+	if (type && strcmp(type, "raw") && strcmp(type, "hash"))
+		return fail(2, "message_type: '%s' is not raw or hash", type);
+	if (!verify && OPT(a, v, "signature"))
+		return fail(2, "signature: only key verify takes --signature");
+	if ((ret = b64_opt(v, a, "message", false, &msg, &len)) != 0)
+		return ret;
+	if (verify && (ret = b64_opt(v, a, "signature", false, &sig, &siglen)) != 0)
+		goto out;
+	if (kms_sign_check(alg, hash, len, &e) != KMS_OK) {
+		ret = say_err(&e);
+		goto out;
+	}
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		goto out;
+	ret = verify ? kms_key_verify(&l, &k, alg, hash, msg, len, sig, siglen, &valid, &e)
+		     : kms_key_sign(&l, &k, alg, hash, msg, len, &out, &outlen, &e);
+	if (ret == KMS_OK)
+		print_json(verify ? json_pack("{s:b}", "valid", valid) : json_pack("{s:o}", "signature", b64_json(out, outlen)));
+	ret = key_close(ret, &e, &k, &l, false);
+out:
+	free(msg);
+	free(sig);
+	free(out);
+	return ret;
+}
+
+static int run_encrypt(const struct verb *v, struct args *a)
+{
+	bool dec = !strcmp(v->name, "decrypt");
+	uint8_t *pt = NULL, *aad = NULL;
+	size_t ptlen = 0, aadlen = 0;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	char *ct = NULL;
+	int ret;
+
+	if (dec ? OPT(a, v, "plaintext") != NULL : OPT(a, v, "ciphertext") != NULL)
+		return fail(2, "%s: key %s takes --%s", dec ? "plaintext" : "ciphertext", v->name,
+			    dec ? "ciphertext" : "plaintext");
+	if (dec && !OPT(a, v, "ciphertext"))
+		return fail(2, "ciphertext: --ciphertext is needed");
+	if (!dec && (ret = b64_opt(v, a, "plaintext", false, &pt, &ptlen)) != 0)
+		return ret;
+	if ((ret = b64_opt(v, a, "aad", true, &aad, &aadlen)) != 0)
+		goto out;
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		goto out;
+	if (dec) {
+		ret = kms_key_decrypt(&l, &k, OPT(a, v, "ciphertext"), aad, aadlen, &pt, &ptlen, &e);
+		if (ret == KMS_OK)
+			print_json(json_pack("{s:o}", "plaintext", b64_json(pt, ptlen)));
+	} else {
+		ret = kms_key_encrypt(&l, &k, pt, ptlen, aad, aadlen, &ct, &e);
+		if (ret == KMS_OK)
+			print_json(json_pack("{s:s}", "ciphertext", ct));
+	}
+	ret = key_close(ret, &e, &k, &l, false);
+out:
+	if (pt) {
+		kms_wipe(pt, ptlen);
+		dec ? kms_secure_free(pt) : free(pt);
+	}
+	free(aad);
+	free(ct);
+	return ret;
+}
+
+static int run_hmac(const struct verb *v, struct args *a)
+{
+	bool verify = !strcmp(v->name, "verify-hmac");
+	uint8_t *msg = NULL, *want = NULL, *mac = NULL;
+	size_t len = 0, wantlen = 0, maclen = 0;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	int ret;
+
+	if (!verify && OPT(a, v, "mac"))
+		return fail(2, "mac: only key verify-hmac takes --mac");
+	if ((ret = b64_opt(v, a, "message", false, &msg, &len)) != 0)
+		return ret;
+	if (verify && (ret = b64_opt(v, a, "mac", false, &want, &wantlen)) != 0)
+		goto out;
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		goto out;
+	ret = kms_key_hmac(&l, &k, msg, len, &mac, &maclen, &e);
+	if (ret == KMS_OK && verify)
+		print_json(json_pack("{s:b}", "valid", maclen == wantlen && CRYPTO_memcmp(mac, want, maclen) == 0));
+	else if (ret == KMS_OK)
+		print_json(json_pack("{s:o}", "mac", b64_json(mac, maclen)));
+	ret = key_close(ret, &e, &k, &l, false);
+out:
+	free(msg);
+	free(want);
+	kms_secure_free(mac);
+	return ret;
+}
+
+static int run_data_key(const struct verb *v, struct args *a)
+{
+	unsigned long bits = 256;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *dk = NULL;
+	size_t dklen = 0;
+	char *ct = NULL;
+	int ret;
+
+	if (OPT(a, v, "bits") && (!parse_num(OPT(a, v, "bits"), 128, 512, &bits) ||
+				  (bits != 128 && bits != 192 && bits != 256 && bits != 512)))
+		return fail(2, "bits: '%s' is not 128, 192, 256 or 512", OPT(a, v, "bits"));
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = kms_key_data_key(&l, &k, (unsigned)bits, &dk, &dklen, &ct, &e);
+	if (ret == KMS_OK)
+		print_json(json_pack("{s:o,s:s}", "plaintext", b64_json(dk, dklen), "ciphertext", ct));
+	kms_secure_free(dk);
+	free(ct);
+	return key_close(ret, &e, &k, &l, false);
+}
+
+static int run_public_key(const struct verb *v, struct args *a)
+{
+	unsigned long version = 0, have = 1;
+	struct kms_err e = {0};
+	struct kms_key k;
+	json_t *o, *pk;
+	int ret;
+
+	if (OPT(a, v, "version") && !parse_num(OPT(a, v, "version"), 1, ULONG_MAX, &version))
+		return fail(2, "version: '%s' is not a version number", OPT(a, v, "version"));
+	ret = key_open(v, a, false, &k, NULL);
+	if (ret)
+		return ret;
+	o = kms_key_json(&k);
+	pk = json_object_get(o, "public_key");
+	have = (unsigned long)json_integer_value(json_object_get(o, "version"));
+	if (!pk)
+		ret = kms_fail(&e, KMS_E_INPUT, "the key has no public key (a secret key)");
+	else if (version && version != have)
+		ret = kms_fail(&e, KMS_E_NOTFOUND, "version: the key has no version %lu", version);
+	else
+		print_json(json_pack("{s:O,s:I}", "public_key", pk, "version", (json_int_t)have));
+	json_decref(o);
+	return key_close(ret, &e, &k, NULL, false);
+}
+
 /* ---- token verbs ---- */
 
 static const struct opt o_token_init[] = {
@@ -804,6 +1032,16 @@ static const struct verb verbs[] = {
 	 run_patch},
 	{"key", "metadata", "KEY", "changes the key's metadata by a JSON Patch (paths like /owner)", o_patch, false,
 	 run_patch},
+	{"key", "sign", "KEY", "signs a message or digest: {\"signature\"}", o_sign, false, run_sign},
+	{"key", "verify", "KEY", "verifies a signature: {\"valid\"}", o_sign, false, run_sign},
+	{"key", "encrypt", "KEY", "AES-256-GCM (secret key) or RSA-OAEP-SHA-256: {\"ciphertext\"}", o_encrypt, false,
+	 run_encrypt},
+	{"key", "decrypt", "KEY", "decrypts a ciphertext of key encrypt: {\"plaintext\"}", o_encrypt, false, run_encrypt},
+	{"key", "hmac", "KEY", "HMAC of a message: {\"mac\"}", o_hmac, false, run_hmac},
+	{"key", "verify-hmac", "KEY", "checks an HMAC: {\"valid\"}", o_hmac, false, run_hmac},
+	{"key", "data-key", "KEY", "a fresh data key, plain and encrypted under KEY", o_data_key, false, run_data_key},
+	{"key", "public-key", "KEY", "the public key (PEM, base64): {\"public_key\", \"version\"}", o_pubkey, false,
+	 run_public_key},
 	{"key", "enable", "KEY", "lets the key be used again", o_change, false, run_life},
 	{"key", "disable", "KEY", "refuses every use of the key, for every application", o_change, false, run_life},
 	{"key", "schedule-deletion", "KEY", "refuses every use and deletes the key after --days (kms11 maintain)",

@@ -167,12 +167,15 @@ int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, stru
 		if (cls == CKO_PUBLIC_KEY && !k->has_pub) {
 			k->pub = a;
 			k->has_pub = true;
+			k->id_pub = ids[i];
 		} else if (cls == CKO_PRIVATE_KEY && !k->has_priv) {
 			k->priv = a;
 			k->has_priv = true;
+			k->id_priv = ids[i];
 		} else if (cls == CKO_SECRET_KEY && !k->has_sec) {
 			k->sec = a;
 			k->has_sec = true;
+			k->id_sec = ids[i];
 		} else {
 			kms_attrs_free(&a);
 		}

@@ -59,6 +59,7 @@ struct kms_key {
 	char kid[80];
 	struct kms_attrs pub, priv, sec;
 	bool has_pub, has_priv, has_sec;
+	uint64_t id_pub, id_priv, id_sec; /* their object handles */
 };
 void kms_key_free(struct kms_key *k);
 /* Loads the key with key id kid in tok; KMS_E_NOTFOUND when it has no object. */
@@ -114,6 +115,31 @@ int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *p
  * {"deleted": [{engine_id, key_id}], "errors": [{engine_id, key_id?, err}]}, also when the PIN was refused by
  * a token (KMS_E_DENIED, that token skipped: the PIN is checked on every token, due work or not). */
 int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e);
+
+/* ---- crypto by name (each needs a login on the key's token) ---- */
+
+/* Signs msg (message_type "raw", or "hash": msg is the digest itself, of the algorithm's length) with algorithm
+ * RSASSA_PKCS1_V1_5_SHA_256|384|512, RSASSA_PSS_SHA_256|384|512, ECDSA_SHA_256|384|512 (DER signature) or ED25519
+ * (raw only). *sig malloc'd. */
+int kms_key_sign(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
+		 uint8_t **sig, size_t *siglen, struct kms_err *e);
+/* Verifies; *valid false for a signature that does not verify (not an error). */
+int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
+		   const uint8_t *sig, size_t siglen, bool *valid, struct kms_err *e);
+/* Checks a signing algorithm name and message type against a message length, without a key (for the CLI). */
+int kms_sign_check(const char *alg, bool hash, size_t len, struct kms_err *e);
+/* Encrypts: AES-256-GCM under a secret AES key (aad optional), RSA-OAEP-SHA-256 under an RSA key (aad as the OAEP
+ * label). *ct is the text "kms11:v<version>:<base64>", malloc'd; decrypt takes it back. */
+int kms_key_encrypt(struct kms_login *l, struct kms_key *k, const uint8_t *pt, size_t ptlen, const uint8_t *aad,
+		    size_t aadlen, char **ct, struct kms_err *e);
+int kms_key_decrypt(struct kms_login *l, struct kms_key *k, const char *ct, const uint8_t *aad, size_t aadlen,
+		    uint8_t **pt, size_t *ptlen, struct kms_err *e);
+/* HMAC with an HMAC key (SHA-256, -384 or -512 by the key's size). */
+int kms_key_hmac(struct kms_login *l, struct kms_key *k, const uint8_t *msg, size_t len, uint8_t **mac, size_t *maclen,
+		 struct kms_err *e);
+/* A fresh data key of bits/8 random bytes, and its encryption under k (as kms_key_encrypt). */
+int kms_key_data_key(struct kms_login *l, struct kms_key *k, unsigned bits, uint8_t **dk, size_t *dklen, char **ct,
+		     struct kms_err *e);
 
 /* A list, count or stats query in the language of FILTERS.md. */
 struct kms_query {
