@@ -30,7 +30,13 @@
  *   a key whose state is not KMS11_STATE_ENABLED refuses every use (CKR_KEY_FUNCTION_NOT_PERMITTED);
  *   a key past its expiration date refuses signing, encryption, wrapping and derivation with the same
  *   code, and still verifies, decrypts and unwraps (NIST SP 800-57: the originator-usage period has
- *   ended, the recipient-usage period has not).
+ *   ended, the recipient-usage period has not);
+ *   so do the objects of a rotated key's older versions (CKA_KMS11_PRIMARY false).
+ *
+ * Versions: rotating a key makes a new object set (the new primary version) under the same key id, name,
+ * aliases, tags and metadata. The objects of older versions keep their CKA_KMS11_VERSION and get the label
+ * "<name>#v<version>", so that a label (pkcs11:object=<name>) finds the primary version only; an older version
+ * is found by its label, or by the key id with CKA_KMS11_VERSION.
  */
 #ifndef KMS11_H
 #define KMS11_H

@@ -316,9 +316,14 @@ static int kms_obj_put_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, uint6
 }
 
 /* Writes n objects in one transaction (all or none); see kms_store_obj_put and _create_many. */
+static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, const uint8_t *kid, size_t kidlen,
+			      kms_store_objs_update_fn fn, void *ctx, size_t *n, CK_RV *rv);
+
 static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
-			      const struct kms_attrs *const *attrs, size_t n, bool create)
+			      const struct kms_attrs *const *attrs, size_t n, bool create,
+			      const struct kms_store_key_change *chg)
 {
+	CK_RV fnrv = CKR_OK;
 	MDB_txn *txn = NULL;
 	uint8_t **recs;
 	size_t *lens;
@@ -343,6 +348,13 @@ static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *
 		}
 	}
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	/* The key's existing objects change first (they do not include the new ones). */
+	if (rc == 0 && chg)
+		rc = kms_key_update_txn(s, txn, no, chg->kid, chg->kidlen, chg->fn, chg->ctx, NULL, &fnrv);
+	if (rc == 0 && fnrv != CKR_OK) {
+		rv = fnrv;
+		goto out;
+	}
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = kms_obj_put_txn(s, txn, no, ids[i], recs[i], lens[i], create);
 	if (rc == MDB_KEYEXIST) {
@@ -373,7 +385,7 @@ CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const str
 {
 	if (!s || !a || id == 0)
 		return CKR_ARGUMENTS_BAD;
-	return kms_obj_put_many(s, no, &id, &a, 1, create);
+	return kms_obj_put_many(s, no, &id, &a, 1, create, NULL);
 }
 
 CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
@@ -383,7 +395,15 @@ CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t
 		return CKR_ARGUMENTS_BAD;
 	if (n == 0)
 		return CKR_OK;
-	return kms_obj_put_many(s, no, ids, attrs, n, true);
+	return kms_obj_put_many(s, no, ids, attrs, n, true, NULL);
+}
+
+CK_RV kms_store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
+			       const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg)
+{
+	if (!s || !n || !ids || !attrs || (chg && (!chg->kid || !chg->kidlen || !chg->fn)))
+		return CKR_ARGUMENTS_BAD;
+	return kms_obj_put_many(s, no, ids, attrs, n, true, chg);
 }
 
 CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx)
@@ -778,11 +798,11 @@ int kms_store_reindex(struct kms_store *s, MDB_txn *txn)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
-			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
+/* kms_store_key_update inside txn: an LMDB code, or *rv set by fn (then the caller aborts). */
+static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, const uint8_t *kid, size_t kidlen,
+			      kms_store_objs_update_fn fn, void *ctx, size_t *n, CK_RV *rv)
 {
 	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
-	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
 	struct kms_ikey ik;
 	MDB_val k, v, r;
@@ -790,16 +810,10 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 	size_t nids = 0, cap = 0;
 	uint8_t *rec = NULL;
 	size_t reclen = 0;
-	CK_RV rv = CKR_OK;
 	int rc;
 
-	if (n)
-		*n = 0;
-	if (!s || !fn || !kid || !kidlen)
-		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc == 0)
-		rc = kms_ikey_bytes(s, &ik, no, kid, kidlen);
+	*rv = CKR_OK;
+	rc = kms_ikey_bytes(s, &ik, no, kid, kidlen);
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, s->dbi[KMS_DB_KEYID], &c);
 	/* The ids first: writing moves entries of this index under the cursor. */
@@ -811,7 +825,7 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
-	for (size_t i = 0; rc == 0 && rv == CKR_OK && i < nids; i++) {
+	for (size_t i = 0; rc == 0 && *rv == CKR_OK && i < nids; i++) {
 		uint8_t idbuf[8];
 		MDB_val idk = { 8, idbuf };
 		const uint8_t *kv;
@@ -833,21 +847,21 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		kms_attrs_free(&next);
 		if (kms_attrs_decode(r.mv_data, r.mv_size, &cur) < 0) {
 			KMS_ERR("store: object %llu: bad record", (unsigned long long)ids[i]);
-			rv = CKR_DEVICE_ERROR;
+			*rv = CKR_DEVICE_ERROR;
 			break;
 		}
 		if (n)
 			(*n)++;
-		rv = fn(ctx, ids[i], &cur, &next);
-		if (rv == KMS_STORE_RV_DELETE) {
-			rv = CKR_OK;
+		*rv = fn(ctx, ids[i], &cur, &next);
+		if (*rv == KMS_STORE_RV_DELETE) {
+			*rv = CKR_OK;
 			rc = kms_store_obj_del_txn(s, txn, ids[i]);
 			continue;
 		}
-		if (rv != CKR_OK || next.n == 0)
+		if (*rv != CKR_OK || next.n == 0)
 			continue;
 		if (kms_attrs_encode(&next, &rec, &reclen) < 0) {
-			rv = CKR_HOST_MEMORY;
+			*rv = CKR_HOST_MEMORY;
 			break;
 		}
 		rc = kms_obj_put_txn(s, txn, no, ids[i], rec, reclen, false);
@@ -855,6 +869,26 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		free(rec);
 		rec = NULL;
 	}
+	free(ids);
+	kms_attrs_free(&cur);
+	kms_attrs_free(&next);
+	return rc;
+}
+
+CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
+			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
+{
+	MDB_txn *txn = NULL;
+	CK_RV rv = CKR_OK;
+	int rc;
+
+	if (n)
+		*n = 0;
+	if (!s || !fn || !kid || !kidlen)
+		return CKR_ARGUMENTS_BAD;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = kms_key_update_txn(s, txn, no, kid, kidlen, fn, ctx, n, &rv);
 	if (rv == CKR_OK && rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -863,8 +897,5 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "key update");
 	if (txn)
 		mdb_txn_abort(txn);
-	free(ids);
-	kms_attrs_free(&cur);
-	kms_attrs_free(&next);
 	return rv;
 }

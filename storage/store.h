@@ -105,6 +105,17 @@ CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_upd
 #define KMS_STORE_RV_DELETE (CKR_VENDOR_DEFINED | 0x4b4d0001UL)
 CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
 			   kms_store_objs_update_fn fn, void *ctx, size_t *n);
+/* A change of a key's existing objects made in the transaction that creates its new objects (a rotation). */
+struct kms_store_key_change {
+	const uint8_t *kid;
+	size_t kidlen;
+	kms_store_objs_update_fn fn;
+	void *ctx;
+};
+/* As kms_store_obj_create_many, and in the same transaction, first applies chg (as kms_store_key_update) to the
+ * objects the key has already; an error of chg's fn aborts everything and is returned. */
+CK_RV kms_store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
+			       const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg);
 /* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE
  * transaction: all are written or none (a key pair is never half-written). CKR_DEVICE_ERROR
  * when an id already exists (or appears twice), CKR_ARGUMENTS_BAD when one is 0; other errors

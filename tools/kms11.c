@@ -278,6 +278,29 @@ static int parse(const struct verb *v, int argc, char **argv, struct args *a, bo
 	return 0;
 }
 
+/* Decodes the base64 of option name (required unless optional); exit status or 0. */
+static int b64_opt(const struct verb *v, struct args *a, const char *name, bool optional, uint8_t **out, size_t *len)
+{
+	const char *val = OPT(a, v, name);
+
+	*out = NULL;
+	*len = 0;
+	if (!val)
+		return optional ? 0 : fail(2, "%s: --%s is needed", name, name);
+	if (kms_base64_decode(val, out, len) != 0)
+		return fail(2, "%s: not standard base64", name);
+	return 0;
+}
+
+static json_t *b64_json(const uint8_t *p, size_t n)
+{
+	char *b = kms_base64_encode(p, n);
+	json_t *j = json_string(b ? b : "");
+
+	free(b);
+	return j;
+}
+
 /* ---- key verbs ---- */
 
 static const struct opt o_create[] = {
@@ -552,6 +575,62 @@ static int run_patch(const struct verb *v, struct args *a)
 	return key_close(ret, &e, &k, &l, true);
 }
 
+static const struct opt o_rotate[] = {
+	{"key-material", "B64", "the new version's material (secret keys imported with theirs)"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_rotation[] = {
+	{"period-days", "N", "rotate automatically every N days (kms11 maintain does it)"},
+	{"off", NULL, "no automatic rotation"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+static int run_rotate(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *mat = NULL;
+	size_t matlen = 0;
+	int ret;
+
+	if ((ret = b64_opt(v, a, "key-material", true, &mat, &matlen)) != 0)
+		return ret;
+	ret = key_open(v, a, true, &k, &l);
+	if (ret == 0) {
+		ret = kms_key_rotate(&l, &k, mat, matlen, &e);
+		ret = key_close(ret, &e, &k, &l, true);
+	}
+	if (mat) {
+		kms_wipe(mat, matlen);
+		free(mat);
+	}
+	return ret;
+}
+
+static int run_rotation(const struct verb *v, struct args *a)
+{
+	unsigned long days = 0;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	int ret;
+
+	if (!OPT(a, v, "period-days") == !OPT(a, v, "off"))
+		return fail(2, "period_days: give --period-days N or --off");
+	if (OPT(a, v, "period-days") && !parse_num(OPT(a, v, "period-days"), 1, 36500, &days))
+		return fail(2, "period_days: '%s' is not a number of days from 1 to 36500", OPT(a, v, "period-days"));
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		return ret;
+	ret = kms_key_rotation(&l, &k, (unsigned)days, &e);
+	return key_close(ret, &e, &k, &l, true);
+}
+
 static int run_life(const struct verb *v, struct args *a)
 {
 	static const struct {
@@ -650,29 +729,6 @@ static const struct opt o_pubkey[] = {
 	{"engine-id", "TOKEN", "look in this token only"},
 	{NULL, NULL, NULL},
 };
-
-/* Decodes the base64 of option name (required unless optional); exit status or 0. */
-static int b64_opt(const struct verb *v, struct args *a, const char *name, bool optional, uint8_t **out, size_t *len)
-{
-	const char *val = OPT(a, v, name);
-
-	*out = NULL;
-	*len = 0;
-	if (!val)
-		return optional ? 0 : fail(2, "%s: --%s is needed", name, name);
-	if (kms_base64_decode(val, out, len) != 0)
-		return fail(2, "%s: not standard base64", name);
-	return 0;
-}
-
-static json_t *b64_json(const uint8_t *p, size_t n)
-{
-	char *b = kms_base64_encode(p, n);
-	json_t *j = json_string(b ? b : "");
-
-	free(b);
-	return j;
-}
 
 static int run_sign(const struct verb *v, struct args *a)
 {
@@ -814,10 +870,10 @@ static int run_data_key(const struct verb *v, struct args *a)
 
 static int run_public_key(const struct verb *v, struct args *a)
 {
-	unsigned long version = 0, have = 1;
+	unsigned long version = 0, got = 0;
 	struct kms_err e = {0};
 	struct kms_key k;
-	json_t *o, *pk;
+	char *pem = NULL;
 	int ret;
 
 	if (OPT(a, v, "version") && !parse_num(OPT(a, v, "version"), 1, ULONG_MAX, &version))
@@ -825,16 +881,10 @@ static int run_public_key(const struct verb *v, struct args *a)
 	ret = key_open(v, a, false, &k, NULL);
 	if (ret)
 		return ret;
-	o = kms_key_json(&k);
-	pk = json_object_get(o, "public_key");
-	have = (unsigned long)json_integer_value(json_object_get(o, "version"));
-	if (!pk)
-		ret = kms_fail(&e, KMS_E_INPUT, "the key has no public key (a secret key)");
-	else if (version && version != have)
-		ret = kms_fail(&e, KMS_E_NOTFOUND, "version: the key has no version %lu", version);
-	else
-		print_json(json_pack("{s:O,s:I}", "public_key", pk, "version", (json_int_t)have));
-	json_decref(o);
+	ret = kms_key_public_pem(&k, version, &pem, &got, &e);
+	if (ret == KMS_OK)
+		print_json(json_pack("{s:s,s:I}", "public_key", pem, "version", (json_int_t)got));
+	free(pem);
 	return key_close(ret, &e, &k, NULL, false);
 }
 
@@ -1042,13 +1092,18 @@ static const struct verb verbs[] = {
 	{"key", "data-key", "KEY", "a fresh data key, plain and encrypted under KEY", o_data_key, false, run_data_key},
 	{"key", "public-key", "KEY", "the public key (PEM, base64): {\"public_key\", \"version\"}", o_pubkey, false,
 	 run_public_key},
+	{"key", "rotate", "KEY", "makes a new primary version; older ones still verify, decrypt and unwrap", o_rotate,
+	 false, run_rotate},
+	{"key", "rotation", "KEY", "sets automatic rotation (--period-days N) or turns it off", o_rotation, false,
+	 run_rotation},
 	{"key", "enable", "KEY", "lets the key be used again", o_change, false, run_life},
 	{"key", "disable", "KEY", "refuses every use of the key, for every application", o_change, false, run_life},
 	{"key", "schedule-deletion", "KEY", "refuses every use and deletes the key after --days (kms11 maintain)",
 	 o_schedule, false, run_life},
 	{"key", "cancel-deletion", "KEY", "cancels a scheduled deletion; the key stays disabled", o_change, false,
 	 run_life},
-	{"maintain", "", NULL, "deletes the keys whose scheduled deletion is due (run it daily)", o_maintain, false,
+	{"maintain", "", NULL, "deletes and rotates the keys whose deletion or rotation is due (run it daily)", o_maintain,
+	 false,
 	 run_maintain},
 	{"token", "init", NULL, "initialises a token with its SO and user PINs", o_token_init, false, run_token_init},
 	{"token", "list", NULL, "lists the tokens", o_none, false, run_token_list},

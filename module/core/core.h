@@ -58,6 +58,7 @@ struct kms_obj {
 	 * an operation reads no attribute and no store record for them. */
 	unsigned long state; /* CKA_KMS11_STATE (KMS11_STATE_ENABLED when absent) */
 	time_t not_after;    /* CKA_KMS11_EXPIRATION_DATE; 0 when none */
+	bool old_version;    /* CKA_KMS11_PRIMARY false: a rotated key's older version */
 };
 
 struct kms_token {
@@ -127,8 +128,10 @@ struct kms_session {
 	struct kms_active op[KMS_OP__COUNT];
 	struct kms_msg msg[KMS_MSG__COUNT];
 	struct kms_find find;
-	/* Set by the management plane on a session of its own: facts every key it creates gets (merged last). */
+	/* Set by the management plane on a session of its own: facts every key it creates gets (merged last), and
+	 * a change of the key's existing objects made in the transaction that stores the new ones (a rotation). */
 	const struct kms_attrs *facts;
+	const struct kms_store_key_change *key_change;
 };
 
 struct kms_module {
@@ -315,7 +318,7 @@ void kms_obj_cache_clear_locked(struct kms_token *tok);
 struct kms_obj *kms_obj_new(uint64_t id, struct kms_attrs *attrs);
 /* Whether key o may be used now (kms11.h's lifecycle): CKR_KEY_FUNCTION_NOT_PERMITTED unless its state is
  * enabled, and, for an originator use (sign, encrypt, wrap, derive: originator true), unless it is before its
- * expiration date. */
+ * expiration date and of the key's primary version (an older version only verifies, decrypts and unwraps). */
 CK_RV kms_obj_may_use(const struct kms_obj *o, bool originator);
 /* CKR_SESSION_READ_ONLY / CKR_USER_NOT_LOGGED_IN when the session may not write such an object. */
 CK_RV kms_obj_may_write(struct kms_session *s, bool token, bool priv);

@@ -150,7 +150,8 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, uint8_t 
 	if (rv == CKR_OK)
 		rv = seal_into(s->tok, id, attrs, sealme, bloblen);
 	if (rv == CKR_OK)
-		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
+		rv = s->key_change ? kms_store_obj_create_key(kms_mod.store, s->tok->no, &id, one, 1, s->key_change)
+				   : kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
 	if (rv == CKR_OK)
 		*h = id;
 	kms_secure_free(value);
@@ -183,7 +184,8 @@ static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct km
 	if (rv == CKR_OK)
 		rv = seal_into(s->tok, ids[0], priv, *blob, bloblen);
 	if (rv == CKR_OK)
-		rv = kms_store_obj_create_many(kms_mod.store, s->tok->no, ids, both, 2);
+		rv = s->key_change ? kms_store_obj_create_key(kms_mod.store, s->tok->no, ids, both, 2, s->key_change)
+				   : kms_store_obj_create_many(kms_mod.store, s->tok->no, ids, both, 2);
 	if (rv == CKR_OK) {
 		*hpriv = ids[0];
 		*hpub = ids[1];

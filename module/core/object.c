@@ -42,6 +42,7 @@ static void life_read(struct kms_obj *o)
 
 	if (kms_attrs_get_ulong(&o->attrs, CKA_KMS11_STATE, &o->state) != 0)
 		o->state = kms_attrs_get(&o->attrs, CKA_KMS11_STATE) ? 0 : KMS11_STATE_ENABLED;
+	o->old_version = !kms_attrs_get_bool(&o->attrs, CKA_KMS11_PRIMARY, true);
 	o->not_after = 0;
 	if (exp && exp->len) {
 		char buf[40];
@@ -80,7 +81,7 @@ CK_RV kms_obj_may_use(const struct kms_obj *o, bool originator)
 {
 	if (o->state != KMS11_STATE_ENABLED)
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
-	if (originator && o->not_after && time(NULL) >= o->not_after)
+	if (originator && (o->old_version || (o->not_after && time(NULL) >= o->not_after)))
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	return CKR_OK;
 }

@@ -170,22 +170,99 @@ static int create_facts(const struct kms_create *c, struct kms_attrs *f, struct 
 	return err ? kms_fail(e, KMS_E_INTERNAL, "out of memory") : KMS_OK;
 }
 
-int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_key *out, struct kms_err *e)
+/* Makes the objects of a key (a new key, or a new version of one): algorithm alg of bits (0: its default),
+ * labelled name, with the session's facts and key change. *kid gets the new key id (malloc'd). A secret key
+ * comes from material when it is not NULL (an imported version), else from the engine. */
+static int make_key(struct kms_login *l, const char *alg, unsigned long bits, const char *name, bool extractable,
+		    const uint8_t *material, size_t matlen, char **kid, struct kms_err *e)
 {
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = c->extractable ? CK_TRUE : CK_FALSE;
-	CK_BBOOL sens = c->extractable ? CK_FALSE : CK_TRUE;
-	CK_ULONG bits = c->size, bytes;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = extractable ? CK_TRUE : CK_FALSE;
+	CK_BBOOL sens = extractable ? CK_FALSE : CK_TRUE;
+	CK_ULONG cbits = bits, bytes;
 	CK_OBJECT_CLASS sec = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt;
 	CK_MECHANISM mech = {0, NULL, 0};
-	CK_ATTRIBUTE pub[8], priv[12];
+	CK_ATTRIBUTE pub[8], priv[13];
 	CK_ULONG npub = 0, npriv = 0;
 	CK_OBJECT_HANDLE hpub = 0, hpriv = 0;
-	struct kms_attrs facts = KMS_ATTRS_INIT, a = KMS_ATTRS_INIT;
-	const struct kms_attr *kid;
+	struct kms_attrs a = KMS_ATTRS_INIT;
+	const struct kms_attr *k;
 	bool secret = false;
-	char *kidstr;
 	CK_RV rv;
+
+	*kid = NULL;
+	pub[npub++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
+	pub[npub++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
+	pub[npub++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, 1};
+	priv[npriv++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
+	priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
+	priv[npriv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, 1};
+	priv[npriv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &sens, 1};
+	priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &ext, 1};
+	if (!strcasecmp(alg, "RSA")) {
+		cbits = cbits ? cbits : 2048;
+		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+		pub[npub++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &cbits, sizeof(cbits)};
+		pub[npub++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &yes, 1};
+		pub[npub++] = (CK_ATTRIBUTE){CKA_WRAP, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_DECRYPT, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_UNWRAP, &yes, 1};
+	} else if (!strcasecmp(alg, "ECDSA")) {
+		mech.mechanism = CKM_EC_KEY_PAIR_GEN;
+		pub[npub++] = cbits == 384 ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p384, sizeof(oid_p384)}
+			      : cbits == 521 ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p521, sizeof(oid_p521)}
+					     : (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p256, sizeof(oid_p256)};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, 1};
+	} else if (!strcasecmp(alg, "Ed25519")) {
+		mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+		pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_ed25519, sizeof(oid_ed25519)};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
+	} else if (!strcasecmp(alg, "AES") || !strcasecmp(alg, "HMAC")) {
+		bool aes = !strcasecmp(alg, "AES");
+
+		secret = true;
+		bytes = material ? matlen : (cbits ? cbits : 256) / 8;
+		kt = aes ? CKK_AES : CKK_GENERIC_SECRET;
+		mech.mechanism = aes ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN;
+		npriv = 0;
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_CLASS, &sec, sizeof(sec)};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof(kt)};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &sens, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &ext, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_ENCRYPT, aes ? &yes : &no, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_DECRYPT, aes ? &yes : &no, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, aes ? &no : &yes, 1};
+		priv[npriv++] = (CK_ATTRIBUTE){CKA_VERIFY, aes ? &no : &yes, 1};
+		if (material)
+			priv[npriv++] = (CK_ATTRIBUTE){CKA_VALUE, (void *)material, matlen};
+		else
+			priv[npriv++] = (CK_ATTRIBUTE){CKA_VALUE_LEN, &bytes, sizeof(bytes)};
+	} else {
+		return kms_fail(e, KMS_E_INPUT, "algorithm: '%s' cannot be made", alg);
+	}
+	if (material && !secret)
+		return kms_fail(e, KMS_E_INPUT, "key_material: only secret keys (AES, HMAC) take given material");
+	rv = material ? kms_obj_create(l->s, priv, npriv, &hpriv)
+	     : secret ? kms_obj_generate_secret(l->s, &mech, priv, npriv, &hpriv)
+		      : kms_obj_generate_pair(l->s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
+	if (rv != CKR_OK)
+		return kms_fail_rv(e, material ? "key import" : "key generation", rv);
+	rv = kms_obj_read(l->tok, hpriv, &a);
+	k = rv == CKR_OK ? kms_attrs_get(&a, CKA_KMS11_KEY_ID) : NULL;
+	*kid = k ? strndup((const char *)k->val, k->len) : NULL;
+	kms_attrs_free(&a);
+	return *kid ? KMS_OK : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+}
+
+int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_key *out, struct kms_err *e)
+{
+	struct kms_attrs facts = KMS_ATTRS_INIT;
+	char *kid = NULL;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -194,70 +271,13 @@ int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_k
 		kms_attrs_free(&facts);
 		return ret;
 	}
-	pub[npub++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
-	pub[npub++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->name, strlen(c->name)};
-	pub[npub++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, 1};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->name, strlen(c->name)};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, 1};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &sens, 1};
-	priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &ext, 1};
-	if (!strcasecmp(c->algorithm, "RSA")) {
-		bits = bits ? bits : 2048;
-		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-		pub[npub++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
-		pub[npub++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &yes, 1};
-		pub[npub++] = (CK_ATTRIBUTE){CKA_WRAP, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_DECRYPT, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_UNWRAP, &yes, 1};
-	} else if (!strcasecmp(c->algorithm, "ECDSA")) {
-		mech.mechanism = CKM_EC_KEY_PAIR_GEN;
-		pub[npub++] = bits == 384 ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p384, sizeof(oid_p384)}
-			      : bits == 521 ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p521, sizeof(oid_p521)}
-					    : (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_p256, sizeof(oid_p256)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, 1};
-	} else if (!strcasecmp(c->algorithm, "Ed25519")) {
-		mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
-		pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_ed25519, sizeof(oid_ed25519)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, 1};
-	} else {
-		bool aes = !strcasecmp(c->algorithm, "AES");
-
-		secret = true;
-		bytes = (bits ? bits : 256) / 8;
-		kt = aes ? CKK_AES : CKK_GENERIC_SECRET;
-		mech.mechanism = aes ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN;
-		npriv = 0;
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_CLASS, &sec, sizeof(sec)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof(kt)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->name, strlen(c->name)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &sens, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &ext, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_VALUE_LEN, &bytes, sizeof(bytes)};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_ENCRYPT, aes ? &yes : &no, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_DECRYPT, aes ? &yes : &no, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, aes ? &no : &yes, 1};
-		priv[npriv++] = (CK_ATTRIBUTE){CKA_VERIFY, aes ? &no : &yes, 1};
-	}
 	l->s->facts = &facts;
-	rv = secret ? kms_obj_generate_secret(l->s, &mech, priv, npriv, &hpriv)
-		    : kms_obj_generate_pair(l->s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
+	ret = make_key(l, c->algorithm, c->size, c->name, c->extractable, NULL, 0, &kid, e);
 	l->s->facts = NULL;
 	kms_attrs_free(&facts);
-	if (rv != CKR_OK)
-		return kms_fail_rv(e, "key generation", rv);
-	rv = kms_obj_read(l->tok, hpriv, &a);
-	kid = rv == CKR_OK ? kms_attrs_get(&a, CKA_KMS11_KEY_ID) : NULL;
-	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
-	kms_attrs_free(&a);
-	if (!kidstr)
-		return kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
-	ret = kms_key_load(l->tok, kidstr, out, e);
-	free(kidstr);
+	if (ret == KMS_OK)
+		ret = kms_key_load(l->tok, kid, out, e);
+	free(kid);
 	return ret;
 }
 
@@ -277,6 +297,7 @@ struct change {
 	uint8_t *patched;      /* the patched value, computed from the first object the transaction reads */
 	size_t patchedlen;
 	bool done;
+	unsigned long from_version; /* rotate: the primary version being replaced */
 };
 
 static CK_RV change_cb(void *ctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
@@ -349,12 +370,25 @@ int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e)
 	return seen ? KMS_OK : kms_fail(e, KMS_E_NOTFOUND, "key '%s' not found (deleted meanwhile)", k->kid);
 }
 
+/* The label of a key's object: the name for the primary version, "<name>#v<version>" for an older one. */
+static int set_version_label(struct change *ch, const struct kms_attrs *cur, struct kms_attrs *next, bool primary)
+{
+	unsigned long ver = 1;
+	char label[300];
+
+	kms_attrs_get_ulong(cur, CKA_KMS11_VERSION, &ver);
+	if (primary)
+		snprintf(label, sizeof(label), "%s", ch->name);
+	else
+		snprintf(label, sizeof(label), "%s#v%lu", ch->name, ver);
+	return kms_attrs_set(next, CKA_LABEL, label, strlen(label)) ? kms_fail(ch->e, KMS_E_INTERNAL, "out of memory")
+								     : KMS_OK;
+}
+
 static int rename_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
 {
 	(void)id;
-	(void)cur;
-	return kms_attrs_set(next, CKA_LABEL, ch->name, strlen(ch->name)) ? kms_fail(ch->e, KMS_E_INTERNAL, "out of memory")
-									     : KMS_OK;
+	return set_version_label(ch, cur, next, kms_attrs_get_bool(cur, CKA_KMS11_PRIMARY, true));
 }
 
 int kms_key_rename(struct kms_login *l, struct kms_key *k, const char *name, struct kms_err *e)
@@ -514,6 +548,140 @@ int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *p
 	return key_patch(l, k, CKA_KMS11_METADATA, patch, e);
 }
 
+/* ---- versions and rotation ---- */
+
+/* Rotation's change of the existing objects: the primary version's become an older version (labelled
+ * "<name>#v<version>", not primary, no rotation date); a primary version other than the one rotated means a
+ * rotation happened meanwhile. */
+static int demote_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	unsigned long ver = 1;
+	int ret;
+
+	(void)id;
+	if (!kms_attrs_get_bool(cur, CKA_KMS11_PRIMARY, true))
+		return KMS_OK;
+	kms_attrs_get_ulong(cur, CKA_KMS11_VERSION, &ver);
+	if (ver != ch->from_version)
+		return kms_fail(ch->e, KMS_E_CONFLICT, "the key was rotated meanwhile (version %lu)", ver);
+	if ((ret = set_version_label(ch, cur, next, false)) != KMS_OK)
+		return ret;
+	kms_attrs_del(next, CKA_KMS11_NEXT_ROTATION);
+	return kms_attrs_set_bool(next, CKA_KMS11_PRIMARY, false) ? kms_fail(ch->e, KMS_E_INTERNAL, "out of memory")
+								   : KMS_OK;
+}
+
+/* The facts a key's new version carries over from the current one. */
+static int version_facts(const struct kms_key *k, unsigned long version, struct kms_attrs *f, struct kms_err *e)
+{
+	static const CK_ATTRIBUTE_TYPE carried[] = {CKA_KMS11_TAGS,	      CKA_KMS11_ALIASES,	 CKA_KMS11_METADATA,
+						    CKA_KMS11_DESCRIPTION,    CKA_KMS11_EXPIRATION_DATE, CKA_KMS11_STATE,
+						    CKA_KMS11_ROTATION_DAYS};
+	const struct kms_attrs *a = kms_key_main(k);
+	unsigned long days = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
+		const struct kms_attr *v = kms_attrs_get(a, carried[i]);
+
+		if (v)
+			err |= kms_attrs_set(f, v->type, v->val, v->len);
+	}
+	err |= kms_attrs_set(f, CKA_KMS11_KEY_ID, k->kid, strlen(k->kid));
+	err |= kms_attrs_set_ulong(f, CKA_KMS11_VERSION, version);
+	err |= kms_attrs_set_bool(f, CKA_KMS11_PRIMARY, true);
+	if (kms_attrs_get_ulong(a, CKA_KMS11_ROTATION_DAYS, &days) == 0 && days) {
+		char ts[32];
+
+		kms_time_iso8601(time(NULL) + (time_t)days * 86400, ts, sizeof(ts));
+		err |= kms_attrs_set(f, CKA_KMS11_NEXT_ROTATION, ts, strlen(ts));
+	}
+	return err ? kms_fail(e, KMS_E_INTERNAL, "out of memory") : KMS_OK;
+}
+
+int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *material, size_t matlen, struct kms_err *e)
+{
+	const struct kms_attrs *a = kms_key_main(k);
+	const struct kms_attr *label = kms_attrs_get(a, CKA_LABEL);
+	struct change ch = {.fn = demote_fn};
+	struct kms_store_key_change chg = {(const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch};
+	struct kms_attrs facts = KMS_ATTRS_INIT;
+	struct kms_err inner = {0};
+	unsigned long version = 1, bits;
+	const char *alg;
+	char *name, *kid = NULL, kidcopy[sizeof(k->kid)];
+	bool extractable;
+	int ret;
+
+	if (l->tok != k->tok)
+		return kms_fail(e, KMS_E_INTERNAL, "logged in to another token than the key's");
+	if (kms_key_state(a) != KMS11_STATE_ENABLED)
+		return kms_fail(e, KMS_E_CONFLICT, "the key is %s: only an enabled key rotates", kms_state_name(kms_key_state(a)));
+	kms_key_kind(a, &alg, &bits);
+	if (material) {
+		if (!k->has_sec)
+			return kms_fail(e, KMS_E_INPUT, "key_material: only secret keys (AES, HMAC) take given material");
+		if (!strcmp(alg, "AES") ? (matlen != 16 && matlen != 24 && matlen != 32) : (matlen < 32 || matlen > 64))
+			return kms_fail(e, KMS_E_INPUT, "key_material: %zu bytes do not make an %s key", matlen, alg);
+	}
+	kms_attrs_get_ulong(a, CKA_KMS11_VERSION, &version);
+	extractable = kms_attrs_get_bool(k->has_sec ? &k->sec : &k->priv, CKA_EXTRACTABLE, false);
+	name = strndup(label && label->val ? (const char *)label->val : "", label ? label->len : 0);
+	if (!name)
+		return kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	ch.e = &inner;
+	ch.name = name;
+	ch.from_version = version;
+	ret = version_facts(k, version + 1, &facts, e);
+	if (ret == KMS_OK) {
+		l->s->facts = &facts;
+		l->s->key_change = &chg;
+		ret = make_key(l, alg, bits, name, extractable, material, matlen, &kid, e);
+		l->s->facts = NULL;
+		l->s->key_change = NULL;
+		if (ch.ret != KMS_OK) {
+			*e = inner; /* the refusal found inside the transaction, rather than its CKR */
+			ret = ch.ret;
+		}
+	}
+	kms_attrs_free(&facts);
+	free(name);
+	free(kid);
+	if (ret != KMS_OK)
+		return ret;
+	memcpy(kidcopy, k->kid, sizeof(kidcopy));
+	kms_key_free(k);
+	return kms_key_load(l->tok, kidcopy, k, e);
+}
+
+static int rotation_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
+{
+	char ts[32];
+	int err = 0;
+
+	(void)id;
+	if (!ch->days) {
+		kms_attrs_del(next, CKA_KMS11_ROTATION_DAYS);
+		kms_attrs_del(next, CKA_KMS11_NEXT_ROTATION);
+		return KMS_OK;
+	}
+	err |= kms_attrs_set_ulong(next, CKA_KMS11_ROTATION_DAYS, ch->days);
+	if (kms_attrs_get_bool(cur, CKA_KMS11_PRIMARY, true)) {
+		kms_time_iso8601(time(NULL) + (time_t)ch->days * 86400, ts, sizeof(ts));
+		err |= kms_attrs_set(next, CKA_KMS11_NEXT_ROTATION, ts, strlen(ts));
+	}
+	return err ? kms_fail(ch->e, KMS_E_INTERNAL, "out of memory") : KMS_OK;
+}
+
+int kms_key_rotation(struct kms_login *l, struct kms_key *k, unsigned days, struct kms_err *e)
+{
+	struct change ch = {.fn = rotation_fn, .days = days};
+
+	if (days > 36500)
+		return kms_fail(e, KMS_E_INPUT, "period_days: %u is more than 100 years", days);
+	return key_change(l, k, &ch, e);
+}
+
 /* ---- maintenance: scheduled deletions that are due ---- */
 
 /* Deletes the key's objects when it is pending deletion and its date has come; KMS_E_CONFLICT (nothing
@@ -535,10 +703,76 @@ static int purge_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur,
 	return -1;
 }
 
+/* True when the primary-version object a has automatic rotation due now. */
+static bool rotation_due(const struct kms_attrs *a)
+{
+	const struct kms_attr *next = kms_attrs_get(a, CKA_KMS11_NEXT_ROTATION);
+	unsigned long days = 0;
+	char buf[40];
+	time_t when;
+
+	if (kms_attrs_get_ulong(a, CKA_KMS11_ROTATION_DAYS, &days) != 0 || !days || !next || !next->len ||
+	    next->len >= sizeof(buf) || !kms_attrs_get_bool(a, CKA_KMS11_PRIMARY, true) ||
+	    kms_key_state(a) != KMS11_STATE_ENABLED)
+		return false;
+	memcpy(buf, next->val, next->len);
+	buf[next->len] = 0;
+	return kms_time_parse(buf, &when) == 0 && when <= time(NULL);
+}
+
+/* Rotates the keys of tok whose automatic rotation is due. */
+static void rotate_due(struct kms_token *tok, struct kms_login *l, const char *label, json_t *rotated, json_t *errors)
+{
+	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_SECRET_KEY};
+	json_t *due = json_object(), *x;
+	const char *kid;
+
+	for (size_t c = 0; c < 2; c++) {
+		struct kms_attrs t = KMS_ATTRS_INIT;
+		uint64_t *ids = NULL;
+		size_t n = 0;
+
+		kms_attrs_set_ulong(&t, CKA_CLASS, classes[c]);
+		if (kms_find_ids(tok, 0, &t, true, &ids, &n) == CKR_OK) {
+			for (size_t j = 0; j < n; j++) {
+				struct kms_attrs a = KMS_ATTRS_INIT;
+				const struct kms_attr *k;
+
+				if ((ids[j] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[j], &a) != CKR_OK)
+					continue;
+				if (rotation_due(&a) && (k = kms_attrs_get(&a, CKA_KMS11_KEY_ID)) != NULL) {
+					char buf[80];
+
+					snprintf(buf, sizeof(buf), "%.*s", (int)(k->len < 79 ? k->len : 79), (const char *)k->val);
+					json_object_set_new(due, buf, json_true());
+				}
+				kms_attrs_free(&a);
+			}
+		}
+		free(ids);
+		kms_attrs_free(&t);
+	}
+	json_object_foreach(due, kid, x)
+	{
+		struct kms_err ke = {0};
+		struct kms_key k;
+
+		if (kms_key_load(tok, kid, &k, &ke) != KMS_OK)
+			continue;
+		if (kms_key_rotate(l, &k, NULL, 0, &ke) == KMS_OK)
+			json_array_append_new(rotated, json_pack("{s:s,s:s,s:I}", "engine_id", label, "key_id", kid, "version",
+								 (json_int_t)k.vers[k.nvers - 1].number));
+		else if (ke.code != KMS_E_CONFLICT)
+			json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "engine_id", label, "key_id", kid, "err", ke.msg));
+		kms_key_free(&k);
+	}
+	json_decref(due);
+}
+
 int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e)
 {
 	struct kms_token *only = NULL;
-	json_t *deleted = json_array(), *errors = json_array();
+	json_t *deleted = json_array(), *errors = json_array(), *rotated = json_array();
 	bool denied = false;
 	int ret = KMS_OK;
 
@@ -611,14 +845,16 @@ int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct km
 				json_array_append_new(errors, json_pack("{s:s,s:O,s:s}", "engine_id", label, "key_id", kid,
 									"err", "the store refused the deletion"));
 		}
+		rotate_due(tok, &l, label, rotated, errors);
 		kms_mgr_logout(&l);
 		json_decref(due);
 	}
-	*out = json_pack("{s:O,s:O}", "deleted", deleted, "errors", errors);
+	*out = json_pack("{s:O,s:O,s:O}", "deleted", deleted, "rotated", rotated, "errors", errors);
 	if (denied)
 		ret = KMS_E_DENIED;
 out:
 	json_decref(deleted);
 	json_decref(errors);
+	json_decref(rotated);
 	return ret;
 }

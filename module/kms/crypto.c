@@ -225,10 +225,10 @@ int kms_key_sign(struct kms_login *l, struct kms_key *k, const char *alg, bool h
 	return *sig ? KMS_OK : kms_fail(e, KMS_E_INTERNAL, "out of memory");
 }
 
-int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
-		   const uint8_t *sig, size_t siglen, bool *valid, struct kms_err *e)
+/* Verifies with the public key object h of one version; *valid set, KMS_OK unless the operation failed. */
+static int verify_one(struct kms_login *l, struct kms_key *k, const struct salg *a, bool hash, const uint8_t *msg,
+		      size_t len, const uint8_t *sig, size_t siglen, uint64_t h, bool *valid, struct kms_err *e)
 {
-	const struct salg *a = salg_find(alg);
 	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_MECHANISM m;
 	const uint8_t *in;
@@ -238,15 +238,11 @@ int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool
 	int ret;
 
 	*valid = false;
-	if (!a)
-		return kms_sign_check(alg, hash, len, e);
-	if (!k->has_pub)
-		return kms_fail(e, KMS_E_INPUT, "the key has no public key to verify with");
 	ret = sign_setup(k, a, hash, msg, len, &m, &pss, &built, &in, &inlen, e);
 	if (ret != KMS_OK)
 		return ret;
 	/* The operation starts first, so that a key that may not be used says so whatever the signature. */
-	rv = kms_op_init(l->s, KMS_OP_VERIFY, &m, k->id_pub);
+	rv = kms_op_init(l->s, KMS_OP_VERIFY, &m, h);
 	if (rv == CKR_OK && a->kt == CKK_EC) {
 		key_type(k, &field);
 		if (field > 66 || der_to_ecdsa(sig, siglen, field, rs) != 0) {
@@ -266,6 +262,26 @@ int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool
 	else if (rv != CKR_SIGNATURE_INVALID && rv != CKR_SIGNATURE_LEN_RANGE)
 		return kms_fail_rv(e, "verify", rv);
 	return KMS_OK;
+}
+
+int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
+		   const uint8_t *sig, size_t siglen, bool *valid, struct kms_err *e)
+{
+	const struct salg *a = salg_find(alg);
+	int ret;
+
+	*valid = false;
+	if (!a)
+		return kms_sign_check(alg, hash, len, e);
+	if (!k->has_pub)
+		return kms_fail(e, KMS_E_INPUT, "the key has no public key to verify with");
+	/* The primary version first, then the older ones, newest first: a signature made before a rotation
+	 * still verifies. */
+	ret = verify_one(l, k, a, hash, msg, len, sig, siglen, k->id_pub, valid, e);
+	for (size_t i = k->nvers; ret == KMS_OK && !*valid && i-- > 0;)
+		if (k->vers[i].id_pub && k->vers[i].id_pub != k->id_pub)
+			ret = verify_one(l, k, a, hash, msg, len, sig, siglen, k->vers[i].id_pub, valid, e);
+	return ret;
 }
 
 /* ---- encryption ---- */
@@ -338,6 +354,7 @@ int kms_key_decrypt(struct kms_login *l, struct kms_key *k, const char *ct, cons
 {
 	CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, (void *)aad, aadlen};
 	CK_GCM_PARAMS gcm = {NULL, 12, 96, (CK_BYTE_PTR)aad, aadlen, 128};
+	const struct kms_kver *ver;
 	CK_MECHANISM m;
 	unsigned long version;
 	uint8_t *raw = NULL, *out = NULL;
@@ -353,7 +370,7 @@ int kms_key_decrypt(struct kms_login *l, struct kms_key *k, const char *ct, cons
 	version = strtoul(ct + 7, &end, 10);
 	if (end == ct + 7 || *end != ':' || kms_base64_decode(end + 1, &raw, &rawlen) != 0)
 		return kms_fail(e, KMS_E_INPUT, "ciphertext: not a kms11 ciphertext (kms11:v<version>:<base64>)");
-	if (version != key_version(k)) {
+	if (!(ver = kms_key_version(k, version))) {
 		free(raw);
 		return kms_fail(e, KMS_E_NOTFOUND, "ciphertext: version %lu of the key does not exist", version);
 	}
@@ -367,10 +384,10 @@ int kms_key_decrypt(struct kms_login *l, struct kms_key *k, const char *ct, cons
 		in = raw + 12;
 		rawlen -= 12;
 		m = (CK_MECHANISM){CKM_AES_GCM, &gcm, sizeof(gcm)};
-		h = k->id_sec;
-	} else if (k->has_priv && key_type(k, &field) == CKK_RSA) {
+		h = ver->id_sec;
+	} else if (ver->id_priv && key_type(k, &field) == CKK_RSA) {
 		m = (CK_MECHANISM){CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
-		h = k->id_priv;
+		h = ver->id_priv;
 	} else {
 		free(raw);
 		return kms_fail(e, KMS_E_INPUT, "decrypt takes an AES key or an RSA key with its private key");

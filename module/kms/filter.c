@@ -376,6 +376,7 @@ struct ksum {
 	json_t *metadata; /* parsed when a filter needs it */
 	uint64_t objs[4];
 	size_t nobjs;
+	bool filled; /* from a primary-version object */
 };
 
 static void ksum_free(struct ksum *k)
@@ -444,51 +445,23 @@ struct cand_set {
 	json_t *index; /* "engine/kid" -> position + 1 */
 };
 
-/* Adds object id of tok (attributes a) to the key it belongs to. */
-static int cand_add(struct cand_set *c, struct kms_token *tok, uint64_t id, const struct kms_attrs *a)
+/* Fills the summary of k from a primary-version object's attributes a. */
+static void ksum_fill(struct ksum *k, const struct kms_attrs *a)
 {
-	const struct kms_attr *kid = kms_attrs_get(a, CKA_KMS11_KEY_ID), *v;
-	unsigned long cls = 0;
-	char key[120];
-	struct ksum *k;
-	json_int_t pos;
+	const struct kms_attr *v;
 
-	kms_attrs_get_ulong(a, CKA_CLASS, &cls);
-	if (!kid || kid->len == 0 || kid->len >= 80 || !kms_attr_is_key_class(cls))
-		return 0;
-	snprintf(key, sizeof(key), "%u/%.*s", tok->no, (int)kid->len, (const char *)kid->val);
-	pos = json_integer_value(json_object_get(c->index, key));
-	if (pos) {
-		k = &c->v[pos - 1];
-		if (cls == CKO_PRIVATE_KEY)
-			k->has_priv = true;
-		if (k->nobjs < 4)
-			k->objs[k->nobjs++] = id;
-		return 0;
-	}
-	if (c->n == c->cap) {
-		struct ksum *nv = realloc(c->v, (c->cap = c->cap ? c->cap * 2 : 64) * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		c->v = nv;
-	}
-	k = &c->v[c->n];
-	memset(k, 0, sizeof(*k));
-	k->tok = tok;
-	kms_token_label(tok, k->engine);
-	memcpy(k->kid, kid->val, kid->len);
+	free(k->name);
+	free(k->description);
+	free(k->tags.val);
+	free(k->aliases.val);
+	free(k->metadata_text);
+	k->tags = k->aliases = (struct kms_attr){0, 0, NULL};
+	k->metadata_text = NULL;
 	v = kms_attrs_get(a, CKA_LABEL);
 	k->name = strndup(v && v->val ? (const char *)v->val : "", v ? v->len : 0);
 	v = kms_attrs_get(a, CKA_KMS11_DESCRIPTION);
 	k->description = strndup(v && v->val ? (const char *)v->val : "", v ? v->len : 0);
 	kms_key_kind(a, &k->alg, &k->size);
-	k->has_priv = cls == CKO_PRIVATE_KEY;
-	v = kms_attrs_get(a, CKA_KMS11_CREATED);
-	snprintf(k->created, sizeof(k->created), "%.*s", v ? (int)(v->len < 31 ? v->len : 31) : 0,
-		 v && v->val ? (const char *)v->val : "");
-	if (kms_time_parse(k->created, &k->created_t) != 0)
-		k->created_t = 0;
 	k->state = kms_key_state(a);
 	if ((v = kms_attrs_get(a, CKA_KMS11_TAGS)) && v->len && (k->tags.val = malloc(v->len)) != NULL) {
 		memcpy(k->tags.val, v->val, v->len);
@@ -500,9 +473,62 @@ static int cand_add(struct cand_set *c, struct kms_token *tok, uint64_t id, cons
 	}
 	if ((v = kms_attrs_get(a, CKA_KMS11_METADATA)) && v->len)
 		k->metadata_text = strndup((const char *)v->val, v->len);
-	k->objs[k->nobjs++] = id;
-	c->n++;
-	return json_object_set_new(c->index, key, json_integer((json_int_t)c->n));
+	k->filled = true;
+}
+
+/* Adds object id of tok (attributes a) to the key it belongs to: the summary comes from the primary version,
+ * the creation time from the oldest object. */
+static int cand_add(struct cand_set *c, struct kms_token *tok, uint64_t id, const struct kms_attrs *a)
+{
+	const struct kms_attr *kid = kms_attrs_get(a, CKA_KMS11_KEY_ID), *v;
+	unsigned long cls = 0;
+	bool primary = kms_attrs_get_bool(a, CKA_KMS11_PRIMARY, true);
+	char key[120], created[32];
+	time_t t;
+	struct ksum *k;
+	json_int_t pos;
+
+	kms_attrs_get_ulong(a, CKA_CLASS, &cls);
+	if (!kid || kid->len == 0 || kid->len >= 80 || !kms_attr_is_key_class(cls))
+		return 0;
+	snprintf(key, sizeof(key), "%u/%.*s", tok->no, (int)kid->len, (const char *)kid->val);
+	pos = json_integer_value(json_object_get(c->index, key));
+	if (pos) {
+		k = &c->v[pos - 1];
+	} else {
+		if (c->n == c->cap) {
+			struct ksum *nv = realloc(c->v, (c->cap = c->cap ? c->cap * 2 : 64) * sizeof(*nv));
+
+			if (!nv)
+				return -1;
+			c->v = nv;
+		}
+		k = &c->v[c->n];
+		memset(k, 0, sizeof(*k));
+		k->tok = tok;
+		kms_token_label(tok, k->engine);
+		memcpy(k->kid, kid->val, kid->len);
+		k->created_t = (time_t)-1;
+		c->n++;
+		if (json_object_set_new(c->index, key, json_integer((json_int_t)c->n)) != 0)
+			return -1;
+	}
+	if (primary && (!k->filled || cls == CKO_PRIVATE_KEY))
+		ksum_fill(k, a);
+	if (primary && cls == CKO_PRIVATE_KEY)
+		k->has_priv = true;
+	v = kms_attrs_get(a, CKA_KMS11_CREATED);
+	snprintf(created, sizeof(created), "%.*s", v ? (int)(v->len < 31 ? v->len : 31) : 0,
+		 v && v->val ? (const char *)v->val : "");
+	if (kms_time_parse(created, &t) != 0)
+		t = 0;
+	if (k->created_t == (time_t)-1 || t < k->created_t) {
+		k->created_t = t;
+		memcpy(k->created, created, sizeof(created));
+	}
+	if (k->nobjs < 4)
+		k->objs[k->nobjs++] = id;
+	return 0;
 }
 
 /* Adds the keys of tok's objects that match t. */
@@ -715,7 +741,7 @@ int kms_key_query(const struct kms_query *q, enum kms_query_kind kind, json_t **
 		goto out;
 	}
 	for (size_t i = 0; i < c.n; i++) {
-		bool ok = true;
+		bool ok = c.v[i].filled;
 
 		for (size_t j = 0; ok && j < f->n; j++)
 			ok = match(&c.v[i], &f->v[j]);

@@ -138,7 +138,41 @@ void kms_key_free(struct kms_key *k)
 	kms_attrs_free(&k->pub);
 	kms_attrs_free(&k->priv);
 	kms_attrs_free(&k->sec);
+	free(k->vers);
 	memset(k, 0, sizeof(*k));
+}
+
+const struct kms_kver *kms_key_version(const struct kms_key *k, unsigned long n)
+{
+	for (size_t i = 0; i < k->nvers; i++)
+		if (k->vers[i].number == n)
+			return &k->vers[i];
+	return NULL;
+}
+
+static int ver_cmp(const void *a, const void *b)
+{
+	const struct kms_kver *x = a, *y = b;
+
+	return (x->number > y->number) - (x->number < y->number);
+}
+
+/* The version entry numbered n of k, added when new; NULL when out of memory. */
+static struct kms_kver *ver_get(struct kms_key *k, unsigned long n)
+{
+	struct kms_kver *v;
+
+	for (size_t i = 0; i < k->nvers; i++)
+		if (k->vers[i].number == n)
+			return &k->vers[i];
+	v = realloc(k->vers, (k->nvers + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	k->vers = v;
+	v = &k->vers[k->nvers++];
+	memset(v, 0, sizeof(*v));
+	v->number = n;
+	return v;
 }
 
 int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, struct kms_err *e)
@@ -146,7 +180,9 @@ int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, stru
 	struct kms_attrs t = KMS_ATTRS_INIT;
 	uint64_t *ids = NULL;
 	size_t n = 0;
+	unsigned long primary = 0, highest = 0;
 	CK_RV rv;
+	int ret = KMS_OK;
 
 	memset(k, 0, sizeof(*k));
 	if (strlen(kid) >= sizeof(k->kid))
@@ -155,35 +191,59 @@ int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, stru
 		return kms_fail(e, KMS_E_INTERNAL, "out of memory");
 	rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
 	kms_attrs_free(&t);
-	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+	if (rv != CKR_OK)
+		ret = kms_fail_rv(e, "read", rv);
+	/* First the versions: which objects each has, and which is primary (the highest that says so). */
+	for (size_t i = 0; ret == KMS_OK && i < n; i++) {
 		struct kms_attrs a = KMS_ATTRS_INIT;
-		unsigned long cls = 0;
+		const struct kms_attr *c;
+		unsigned long cls = 0, ver = 1;
+		struct kms_kver *v;
 
-		if (ids[i] & KMS_SESSION_OBJ_BIT)
-			continue;
-		if (kms_obj_read(tok, ids[i], &a) != CKR_OK)
+		if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
 			continue;
 		kms_attrs_get_ulong(&a, CKA_CLASS, &cls);
-		if (cls == CKO_PUBLIC_KEY && !k->has_pub) {
-			k->pub = a;
-			k->has_pub = true;
-			k->id_pub = ids[i];
-		} else if (cls == CKO_PRIVATE_KEY && !k->has_priv) {
-			k->priv = a;
-			k->has_priv = true;
-			k->id_priv = ids[i];
-		} else if (cls == CKO_SECRET_KEY && !k->has_sec) {
-			k->sec = a;
-			k->has_sec = true;
-			k->id_sec = ids[i];
-		} else {
-			kms_attrs_free(&a);
+		kms_attrs_get_ulong(&a, CKA_KMS11_VERSION, &ver);
+		if (kms_attr_is_key_class(cls)) {
+			v = ver_get(k, ver);
+			if (!v) {
+				ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+			} else {
+				if (cls == CKO_PUBLIC_KEY && !v->id_pub)
+					v->id_pub = ids[i];
+				else if (cls == CKO_PRIVATE_KEY && !v->id_priv)
+					v->id_priv = ids[i];
+				else if (cls == CKO_SECRET_KEY && !v->id_sec)
+					v->id_sec = ids[i];
+				if ((c = kms_attrs_get(&a, CKA_KMS11_CREATED)) && c->len < sizeof(v->created))
+					memcpy(v->created, c->val, c->len);
+				if (kms_attrs_get_bool(&a, CKA_KMS11_PRIMARY, true) && ver > primary)
+					primary = ver;
+				if (ver > highest)
+					highest = ver;
+			}
 		}
+		kms_attrs_free(&a);
 	}
 	free(ids);
-	if (rv != CKR_OK) {
+	if (ret != KMS_OK) {
 		kms_key_free(k);
-		return kms_fail_rv(e, "read", rv);
+		return ret;
+	}
+	if (k->nvers == 0) {
+		kms_key_free(k);
+		return kms_fail(e, KMS_E_NOTFOUND, "key '%s' not found", kid);
+	}
+	qsort(k->vers, k->nvers, sizeof(*k->vers), ver_cmp);
+	{
+		const struct kms_kver *p = kms_key_version(k, primary ? primary : highest);
+
+		k->id_pub = p->id_pub;
+		k->id_priv = p->id_priv;
+		k->id_sec = p->id_sec;
+		k->has_pub = p->id_pub && kms_obj_read(tok, p->id_pub, &k->pub) == CKR_OK;
+		k->has_priv = p->id_priv && kms_obj_read(tok, p->id_priv, &k->priv) == CKR_OK;
+		k->has_sec = p->id_sec && kms_obj_read(tok, p->id_sec, &k->sec) == CKR_OK;
 	}
 	if (!k->has_pub && !k->has_priv && !k->has_sec) {
 		kms_key_free(k);
@@ -519,7 +579,8 @@ json_t *kms_key_json(const struct kms_key *k)
 		json_object_set_new(o, "public_key", json_string(pem));
 		free(pem);
 	}
-	json_object_set_new(o, "creation_ts", attr_string(a, CKA_KMS11_CREATED));
+	/* The key was created with its first version. */
+	json_object_set_new(o, "creation_ts", k->nvers ? json_string(k->vers[0].created) : attr_string(a, CKA_KMS11_CREATED));
 	json_object_set_new(o, "tags", kms_list_json(kms_attrs_get(a, CKA_KMS11_TAGS)));
 	v = kms_attrs_get(a, CKA_KMS11_METADATA);
 	meta = v && v->len ? json_loadb((const char *)v->val, v->len, 0, NULL) : NULL;
@@ -528,9 +589,11 @@ json_t *kms_key_json(const struct kms_key *k)
 	json_object_set_new(o, "state", json_string(kms_state_name(kms_key_state(a))));
 	json_object_set_new(o, "version", json_integer((json_int_t)version));
 	versions = json_array();
-	json_array_append_new(versions, json_pack("{s:I,s:o,s:s}", "number", (json_int_t)version, "creation_ts",
-						  attr_string(a, CKA_KMS11_CREATED), "state",
-						  kms_state_name(kms_key_state(a))));
+	for (size_t i = 0; i < k->nvers; i++)
+		json_array_append_new(versions, json_pack("{s:I,s:s,s:s,s:b}", "number", (json_int_t)k->vers[i].number,
+							  "creation_ts", k->vers[i].created, "state",
+							  kms_state_name(kms_key_state(a)), "primary",
+							  k->vers[i].number == version));
 	json_object_set_new(o, "versions", versions);
 	if (days)
 		json_object_set_new(o, "rotation", json_pack("{s:I,s:o}", "period_days", (json_int_t)days, "next_ts",
@@ -544,4 +607,26 @@ json_t *kms_key_json(const struct kms_key *k)
 	free(name);
 	free(uri);
 	return o;
+}
+
+int kms_key_public_pem(const struct kms_key *k, unsigned long n, char **b64, unsigned long *version, struct kms_err *e)
+{
+	unsigned long primary = 1;
+	const struct kms_kver *v;
+	struct kms_attrs a = KMS_ATTRS_INIT;
+
+	*b64 = NULL;
+	kms_attrs_get_ulong(kms_key_main(k), CKA_KMS11_VERSION, &primary);
+	n = n ? n : primary;
+	if (k->has_sec)
+		return kms_fail(e, KMS_E_INPUT, "the key has no public key (a secret key)");
+	v = kms_key_version(k, n);
+	if (!v)
+		return kms_fail(e, KMS_E_NOTFOUND, "version: the key has no version %lu", n);
+	if (!v->id_pub || kms_obj_read(k->tok, v->id_pub, &a) != CKR_OK)
+		return kms_fail(e, KMS_E_NOTFOUND, "version %lu has no public key object", n);
+	*b64 = public_pem_b64(kms_attrs_get(&a, CKA_PUBLIC_KEY_INFO));
+	kms_attrs_free(&a);
+	*version = n;
+	return *b64 ? KMS_OK : kms_fail(e, KMS_E_INTERNAL, "the public key cannot be encoded");
 }

@@ -53,14 +53,25 @@ struct kms_login {
 int kms_mgr_login(struct kms_token *tok, const char *pin, struct kms_login *l, struct kms_err *e);
 void kms_mgr_logout(struct kms_login *l);
 
-/* One key: its token, key id and the attributes of its objects. */
+/* One version of a key: its number and the handles of its objects (0 when absent). */
+struct kms_kver {
+	unsigned long number;
+	uint64_t id_pub, id_priv, id_sec;
+	char created[32];
+};
+
+/* One key: its token, key id, the attributes of its primary version's objects, and every version. */
 struct kms_key {
 	struct kms_token *tok;
 	char kid[80];
 	struct kms_attrs pub, priv, sec;
 	bool has_pub, has_priv, has_sec;
 	uint64_t id_pub, id_priv, id_sec; /* their object handles */
+	struct kms_kver *vers;            /* by number, ascending */
+	size_t nvers;
 };
+/* The version numbered n of k, or NULL. */
+const struct kms_kver *kms_key_version(const struct kms_key *k, unsigned long n);
 void kms_key_free(struct kms_key *k);
 /* Loads the key with key id kid in tok; KMS_E_NOTFOUND when it has no object. */
 int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, struct kms_err *e);
@@ -71,6 +82,9 @@ int kms_key_load(struct kms_token *tok, const char *kid, struct kms_key *k, stru
 int kms_key_resolve(const char *arg, const char *engine_id, struct kms_key *k, struct kms_err *e);
 /* The key object of the seed APIs (see the README). */
 json_t *kms_key_json(const struct kms_key *k);
+/* The public key of version n (0: the primary) as base64 of PEM, malloc'd; KMS_E_NOTFOUND for no such version,
+ * KMS_E_INPUT for a secret key. */
+int kms_key_public_pem(const struct kms_key *k, unsigned long n, char **b64, unsigned long *version, struct kms_err *e);
 
 /* What key create makes. tags: ntags strings. */
 struct kms_create {
@@ -87,6 +101,13 @@ struct kms_create {
 int kms_create_check(const struct kms_create *c, struct kms_err *e);
 /* Creates the key in l's token; *out gets it. */
 int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_key *out, struct kms_err *e);
+
+/* Makes a new primary version of the key (same key id, name, aliases, tags, metadata): new material from the
+ * engine, or material (AES/HMAC keys only). The older versions keep verifying, decrypting and unwrapping; their
+ * objects are labelled "<name>#v<version>". One transaction. */
+int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *material, size_t matlen, struct kms_err *e);
+/* Sets automatic rotation every days days (the next one due days from now), or turns it off (days 0). */
+int kms_key_rotation(struct kms_login *l, struct kms_key *k, unsigned days, struct kms_err *e);
 
 /* Deletes every object of the key in one transaction (immediate and irreversible). */
 int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e);
@@ -111,8 +132,9 @@ int kms_key_patch_aliases(struct kms_login *l, struct kms_key *k, const char *pa
 int kms_key_patch_metadata(struct kms_login *l, struct kms_key *k, const char *patch, struct kms_err *e);
 
 /* The maintenance run (kms11 maintain, from cron or a timer): deletes the keys whose scheduled deletion date
- * has passed, logging in with pin to each token (of engine_id, or all) that has one. *out:
- * {"deleted": [{engine_id, key_id}], "errors": [{engine_id, key_id?, err}]}, also when the PIN was refused by
+ * has passed and rotates the keys whose automatic rotation is due, logging in with pin to each token (of
+ * engine_id, or all). *out: {"deleted": [{engine_id, key_id}], "rotated": [{engine_id, key_id, version}],
+ * "errors": [{engine_id, key_id?, err}]}, also when the PIN was refused by
  * a token (KMS_E_DENIED, that token skipped: the PIN is checked on every token, due work or not). */
 int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct kms_err *e);
 
@@ -123,7 +145,8 @@ int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct km
  * (raw only). *sig malloc'd. */
 int kms_key_sign(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
 		 uint8_t **sig, size_t *siglen, struct kms_err *e);
-/* Verifies; *valid false for a signature that does not verify (not an error). */
+/* Verifies with the primary version's public key, then the older versions'; *valid false for a signature that
+ * none verifies (not an error). */
 int kms_key_verify(struct kms_login *l, struct kms_key *k, const char *alg, bool hash, const uint8_t *msg, size_t len,
 		   const uint8_t *sig, size_t siglen, bool *valid, struct kms_err *e);
 /* Checks a signing algorithm name and message type against a message length, without a key (for the CLI). */
