@@ -316,6 +316,22 @@ static const struct opt o_create[] = {
 	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
 	{NULL, NULL, NULL},
 };
+static const struct opt o_import[] = {
+	{"tag", "T", "a tag (repeat for more)"},
+	{"private-key", "B64", "base64 of a PEM or DER private key (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)"},
+	{"public-key", "B64", "base64 of a PEM or DER public key (SPKI): a key without its private half"},
+	{"secret", "B64", "base64 of a secret key's bytes (with --algorithm AES or HMAC)"},
+	{"algorithm", "A", "AES or HMAC, for --secret"},
+	{"passphrase", "P", "the passphrase of an encrypted PKCS#8 key"},
+	{"engine-id", "TOKEN", "the token that takes the key (default: the first)"},
+	{"name", "NAME", "the key's name, unique within its token"},
+	{"description", "TEXT", "a description"},
+	{"metadata", "JSON", "a JSON object"},
+	{"extractable", NULL, "the key may be exported (default: never)"},
+	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
 static const struct opt o_read[] = {
 	{"engine-id", "TOKEN", "look in this token only"},
 	{NULL, NULL, NULL},
@@ -486,6 +502,76 @@ static int run_query(const struct verb *v, struct args *a)
 	ret = kms_key_query(&q, kind, &out, &e);
 	kms_mgr_stop();
 	return ret == KMS_OK ? print_json(out) : say_err(&e);
+}
+
+static int run_import(const struct verb *v, struct args *a)
+{
+	struct kms_import in;
+	struct kms_err e = {0};
+	struct kms_token *tok;
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *priv = NULL, *pub = NULL, *sec = NULL;
+	char *pin = NULL;
+	int ret;
+
+	memset(&in, 0, sizeof(in));
+	in.c.algorithm = OPT(a, v, "algorithm");
+	in.c.engine_id = OPT(a, v, "engine-id");
+	in.c.name = OPT(a, v, "name");
+	in.c.description = OPT(a, v, "description");
+	in.c.metadata = OPT(a, v, "metadata");
+	in.c.tags = a->rep[0];
+	in.c.ntags = a->nrep[0];
+	in.c.extractable = OPT(a, v, "extractable") != NULL;
+	in.c.expiration = OPT(a, v, "expiration-date");
+	in.passphrase = OPT(a, v, "passphrase");
+	if ((ret = b64_opt(v, a, "private-key", true, &priv, &in.private_key_len)) != 0 ||
+	    (ret = b64_opt(v, a, "public-key", true, &pub, &in.public_key_len)) != 0 ||
+	    (ret = b64_opt(v, a, "secret", true, &sec, &in.secret_len)) != 0)
+		goto out;
+	in.private_key = priv;
+	in.public_key = pub;
+	in.secret = sec;
+	if (kms_import_check(&in, &e) != KMS_OK) {
+		ret = say_err(&e);
+		goto out;
+	}
+	if (kms_mgr_start(&e) != KMS_OK) {
+		ret = say_err(&e);
+		goto out;
+	}
+	if (kms_mgr_token(in.c.engine_id, &tok, &e) != KMS_OK) {
+		kms_mgr_stop();
+		ret = say_err(&e);
+		goto out;
+	}
+	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (!pin) {
+		kms_mgr_stop();
+		ret = fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+		goto out;
+	}
+	ret = kms_mgr_login(tok, pin, &l, &e);
+	if (ret != KMS_OK) {
+		kms_mgr_stop();
+		ret = say_err(&e);
+		goto out;
+	}
+	ret = kms_key_import(&l, &in, &k, &e);
+	ret = key_close(ret, &e, &k, &l, true);
+out:
+	free_secret(pin);
+	if (priv) {
+		kms_wipe(priv, in.private_key_len);
+		free(priv);
+	}
+	if (sec) {
+		kms_wipe(sec, in.secret_len);
+		free(sec);
+	}
+	free(pub);
+	return ret;
 }
 
 static int run_get(const struct verb *v, struct args *a)
@@ -1070,6 +1156,7 @@ static int run_store_check(const struct verb *v, struct args *a)
 
 static const struct verb verbs[] = {
 	{"key", "create", NULL, "makes a key; prints it", o_create, true, run_create},
+	{"key", "import", NULL, "imports a private, public or secret key; prints it", o_import, true, run_import},
 	{"key", "list", NULL, "lists keys, filtered and sorted, a page at a time", o_list, true, run_query},
 	{"key", "count", NULL, "counts the keys a filter selects: {\"count\": N}", o_count, true, run_query},
 	{"key", "stats", NULL, "key counts by engine, algorithm and state (filters apply)", o_count, true, run_query},

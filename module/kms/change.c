@@ -110,7 +110,7 @@ int kms_create_check(const struct kms_create *c, struct kms_err *e)
 }
 
 /* KMS_E_CONFLICT when a key other than kid (NULL: any key) in tok is named name. */
-static int name_free(struct kms_token *tok, const char *name, const char *kid, struct kms_err *e)
+int kms_name_free(struct kms_token *tok, const char *name, const char *kid, struct kms_err *e)
 {
 	struct kms_attrs t = KMS_ATTRS_INIT;
 	uint64_t *ids = NULL;
@@ -143,7 +143,7 @@ static int name_free(struct kms_token *tok, const char *name, const char *kid, s
 }
 
 /* The facts a new key gets besides its template: description, metadata, tags, expiration date. */
-static int create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e)
+int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e)
 {
 	uint8_t *tags = NULL;
 	size_t tagslen = 0;
@@ -266,8 +266,8 @@ int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_k
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if ((ret = kms_create_check(c, e)) != KMS_OK || (ret = name_free(l->tok, c->name, NULL, e)) != KMS_OK ||
-	    (ret = create_facts(c, &facts, e)) != KMS_OK) {
+	if ((ret = kms_create_check(c, e)) != KMS_OK || (ret = kms_name_free(l->tok, c->name, NULL, e)) != KMS_OK ||
+	    (ret = kms_create_facts(c, &facts, e)) != KMS_OK) {
 		kms_attrs_free(&facts);
 		return ret;
 	}
@@ -398,7 +398,7 @@ int kms_key_rename(struct kms_login *l, struct kms_key *k, const char *name, str
 
 	if (!name || !*name || strlen(name) > 255)
 		return kms_fail(e, KMS_E_INPUT, "name: 1 to 255 bytes");
-	if ((ret = name_free(k->tok, name, k->kid, e)) != KMS_OK)
+	if ((ret = kms_name_free(k->tok, name, k->kid, e)) != KMS_OK)
 		return ret;
 	return key_change(l, k, &ch, e);
 }

@@ -19,6 +19,11 @@ const char *kms_state_name(unsigned long state);
 /* A kms11.h list value (NULL: empty) as a JSON array of strings. */
 json_t *kms_list_json(const struct kms_attr *v);
 
+/* KMS_E_CONFLICT when a key other than kid (NULL: any key) in tok is named name. */
+int kms_name_free(struct kms_token *tok, const char *name, const char *kid, struct kms_err *e);
+/* The facts a new key gets besides its template: description, metadata, tags, expiration date. */
+int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e);
+
 /* metadata[jsonpath] predicates (jsonpath.c): a syntax check, and the value on a document. */
 int kms_jsonpath_check(const char *text, struct kms_err *e);
 bool kms_jsonpath_match(json_t *doc, const char *text);

@@ -109,6 +109,21 @@ int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *materi
 /* Sets automatic rotation every days days (the next one due days from now), or turns it off (days 0). */
 int kms_key_rotation(struct kms_login *l, struct kms_key *k, unsigned days, struct kms_err *e);
 
+/* What key import takes: exactly one of a private key (PEM or DER: PKCS#8, PKCS#1, SEC1, or encrypted PKCS#8 with
+ * passphrase), a public key (SPKI, PEM or DER) or a secret (c.algorithm AES: 16, 24 or 32 bytes; HMAC: 32 to 64),
+ * with the naming facts of c. */
+struct kms_import {
+	struct kms_create c;
+	const uint8_t *private_key, *public_key, *secret;
+	size_t private_key_len, public_key_len, secret_len;
+	const char *passphrase;
+};
+/* Checks an import request without touching the store. */
+int kms_import_check(const struct kms_import *in, struct kms_err *e);
+/* Imports into l's token; *out gets the key. A key pair is two objects (the private one first; if the public
+ * one cannot be made, the private one is removed again). */
+int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e);
+
 /* Deletes every object of the key in one transaction (immediate and irreversible). */
 int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e);
 /* Changes the name of every object of the key; a name is unique within its token (KMS_E_CONFLICT). */

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Key import: private keys (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8; PEM or DER), public keys (SPKI) and secret
+ * keys, made into PKCS#11 objects through the core like any application's C_CreateObject. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/decoder.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "common/mem.h"
+#include "common/osslctx.h"
+#include "common/util.h"
+#include "module/kms/kms-int.h"
+
+static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+
+/* Decodes a key (PEM or DER, any of OpenSSL's structures) in kms11's own library context. */
+static EVP_PKEY *decode(const uint8_t *in, size_t len, int selection, const char *pass)
+{
+	OSSL_DECODER_CTX *dctx;
+	EVP_PKEY *pk = NULL;
+	const unsigned char *p = in;
+	size_t left = len;
+
+	dctx = OSSL_DECODER_CTX_new_for_pkey(&pk, NULL, NULL, NULL, selection, kms_libctx(), NULL);
+	if (!dctx)
+		return NULL;
+	if (pass)
+		OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)pass, strlen(pass));
+	else
+		OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)"", 0);
+	if (OSSL_DECODER_from_data(dctx, &p, &left) != 1) {
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	}
+	OSSL_DECODER_CTX_free(dctx);
+	return pk;
+}
+
+/* A BIGNUM parameter of pk as big-endian bytes into a (attribute type t). */
+static int add_bn(struct kms_attrs *a, CK_ATTRIBUTE_TYPE t, const EVP_PKEY *pk, const char *param)
+{
+	BIGNUM *bn = NULL;
+	uint8_t *buf;
+	int n, ret = -1;
+
+	if (EVP_PKEY_get_bn_param(pk, param, &bn) != 1)
+		return -1;
+	n = BN_num_bytes(bn);
+	buf = kms_secure_alloc(n ? (size_t)n : 1);
+	if (buf && BN_bn2bin(bn, buf) == n)
+		ret = kms_attrs_set(a, t, buf, (size_t)n);
+	kms_secure_free(buf);
+	BN_clear_free(bn);
+	return ret;
+}
+
+/* The PKCS#11 templates of a key pair (priv NULL for a public key only), with the key type and class set.
+ * bits and alg get the kind of key for the size checks. */
+static int key_attrs(EVP_PKEY *pk, struct kms_attrs *pub, struct kms_attrs *priv, const char **alg, unsigned long *bits,
+		     struct kms_err *e)
+{
+	uint8_t buf[160], point[180];
+	size_t len = sizeof(buf);
+	int err = 0;
+
+	*bits = (unsigned long)EVP_PKEY_get_bits(pk);
+	err |= kms_attrs_set_ulong(pub, CKA_CLASS, CKO_PUBLIC_KEY);
+	if (priv)
+		err |= kms_attrs_set_ulong(priv, CKA_CLASS, CKO_PRIVATE_KEY);
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		*alg = "RSA";
+		err |= kms_attrs_set_ulong(pub, CKA_KEY_TYPE, CKK_RSA);
+		err |= add_bn(pub, CKA_MODULUS, pk, OSSL_PKEY_PARAM_RSA_N);
+		err |= add_bn(pub, CKA_PUBLIC_EXPONENT, pk, OSSL_PKEY_PARAM_RSA_E);
+		if (priv) {
+			err |= kms_attrs_set_ulong(priv, CKA_KEY_TYPE, CKK_RSA);
+			err |= add_bn(priv, CKA_MODULUS, pk, OSSL_PKEY_PARAM_RSA_N);
+			err |= add_bn(priv, CKA_PUBLIC_EXPONENT, pk, OSSL_PKEY_PARAM_RSA_E);
+			err |= add_bn(priv, CKA_PRIVATE_EXPONENT, pk, OSSL_PKEY_PARAM_RSA_D);
+			err |= add_bn(priv, CKA_PRIME_1, pk, OSSL_PKEY_PARAM_RSA_FACTOR1);
+			err |= add_bn(priv, CKA_PRIME_2, pk, OSSL_PKEY_PARAM_RSA_FACTOR2);
+			err |= add_bn(priv, CKA_EXPONENT_1, pk, OSSL_PKEY_PARAM_RSA_EXPONENT1);
+			err |= add_bn(priv, CKA_EXPONENT_2, pk, OSSL_PKEY_PARAM_RSA_EXPONENT2);
+			err |= add_bn(priv, CKA_COEFFICIENT, pk, OSSL_PKEY_PARAM_RSA_COEFFICIENT1);
+		}
+	} else if (EVP_PKEY_is_a(pk, "EC")) {
+		char group[32];
+		const uint8_t *oid;
+		size_t oidlen;
+
+		*alg = "ECDSA";
+		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1)
+			return kms_fail(e, KMS_E_INPUT, "private_key: an EC key without a named curve");
+		if (!strcmp(group, "prime256v1") || !strcmp(group, "P-256")) {
+			oid = oid_p256;
+			oidlen = sizeof(oid_p256);
+		} else if (!strcmp(group, "secp384r1") || !strcmp(group, "P-384")) {
+			oid = oid_p384;
+			oidlen = sizeof(oid_p384);
+		} else if (!strcmp(group, "secp521r1") || !strcmp(group, "P-521")) {
+			oid = oid_p521;
+			oidlen = sizeof(oid_p521);
+		} else {
+			return kms_fail(e, KMS_E_INPUT, "private_key: curve %s is not P-256, P-384 or P-521", group);
+		}
+		if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, sizeof(buf), &len) != 1 ||
+		    len > 133)
+			return kms_fail(e, KMS_E_INPUT, "the EC key has no public point");
+		/* CKA_EC_POINT: the point in a DER OCTET STRING. */
+		point[0] = 0x04;
+		if (len < 128) {
+			point[1] = (uint8_t)len;
+			memcpy(point + 2, buf, len);
+			len += 2;
+		} else {
+			point[1] = 0x81;
+			point[2] = (uint8_t)len;
+			memcpy(point + 3, buf, len);
+			len += 3;
+		}
+		err |= kms_attrs_set_ulong(pub, CKA_KEY_TYPE, CKK_EC);
+		err |= kms_attrs_set(pub, CKA_EC_PARAMS, oid, oidlen);
+		err |= kms_attrs_set(pub, CKA_EC_POINT, point, len);
+		if (priv) {
+			err |= kms_attrs_set_ulong(priv, CKA_KEY_TYPE, CKK_EC);
+			err |= kms_attrs_set(priv, CKA_EC_PARAMS, oid, oidlen);
+			err |= add_bn(priv, CKA_VALUE, pk, OSSL_PKEY_PARAM_PRIV_KEY);
+		}
+	} else if (EVP_PKEY_is_a(pk, "ED25519")) {
+		*alg = "Ed25519";
+		*bits = 256;
+		len = 32;
+		if (EVP_PKEY_get_raw_public_key(pk, buf, &len) != 1)
+			return kms_fail(e, KMS_E_INPUT, "the Ed25519 key has no public key");
+		point[0] = 0x04;
+		point[1] = (uint8_t)len;
+		memcpy(point + 2, buf, len);
+		err |= kms_attrs_set_ulong(pub, CKA_KEY_TYPE, CKK_EC_EDWARDS);
+		err |= kms_attrs_set(pub, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519));
+		err |= kms_attrs_set(pub, CKA_EC_POINT, point, len + 2);
+		if (priv) {
+			len = 32;
+			err |= kms_attrs_set_ulong(priv, CKA_KEY_TYPE, CKK_EC_EDWARDS);
+			err |= kms_attrs_set(priv, CKA_EC_PARAMS, oid_ed25519, sizeof(oid_ed25519));
+			if (EVP_PKEY_get_raw_private_key(pk, buf, &len) != 1)
+				err = -1;
+			else
+				err |= kms_attrs_set(priv, CKA_VALUE, buf, len);
+		}
+	} else {
+		return kms_fail(e, KMS_E_INPUT, "the key is not RSA, EC or Ed25519");
+	}
+	kms_wipe(buf, sizeof(buf));
+	return err ? kms_fail(e, KMS_E_INPUT, "%s: the key lacks a component PKCS#11 needs (a public key given as a "
+				    "private key?)", priv ? "private_key" : "public_key")
+		   : KMS_OK;
+}
+
+/* KMS_E_CONFLICT when tok holds the key already: its key id is the SHA-256 of its SubjectPublicKeyInfo. */
+static int not_there(struct kms_token *tok, EVP_PKEY *pk, struct kms_err *e)
+{
+	unsigned char *der = NULL, md[32];
+	int n = i2d_PUBKEY(pk, &der);
+	char *hex = NULL;
+	struct kms_key k;
+	int ret = KMS_OK;
+
+	if (n <= 0 || !kms_sha256() || EVP_Digest(der, (size_t)n, md, NULL, kms_sha256(), NULL) != 1 ||
+	    !(hex = kms_hex_encode(md, sizeof(md))))
+		ret = kms_fail(e, KMS_E_INTERNAL, "the public key cannot be encoded");
+	else if (kms_key_load(tok, hex, &k, NULL) == KMS_OK) {
+		const struct kms_attr *label = kms_attrs_get(kms_key_main(&k), CKA_LABEL);
+
+		ret = kms_fail(e, KMS_E_CONFLICT, "the token holds this key already, as '%.*s' (key id %s)",
+			       label ? (int)label->len : 0, label && label->val ? (const char *)label->val : "", hex);
+		kms_key_free(&k);
+	}
+	OPENSSL_free(der);
+	free(hex);
+	return ret;
+}
+
+/* A kms_attrs list as a CK_ATTRIBUTE template (pointing into a). */
+static CK_ATTRIBUTE *ck_template(const struct kms_attrs *a)
+{
+	CK_ATTRIBUTE *t = calloc(a->n ? a->n : 1, sizeof(*t));
+
+	for (size_t i = 0; t && i < a->n; i++)
+		t[i] = (CK_ATTRIBUTE){(CK_ATTRIBUTE_TYPE)a->v[i].type, a->v[i].val, (CK_ULONG)a->v[i].len};
+	return t;
+}
+
+/* Creates one object from a; *h its handle. */
+static CK_RV create(struct kms_login *l, const struct kms_attrs *a, CK_OBJECT_HANDLE *h)
+{
+	CK_ATTRIBUTE *t = ck_template(a);
+	CK_RV rv;
+
+	if (!t)
+		return CKR_HOST_MEMORY;
+	rv = kms_obj_create(l->s, t, (CK_ULONG)a->n, h);
+	free(t);
+	return rv;
+}
+
+/* The common attributes of an imported key's objects: token, name, privacy and extractability. */
+static int common_attrs(struct kms_attrs *a, const struct kms_import *in, bool secret_half)
+{
+	int err = 0;
+
+	err |= kms_attrs_set_bool(a, CKA_TOKEN, true);
+	err |= kms_attrs_set(a, CKA_LABEL, in->c.name, strlen(in->c.name));
+	if (secret_half) {
+		err |= kms_attrs_set_bool(a, CKA_PRIVATE, true);
+		err |= kms_attrs_set_bool(a, CKA_SENSITIVE, !in->c.extractable);
+		err |= kms_attrs_set_bool(a, CKA_EXTRACTABLE, in->c.extractable);
+	}
+	return err;
+}
+
+int kms_import_check(const struct kms_import *in, struct kms_err *e)
+{
+	int given = (in->private_key != NULL) + (in->public_key != NULL) + (in->secret != NULL);
+
+	if (given != 1)
+		return kms_fail(e, KMS_E_INPUT, "import: give exactly one of private_key, public_key and secret");
+	if (!in->c.name || !*in->c.name || strlen(in->c.name) > 255)
+		return kms_fail(e, KMS_E_INPUT, "name: a key needs a name of 1 to 255 bytes");
+	if (in->secret) {
+		if (!in->c.algorithm || (strcasecmp(in->c.algorithm, "AES") && strcasecmp(in->c.algorithm, "HMAC")))
+			return kms_fail(e, KMS_E_INPUT, "algorithm: a secret is imported as AES or HMAC");
+		if (!strcasecmp(in->c.algorithm, "AES") ? (in->secret_len != 16 && in->secret_len != 24 && in->secret_len != 32)
+							 : (in->secret_len < 32 || in->secret_len > 64))
+			return kms_fail(e, KMS_E_INPUT, "secret: %zu bytes do not make an %s key (AES 16, 24 or 32; HMAC 32 to 64)",
+					in->secret_len, in->c.algorithm);
+	} else if (in->c.algorithm) {
+		return kms_fail(e, KMS_E_INPUT, "algorithm: only a secret takes --algorithm (a key file says its own)");
+	}
+	if (in->passphrase && !in->private_key)
+		return kms_fail(e, KMS_E_INPUT, "passphrase: only an encrypted private key takes one");
+	{
+		struct kms_create c = in->c;
+
+		c.algorithm = "AES"; /* the naming facts only */
+		c.size = 0;
+		return kms_create_check(&c, e);
+	}
+}
+
+int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e)
+{
+	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT;
+	CK_OBJECT_HANDLE hpub = 0, hpriv = 0;
+	EVP_PKEY *pk = NULL;
+	const char *alg = NULL;
+	unsigned long bits = 0;
+	const struct kms_attr *kid;
+	char *kidstr = NULL;
+	CK_RV rv;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = kms_import_check(in, e)) != KMS_OK || (ret = kms_name_free(l->tok, in->c.name, NULL, e)) != KMS_OK ||
+	    (ret = kms_create_facts(&in->c, &facts, e)) != KMS_OK)
+		goto out;
+	if (in->secret) {
+		bool aes = !strcasecmp(in->c.algorithm, "AES");
+		int err = kms_attrs_set_ulong(&priv, CKA_CLASS, CKO_SECRET_KEY);
+
+		err |= kms_attrs_set_ulong(&priv, CKA_KEY_TYPE, aes ? CKK_AES : CKK_GENERIC_SECRET);
+		err |= common_attrs(&priv, in, true);
+		err |= kms_attrs_set(&priv, CKA_VALUE, in->secret, in->secret_len);
+		err |= kms_attrs_set_bool(&priv, CKA_ENCRYPT, aes);
+		err |= kms_attrs_set_bool(&priv, CKA_DECRYPT, aes);
+		err |= kms_attrs_set_bool(&priv, CKA_SIGN, !aes);
+		err |= kms_attrs_set_bool(&priv, CKA_VERIFY, !aes);
+		if (err) {
+			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	} else {
+		pk = in->private_key ? decode(in->private_key, in->private_key_len, EVP_PKEY_KEYPAIR, in->passphrase)
+				     : decode(in->public_key, in->public_key_len, EVP_PKEY_PUBLIC_KEY, NULL);
+		if (!pk) {
+			ret = kms_fail(e, KMS_E_INPUT, "%s: not a key in PEM or DER (PKCS#8, PKCS#1, SEC1%s)%s",
+				       in->private_key ? "private_key" : "public_key", in->private_key ? ", encrypted PKCS#8" : ", SPKI",
+				       in->private_key && !in->passphrase ? ", or encrypted without --passphrase" : "");
+			goto out;
+		}
+		ret = key_attrs(pk, &pub, in->private_key ? &priv : NULL, &alg, &bits, e);
+		if (ret == KMS_OK)
+			ret = not_there(l->tok, pk, e);
+		if (ret != KMS_OK)
+			goto out;
+		if (!strcmp(alg, "RSA") && (bits < 2048 || bits > 16384)) {
+			ret = kms_fail(e, KMS_E_INPUT, "private_key: RSA keys of %lu bits are not taken (2048 to 16384)", bits);
+			goto out;
+		}
+		if (common_attrs(&pub, in, false) || kms_attrs_set_bool(&pub, CKA_VERIFY, true) ||
+		    (!strcmp(alg, "RSA") && kms_attrs_set_bool(&pub, CKA_ENCRYPT, true)) ||
+		    (in->private_key && (common_attrs(&priv, in, true) || kms_attrs_set_bool(&priv, CKA_SIGN, true) ||
+					 (!strcmp(alg, "RSA") && kms_attrs_set_bool(&priv, CKA_DECRYPT, true))))) {
+			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	l->s->facts = &facts;
+	/* The private (or secret) object first: if the public one then fails, the private one is removed again. */
+	rv = in->public_key ? CKR_OK : create(l, &priv, &hpriv);
+	if (rv == CKR_OK && !in->secret) {
+		rv = create(l, &pub, &hpub);
+		if (rv != CKR_OK && hpriv)
+			kms_obj_destroy(l->s, hpriv);
+	}
+	l->s->facts = NULL;
+	if (rv != CKR_OK) {
+		ret = kms_fail_rv(e, "import", rv);
+		goto out;
+	}
+	rv = kms_obj_read(l->tok, hpriv ? hpriv : hpub, &r);
+	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
+	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
+	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+out:
+	EVP_PKEY_free(pk);
+	kms_attrs_free(&pub);
+	kms_attrs_free(&priv);
+	kms_attrs_free(&facts);
+	kms_attrs_free(&r);
+	free(kidstr);
+	return ret;
+}
