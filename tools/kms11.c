@@ -954,6 +954,77 @@ static int run_data_key(const struct verb *v, struct args *a)
 	return key_close(ret, &e, &k, &l, false);
 }
 
+static const struct opt o_wrap[] = {
+	{"aad", "S", "an additional authenticated data string (repeat, up to 126, each at most 255 bytes)"},
+	{"plaintext", "B64", "wrap: the data key, base64 (default: a new 32-byte key, returned too)"},
+	{"ciphertext", "C", "unwrap, rewrap: a wrapped data key"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+/* IBM Key Protect's wrap, unwrap and rewrap with a root key. */
+static int run_wrap(const struct verb *v, struct args *a)
+{
+	bool wrap = !strcmp(v->name, "wrap"), rewrap = !strcmp(v->name, "rewrap");
+	const char *ct_in = OPT(a, v, "ciphertext");
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *given = NULL, *dk = NULL;
+	size_t givenlen = 0, dklen = 0;
+	unsigned long version = 0;
+	char *ct = NULL;
+	bool made;
+	int ret;
+
+	if (wrap ? ct_in != NULL : OPT(a, v, "plaintext") != NULL)
+		return fail(2, "%s: key %s takes --%s", wrap ? "ciphertext" : "plaintext", v->name,
+			    wrap ? "plaintext (or nothing)" : "ciphertext");
+	if (!wrap && !ct_in)
+		return fail(2, "ciphertext: --ciphertext is needed");
+	if (kms_aad_check(a->rep[0], a->nrep[0], &e) != KMS_OK)
+		return say_err(&e);
+	if (wrap && (ret = b64_opt(v, a, "plaintext", true, &given, &givenlen)) != 0)
+		return ret;
+	ret = key_open(v, a, true, &k, &l);
+	if (ret)
+		goto out;
+	if (wrap) {
+		made = given == NULL;
+		if (given) {
+			dk = kms_secure_dup(given, givenlen);
+			dklen = givenlen;
+		}
+		ret = dk || made ? kms_key_wrap(&l, &k, &dk, &dklen, a->rep[0], a->nrep[0], &ct, &version, &e)
+				 : kms_fail(&e, KMS_E_INTERNAL, "out of memory");
+		if (ret == KMS_OK) {
+			json_t *o = json_pack("{s:s,s:I}", "ciphertext", ct, "key_version", (json_int_t)version);
+
+			if (made)
+				json_object_set_new(o, "plaintext", b64_json(dk, dklen));
+			print_json(o);
+		}
+	} else if (rewrap) {
+		ret = kms_key_rewrap(&l, &k, ct_in, a->rep[0], a->nrep[0], &ct, &version, &e);
+		if (ret == KMS_OK)
+			print_json(json_pack("{s:s,s:I}", "ciphertext", ct, "key_version", (json_int_t)version));
+	} else {
+		ret = kms_key_unwrap(&l, &k, ct_in, a->rep[0], a->nrep[0], &dk, &dklen, &version, &e);
+		if (ret == KMS_OK)
+			print_json(json_pack("{s:o,s:I}", "plaintext", b64_json(dk, dklen), "key_version", (json_int_t)version));
+	}
+	ret = key_close(ret, &e, &k, &l, false);
+out:
+	if (given) {
+		kms_wipe(given, givenlen);
+		free(given);
+	}
+	kms_secure_free(dk);
+	free(ct);
+	return ret;
+}
+
 static int run_public_key(const struct verb *v, struct args *a)
 {
 	unsigned long version = 0, got = 0;
@@ -1179,6 +1250,10 @@ static const struct verb verbs[] = {
 	{"key", "data-key", "KEY", "a fresh data key, plain and encrypted under KEY", o_data_key, false, run_data_key},
 	{"key", "public-key", "KEY", "the public key (PEM, base64): {\"public_key\", \"version\"}", o_pubkey, false,
 	 run_public_key},
+	{"key", "wrap", "KEY", "wraps a data key under an AES root key: {\"ciphertext\", \"key_version\"}", o_wrap, true,
+	 run_wrap},
+	{"key", "unwrap", "KEY", "unwraps a data key: {\"plaintext\", \"key_version\"}", o_wrap, true, run_wrap},
+	{"key", "rewrap", "KEY", "wraps a data key again under the primary version", o_wrap, true, run_wrap},
 	{"key", "rotate", "KEY", "makes a new primary version; older ones still verify, decrypt and unwrap", o_rotate,
 	 false, run_rotate},
 	{"key", "rotation", "KEY", "sets automatic rotation (--period-days N) or turns it off", o_rotation, false,

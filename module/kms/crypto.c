@@ -445,3 +445,117 @@ int kms_key_data_key(struct kms_login *l, struct kms_key *k, unsigned bits, uint
 	}
 	return ret;
 }
+
+/* ---- IBM Key Protect: wrap, unwrap, rewrap ---- */
+
+int kms_aad_check(const char *const *aad, size_t naad, struct kms_err *e)
+{
+	if (naad > 126)
+		return kms_fail(e, KMS_E_INPUT, "aad: at most 126 strings, not %zu", naad);
+	for (size_t i = 0; i < naad; i++)
+		if (strlen(aad[i]) > 255)
+			return kms_fail(e, KMS_E_INPUT, "aad: string %zu has %zu bytes, at most 255", i + 1, strlen(aad[i]));
+	return KMS_OK;
+}
+
+/* The AAD list as the bytes bound to the ciphertext: "kms11-aad" || count || (length || bytes)... */
+static int aad_bytes(const char *const *aad, size_t naad, uint8_t **out, size_t *len, struct kms_err *e)
+{
+	size_t total = 10, pos;
+	int ret = kms_aad_check(aad, naad, e);
+
+	*out = NULL;
+	*len = 0;
+	if (ret != KMS_OK || naad == 0)
+		return ret;
+	for (size_t i = 0; i < naad; i++)
+		total += 1 + strlen(aad[i]);
+	*out = malloc(total);
+	if (!*out)
+		return kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	memcpy(*out, "kms11-aad", 9);
+	(*out)[9] = (uint8_t)naad;
+	pos = 10;
+	for (size_t i = 0; i < naad; i++) {
+		size_t n = strlen(aad[i]);
+
+		(*out)[pos++] = (uint8_t)n;
+		memcpy(*out + pos, aad[i], n);
+		pos += n;
+	}
+	*len = total;
+	return KMS_OK;
+}
+
+int kms_key_wrap(struct kms_login *l, struct kms_key *k, uint8_t **dk, size_t *dklen, const char *const *aad, size_t naad,
+		 char **ct, unsigned long *version, struct kms_err *e)
+{
+	uint8_t *ab = NULL;
+	size_t alen = 0;
+	bool made = false;
+	CK_RV rv;
+	int ret;
+
+	*ct = NULL;
+	if (!is_aes(k))
+		return kms_fail(e, KMS_E_INPUT, "wrap takes an AES root key");
+	if ((ret = aad_bytes(aad, naad, &ab, &alen, e)) != KMS_OK)
+		return ret;
+	if (!*dk) {
+		*dklen = 32;
+		*dk = kms_secure_alloc(*dklen);
+		made = true;
+		rv = *dk ? kms_random(l->s, *dk, *dklen) : CKR_HOST_MEMORY;
+		if (rv != CKR_OK) {
+			free(ab);
+			kms_secure_free(*dk);
+			*dk = NULL;
+			return kms_fail_rv(e, "random", rv);
+		}
+	}
+	ret = kms_key_encrypt(l, k, *dk, *dklen, ab, alen, ct, e);
+	free(ab);
+	if (ret != KMS_OK && made) {
+		kms_secure_free(*dk);
+		*dk = NULL;
+	}
+	*version = key_version(k);
+	return ret;
+}
+
+int kms_key_unwrap(struct kms_login *l, struct kms_key *k, const char *ct, const char *const *aad, size_t naad, uint8_t **dk,
+		   size_t *dklen, unsigned long *version, struct kms_err *e)
+{
+	uint8_t *ab = NULL;
+	size_t alen = 0;
+	int ret;
+
+	*dk = NULL;
+	if (!is_aes(k))
+		return kms_fail(e, KMS_E_INPUT, "unwrap takes an AES root key");
+	if ((ret = aad_bytes(aad, naad, &ab, &alen, e)) != KMS_OK)
+		return ret;
+	ret = kms_key_decrypt(l, k, ct, ab, alen, dk, dklen, e);
+	free(ab);
+	if (ret == KMS_OK)
+		*version = strtoul(ct + 7, NULL, 10);
+	else if (ret == KMS_E_INPUT && strstr(e->msg, "does not decrypt"))
+		kms_fail(e, KMS_E_INPUT, "ciphertext: it does not unwrap under this key with this AAD list (the same strings, "
+			 "in the same order, as when it was wrapped)");
+	return ret;
+}
+
+int kms_key_rewrap(struct kms_login *l, struct kms_key *k, const char *ct, const char *const *aad, size_t naad, char **out,
+		   unsigned long *version, struct kms_err *e)
+{
+	uint8_t *dk = NULL;
+	size_t dklen = 0;
+	unsigned long from;
+	int ret = kms_key_unwrap(l, k, ct, aad, naad, &dk, &dklen, &from, e);
+
+	*out = NULL;
+	if (ret == KMS_OK)
+		ret = kms_key_wrap(l, k, &dk, &dklen, aad, naad, out, version, e);
+	kms_secure_free(dk);
+	return ret;
+}

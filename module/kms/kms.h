@@ -179,6 +179,21 @@ int kms_key_hmac(struct kms_login *l, struct kms_key *k, const uint8_t *msg, siz
 int kms_key_data_key(struct kms_login *l, struct kms_key *k, unsigned bits, uint8_t **dk, size_t *dklen, char **ct,
 		     struct kms_err *e);
 
+/* IBM Key Protect's root key operations, with an AES root key. aad: up to 126 strings of at most 255 bytes,
+ * bound to the ciphertext (the same list, in the same order, is needed to unwrap). */
+/* Wraps a data key: *dk (when *dk is NULL on entry, a new 32-byte key is made and returned there, secure memory).
+ * *ct as kms_key_encrypt's; *version the root key version used. */
+int kms_key_wrap(struct kms_login *l, struct kms_key *k, uint8_t **dk, size_t *dklen, const char *const *aad, size_t naad,
+		 char **ct, unsigned long *version, struct kms_err *e);
+/* Unwraps: *dk (secure memory) and the version that wrapped it. */
+int kms_key_unwrap(struct kms_login *l, struct kms_key *k, const char *ct, const char *const *aad, size_t naad, uint8_t **dk,
+		   size_t *dklen, unsigned long *version, struct kms_err *e);
+/* Unwraps and wraps again under the primary version; the data key stays in the library's secure memory. */
+int kms_key_rewrap(struct kms_login *l, struct kms_key *k, const char *ct, const char *const *aad, size_t naad, char **out,
+		   unsigned long *version, struct kms_err *e);
+/* Checks an AAD list without a key (for the CLI). */
+int kms_aad_check(const char *const *aad, size_t naad, struct kms_err *e);
+
 /* A list, count or stats query in the language of FILTERS.md. */
 struct kms_query {
 	const char *const *filters; /* expressions; all are ANDed */

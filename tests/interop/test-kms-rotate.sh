@@ -113,6 +113,32 @@ PY
 kms_check "the versions' labels follow the name" [ "$($PY "$KMS_TMP/labels.py" "$KMS11_MODULE")" = \
 	"['signer2', 'signer2#v1']" ]
 
+# --- IBM Key Protect: wrap, unwrap and rewrap with a root key and an AAD list ---
+"${K[@]}" key create --algorithm AES --name root >/dev/null || kms_die "create root"
+expect 0 "wrap a new data key with two AAD strings" "${K[@]}" key wrap root --aad tenant-a --aad "app 7"
+kms_check "a 32-byte data key, version 1" [ "$(field "$KMS_TMP/out.json" '(len(__import__("base64").b64decode(d["plaintext"])),
+	d["key_version"])')" = "(32, 1)" ]
+dek=$(field "$KMS_TMP/out.json" 'd["plaintext"]')
+w1=$(field "$KMS_TMP/out.json" 'd["ciphertext"]')
+expect 0 "unwrap with the same AAD list" "${K[@]}" key unwrap root --ciphertext "$w1" --aad tenant-a --aad "app 7"
+kms_check "the data key, version 1" [ "$(field "$KMS_TMP/out.json" '(d["plaintext"], d["key_version"])')" = "('$dek', 1)" ]
+expect 2 "unwrap with the AAD strings reordered" "${K[@]}" key unwrap root --ciphertext "$w1" --aad "app 7" --aad tenant-a
+expect 2 "unwrap with one AAD string missing" "${K[@]}" key unwrap root --ciphertext "$w1" --aad tenant-a
+expect 0 "wrap a given data key, no AAD" "${K[@]}" key wrap root --plaintext "$msg"
+kms_check "no plaintext in the answer" [ "$(field "$KMS_TMP/out.json" '"plaintext" in d')" = False ]
+"${K[@]}" key rotate root >/dev/null || kms_die "rotate root"
+expect 0 "unwrap after rotation" "${K[@]}" key unwrap root --ciphertext "$w1" --aad tenant-a --aad "app 7"
+kms_check "says version 1 wrapped it" [ "$(field "$KMS_TMP/out.json" '(d["plaintext"], d["key_version"])')" = "('$dek', 1)" ]
+expect 0 "rewrap" "${K[@]}" key rewrap root --ciphertext "$w1" --aad tenant-a --aad "app 7"
+kms_check "to version 2" [ "$(field "$KMS_TMP/out.json" 'd["key_version"]')" = 2 ]
+w2=$(field "$KMS_TMP/out.json" 'd["ciphertext"]')
+expect 0 "unwrap the rewrapped key" "${K[@]}" key unwrap root --ciphertext "$w2" --aad tenant-a --aad "app 7"
+kms_check "the same data key, version 2" [ "$(field "$KMS_TMP/out.json" '(d["plaintext"], d["key_version"])')" = "('$dek', 2)" ]
+many=(); for i in $(seq 127); do many+=(--aad "a$i"); done
+expect 2 "127 AAD strings" "${K[@]}" key wrap root "${many[@]}"
+expect 2 "an AAD string of 256 bytes" "${K[@]}" key wrap root --aad "$(head -c 256 /dev/zero | tr '\0' x)"
+expect 2 "wrap with an EC key" "${K[@]}" key wrap signer2
+
 # --- automatic rotation ---
 expect 0 "rotation --period-days 30" "${K[@]}" key rotation vault --period-days 30
 kms_check "rotation shows the period and the next date" [ "$(field "$KMS_TMP/out.json" '(d["rotation"]["period_days"],
