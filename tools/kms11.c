@@ -321,8 +321,9 @@ static const struct opt o_import[] = {
 	{"private-key", "B64", "base64 of a PEM or DER private key (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)"},
 	{"public-key", "B64", "base64 of a PEM or DER public key (SPKI): a key without its private half"},
 	{"secret", "B64", "base64 of a secret key's bytes (with --algorithm AES or HMAC)"},
-	{"algorithm", "A", "AES or HMAC, for --secret"},
+	{"algorithm", "A", "AES or HMAC for --secret; AES, HMAC, RSA, ECDSA or Ed25519 for --wrapped"},
 	{"passphrase", "P", "the passphrase of an encrypted PKCS#8 key"},
+	{"wrapped", "B64", "key material wrapped for this token (kms11 wrapping-key), with --algorithm"},
 	{"engine-id", "TOKEN", "the token that takes the key (default: the first)"},
 	{"name", "NAME", "the key's name, unique within its token"},
 	{"description", "TEXT", "a description"},
@@ -511,7 +512,8 @@ static int run_import(const struct verb *v, struct args *a)
 	struct kms_token *tok;
 	struct kms_login l;
 	struct kms_key k;
-	uint8_t *priv = NULL, *pub = NULL, *sec = NULL;
+	uint8_t *priv = NULL, *pub = NULL, *sec = NULL, *wrapped = NULL;
+	size_t wrappedlen = 0;
 	char *pin = NULL;
 	int ret;
 
@@ -528,12 +530,29 @@ static int run_import(const struct verb *v, struct args *a)
 	in.passphrase = OPT(a, v, "passphrase");
 	if ((ret = b64_opt(v, a, "private-key", true, &priv, &in.private_key_len)) != 0 ||
 	    (ret = b64_opt(v, a, "public-key", true, &pub, &in.public_key_len)) != 0 ||
-	    (ret = b64_opt(v, a, "secret", true, &sec, &in.secret_len)) != 0)
+	    (ret = b64_opt(v, a, "secret", true, &sec, &in.secret_len)) != 0 ||
+	    (ret = b64_opt(v, a, "wrapped", true, &wrapped, &wrappedlen)) != 0)
 		goto out;
 	in.private_key = priv;
 	in.public_key = pub;
 	in.secret = sec;
-	if (kms_import_check(&in, &e) != KMS_OK) {
+	if (wrapped && (priv || pub || sec || in.passphrase)) {
+		ret = fail(2, "wrapped: --wrapped comes alone (with --algorithm and the naming options)");
+		goto out;
+	}
+	if (wrapped) {
+		struct kms_create c = in.c;
+
+		c.algorithm = "AES"; /* the naming facts only; the algorithm is checked with the key */
+		if (!in.c.algorithm) {
+			ret = fail(2, "algorithm: --wrapped needs --algorithm AES, HMAC, RSA, ECDSA or Ed25519");
+			goto out;
+		}
+		if (kms_create_check(&c, &e) != KMS_OK) {
+			ret = say_err(&e);
+			goto out;
+		}
+	} else if (kms_import_check(&in, &e) != KMS_OK) {
 		ret = say_err(&e);
 		goto out;
 	}
@@ -558,9 +577,10 @@ static int run_import(const struct verb *v, struct args *a)
 		ret = say_err(&e);
 		goto out;
 	}
-	ret = kms_key_import(&l, &in, &k, &e);
+	ret = wrapped ? kms_key_import_wrapped(&l, &in, wrapped, wrappedlen, &k, &e) : kms_key_import(&l, &in, &k, &e);
 	ret = key_close(ret, &e, &k, &l, true);
 out:
+	free(wrapped);
 	free_secret(pin);
 	if (priv) {
 		kms_wipe(priv, in.private_key_len);
@@ -1025,6 +1045,79 @@ out:
 	return ret;
 }
 
+static const struct opt o_export[] = {
+	{"wrapping-key", "B64", "base64 of the receiver's RSA public key (PEM or DER): CKM_RSA_AES_KEY_WRAP under it"},
+	{"plaintext", NULL, "the key itself: a secret key's bytes, a private key's PKCS#8 DER"},
+	{"engine-id", "TOKEN", "look in this token only"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+static int run_export(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *wpub = NULL, *out = NULL;
+	size_t wlen = 0, outlen = 0;
+	int ret;
+
+	if (!OPT(a, v, "wrapping-key") == !OPT(a, v, "plaintext"))
+		return fail(2, "export: give --wrapping-key B64 or --plaintext");
+	if ((ret = b64_opt(v, a, "wrapping-key", true, &wpub, &wlen)) != 0)
+		return ret;
+	ret = key_open(v, a, true, &k, &l);
+	if (ret == 0) {
+		ret = kms_key_export(&l, &k, wpub, wlen, &out, &outlen, &e);
+		if (ret == KMS_OK)
+			print_json(json_pack("{s:o}", "key_material", b64_json(out, outlen)));
+		ret = key_close(ret, &e, &k, &l, false);
+	}
+	kms_secure_free(out);
+	free(wpub);
+	return ret;
+}
+
+static const struct opt o_wrapping_key[] = {
+	{"engine-id", "TOKEN", "the token (default: the first)"},
+	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt): the first call makes the key"},
+	{NULL, NULL, NULL},
+};
+
+static int run_wrapping_key(const struct verb *v, struct args *a)
+{
+	struct kms_err e = {0};
+	struct kms_token *tok;
+	struct kms_login l;
+	struct kms_key k;
+	char *pin, *pem = NULL;
+	unsigned long ver = 0;
+	int ret;
+
+	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (!pin)
+		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+	if (kms_mgr_start(&e) != KMS_OK) {
+		free_secret(pin);
+		return say_err(&e);
+	}
+	ret = kms_mgr_token(OPT(a, v, "engine-id"), &tok, &e);
+	if (ret == KMS_OK)
+		ret = kms_mgr_login(tok, pin, &l, &e);
+	free_secret(pin);
+	if (ret != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	ret = kms_wrapping_key(&l, &k, &e);
+	if (ret == KMS_OK)
+		ret = kms_key_public_pem(&k, 0, &pem, &ver, &e);
+	if (ret == KMS_OK)
+		print_json(json_pack("{s:s,s:s,s:s}", "public_key", pem, "algorithm", "RSA_AES_KEY_WRAP_SHA_256", "key_id", k.kid));
+	free(pem);
+	return key_close(ret, &e, &k, &l, false);
+}
+
 static int run_public_key(const struct verb *v, struct args *a)
 {
 	unsigned long version = 0, got = 0;
@@ -1254,6 +1347,8 @@ static const struct verb verbs[] = {
 	 run_wrap},
 	{"key", "unwrap", "KEY", "unwraps a data key: {\"plaintext\", \"key_version\"}", o_wrap, true, run_wrap},
 	{"key", "rewrap", "KEY", "wraps a data key again under the primary version", o_wrap, true, run_wrap},
+	{"key", "export", "KEY", "an extractable key, wrapped for a receiver or in plaintext: {\"key_material\"}", o_export,
+	 false, run_export},
 	{"key", "rotate", "KEY", "makes a new primary version; older ones still verify, decrypt and unwrap", o_rotate,
 	 false, run_rotate},
 	{"key", "rotation", "KEY", "sets automatic rotation (--period-days N) or turns it off", o_rotation, false,
@@ -1264,6 +1359,8 @@ static const struct verb verbs[] = {
 	 o_schedule, false, run_life},
 	{"key", "cancel-deletion", "KEY", "cancels a scheduled deletion; the key stays disabled", o_change, false,
 	 run_life},
+	{"wrapping-key", "", NULL, "the token's RSA key for bringing keys in: {\"public_key\", \"algorithm\"}",
+	 o_wrapping_key, false, run_wrapping_key},
 	{"maintain", "", NULL, "deletes and rotates the keys whose deletion or rotation is due (run it daily)", o_maintain,
 	 false,
 	 run_maintain},

@@ -173,7 +173,7 @@ int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms
 /* Makes the objects of a key (a new key, or a new version of one): algorithm alg of bits (0: its default),
  * labelled name, with the session's facts and key change. *kid gets the new key id (malloc'd). A secret key
  * comes from material when it is not NULL (an imported version), else from the engine. */
-static int make_key(struct kms_login *l, const char *alg, unsigned long bits, const char *name, bool extractable,
+int kms_make_key(struct kms_login *l, const char *alg, unsigned long bits, const char *name, bool extractable,
 		    const uint8_t *material, size_t matlen, char **kid, struct kms_err *e)
 {
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = extractable ? CK_TRUE : CK_FALSE;
@@ -272,7 +272,7 @@ int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_k
 		return ret;
 	}
 	l->s->facts = &facts;
-	ret = make_key(l, c->algorithm, c->size, c->name, c->extractable, NULL, 0, &kid, e);
+	ret = kms_make_key(l, c->algorithm, c->size, c->name, c->extractable, NULL, 0, &kid, e);
 	l->s->facts = NULL;
 	kms_attrs_free(&facts);
 	if (ret == KMS_OK)
@@ -636,7 +636,7 @@ int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *materi
 	if (ret == KMS_OK) {
 		l->s->facts = &facts;
 		l->s->key_change = &chg;
-		ret = make_key(l, alg, bits, name, extractable, material, matlen, &kid, e);
+		ret = kms_make_key(l, alg, bits, name, extractable, material, matlen, &kid, e);
 		l->s->facts = NULL;
 		l->s->key_change = NULL;
 		if (ch.ret != KMS_OK) {

@@ -337,3 +337,272 @@ out:
 	free(kidstr);
 	return ret;
 }
+
+/* ---- bring your own key, and export ---- */
+
+#define WRAPPING_KEY_NAME "kms11-wrapping-key"
+
+/* CKM_RSA_AES_KEY_WRAP with a 256-bit AES key and OAEP SHA-256 (MGF1 SHA-256, no label). */
+struct rsa_aes {
+	CK_RSA_PKCS_OAEP_PARAMS oaep;
+	struct kms_ck_rsa_aes_key_wrap_params p;
+	CK_MECHANISM m;
+};
+
+static void rsa_aes_mech(struct rsa_aes *r)
+{
+	r->oaep = (CK_RSA_PKCS_OAEP_PARAMS){CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+	r->p = (struct kms_ck_rsa_aes_key_wrap_params){256, &r->oaep};
+	r->m = (CK_MECHANISM){CKM_RSA_AES_KEY_WRAP, &r->p, sizeof(r->p)};
+}
+
+int kms_wrapping_key(struct kms_login *l, struct kms_key *out, struct kms_err *e)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char *kid = NULL;
+	int ret = KMS_OK;
+	CK_RV rv;
+
+	memset(out, 0, sizeof(*out));
+	if (kms_attrs_set(&t, CKA_LABEL, WRAPPING_KEY_NAME, strlen(WRAPPING_KEY_NAME)) ||
+	    kms_attrs_set_ulong(&t, CKA_CLASS, CKO_PRIVATE_KEY))
+		return kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	rv = kms_find_ids(l->tok, 0, &t, true, &ids, &n);
+	kms_attrs_free(&t);
+	if (rv == CKR_OK && n) {
+		struct kms_attrs a = KMS_ATTRS_INIT;
+		const struct kms_attr *k;
+
+		if (kms_obj_read(l->tok, ids[0], &a) == CKR_OK && (k = kms_attrs_get(&a, CKA_KMS11_KEY_ID)) != NULL)
+			kid = strndup((const char *)k->val, k->len);
+		kms_attrs_free(&a);
+	}
+	free(ids);
+	if (rv != CKR_OK)
+		return kms_fail_rv(e, "find", rv);
+	if (!kid) {
+		/* The first call makes it: RSA-3072, tagged kms11-wrapping-key. */
+		static const char tag[] = "kms11-wrapping-key";
+
+		if (kms_attrs_set(&facts, CKA_KMS11_TAGS, tag, sizeof(tag)) ||
+		    kms_attrs_set(&facts, CKA_KMS11_DESCRIPTION, "wraps keys brought into this token (kms11 key import --wrapped)",
+				  strlen("wraps keys brought into this token (kms11 key import --wrapped)")))
+			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+		if (ret == KMS_OK) {
+			l->s->facts = &facts;
+			ret = kms_make_key(l, "RSA", 3072, WRAPPING_KEY_NAME, false, NULL, 0, &kid, e);
+			l->s->facts = NULL;
+		}
+		kms_attrs_free(&facts);
+		if (ret != KMS_OK)
+			return ret;
+	}
+	ret = kms_key_load(l->tok, kid, out, e);
+	free(kid);
+	return ret;
+}
+
+int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, const uint8_t *wrapped, size_t len,
+			   struct kms_key *out, struct kms_err *e)
+{
+	static const struct {
+		const char *alg;
+		CK_OBJECT_CLASS cls;
+		CK_KEY_TYPE kt;
+	} kinds[] = {{"AES", CKO_SECRET_KEY, CKK_AES},	       {"HMAC", CKO_SECRET_KEY, CKK_GENERIC_SECRET},
+		     {"RSA", CKO_PRIVATE_KEY, CKK_RSA},	       {"ECDSA", CKO_PRIVATE_KEY, CKK_EC},
+		     {"Ed25519", CKO_PRIVATE_KEY, CKK_EC_EDWARDS}};
+	struct kms_attrs t = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT;
+	struct kms_key wk;
+	struct rsa_aes ra;
+	CK_ATTRIBUTE *ck = NULL;
+	CK_OBJECT_HANDLE h = 0, hpub = 0;
+	const struct kms_attr *kid, *spki;
+	char *kidstr = NULL;
+	size_t i;
+	int ret, err = 0;
+	CK_RV rv;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; in->c.algorithm && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcasecmp(in->c.algorithm, kinds[i].alg))
+			break;
+	if (!in->c.algorithm || i == sizeof(kinds) / sizeof(kinds[0]))
+		return kms_fail(e, KMS_E_INPUT, "algorithm: a wrapped key is AES, HMAC, RSA, ECDSA or Ed25519");
+	if ((ret = kms_name_free(l->tok, in->c.name, NULL, e)) != KMS_OK || (ret = kms_create_facts(&in->c, &facts, e)) != KMS_OK ||
+	    (ret = kms_wrapping_key(l, &wk, e)) != KMS_OK) {
+		kms_attrs_free(&facts);
+		return ret;
+	}
+	err |= kms_attrs_set_ulong(&t, CKA_CLASS, kinds[i].cls);
+	err |= kms_attrs_set_ulong(&t, CKA_KEY_TYPE, kinds[i].kt);
+	err |= common_attrs(&t, in, true);
+	if (kinds[i].cls == CKO_SECRET_KEY) {
+		bool aes = kinds[i].kt == CKK_AES;
+
+		err |= kms_attrs_set_bool(&t, CKA_ENCRYPT, aes);
+		err |= kms_attrs_set_bool(&t, CKA_DECRYPT, aes);
+		err |= kms_attrs_set_bool(&t, CKA_SIGN, !aes);
+		err |= kms_attrs_set_bool(&t, CKA_VERIFY, !aes);
+	} else {
+		err |= kms_attrs_set_bool(&t, CKA_SIGN, true);
+		err |= kms_attrs_set_bool(&t, CKA_DECRYPT, kinds[i].kt == CKK_RSA);
+	}
+	ck = err ? NULL : ck_template(&t);
+	if (!ck) {
+		ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	rsa_aes_mech(&ra);
+	l->s->facts = &facts;
+	rv = kms_obj_unwrap(l->s, &ra.m, wk.id_priv, wrapped, len, ck, (CK_ULONG)t.n, &h);
+	if (rv == CKR_OK && kinds[i].cls == CKO_PRIVATE_KEY) {
+		/* The public half, from the private key's SubjectPublicKeyInfo. */
+		EVP_PKEY *pk = NULL;
+		const char *alg;
+		unsigned long bits;
+
+		rv = kms_obj_read(l->tok, h, &r);
+		spki = rv == CKR_OK ? kms_attrs_get(&r, CKA_PUBLIC_KEY_INFO) : NULL;
+		pk = spki ? decode(spki->val, spki->len, EVP_PKEY_PUBLIC_KEY, NULL) : NULL;
+		if (!pk || key_attrs(pk, &pub, NULL, &alg, &bits, e) != KMS_OK || common_attrs(&pub, in, false) ||
+		    kms_attrs_set_bool(&pub, CKA_VERIFY, true))
+			rv = CKR_GENERAL_ERROR;
+		else
+			rv = create(l, &pub, &hpub);
+		EVP_PKEY_free(pk);
+		if (rv != CKR_OK)
+			kms_obj_destroy(l->s, h);
+		kms_attrs_free(&r);
+	}
+	l->s->facts = NULL;
+	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_KEY_TYPE_INCONSISTENT) {
+		ret = kms_fail(e, KMS_E_INPUT, "wrapped: it does not unwrap under this token's wrapping key as a %s key "
+			       "(RSA-OAEP-SHA-256 of an AES-256 key, then RFC 5649)", kinds[i].alg);
+		goto out;
+	}
+	if (rv != CKR_OK) {
+		ret = kms_fail_rv(e, "unwrap", rv);
+		goto out;
+	}
+	rv = kms_obj_read(l->tok, h, &r);
+	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
+	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
+	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+out:
+	free(ck);
+	free(kidstr);
+	kms_key_free(&wk);
+	kms_attrs_free(&t);
+	kms_attrs_free(&facts);
+	kms_attrs_free(&r);
+	kms_attrs_free(&pub);
+	return ret;
+}
+
+/* AES key unwrap with padding (RFC 5649) of in under key, in kms11's library context; *out secure memory. */
+static int kwp_open(const uint8_t *key, const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
+{
+	EVP_CIPHER *c = EVP_CIPHER_fetch(kms_libctx(), "AES-256-WRAP-PAD", NULL);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, m = 0, ok = 0;
+
+	*out = kms_secure_alloc(len ? len : 1);
+	if (c && ctx && *out && EVP_DecryptInit_ex2(ctx, c, key, NULL, NULL) == 1 &&
+	    EVP_DecryptUpdate(ctx, *out, &n, in, (int)len) == 1 && EVP_DecryptFinal_ex(ctx, *out + n, &m) == 1)
+		ok = 1;
+	EVP_CIPHER_CTX_free(ctx);
+	EVP_CIPHER_free(c);
+	if (!ok) {
+		kms_secure_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	*outlen = (size_t)(n + m);
+	return 0;
+}
+
+int kms_key_export(struct kms_login *l, struct kms_key *k, const uint8_t *wrap_pub, size_t wrap_len, uint8_t **out,
+		   size_t *outlen, struct kms_err *e)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT, wp = KMS_ATTRS_INIT;
+	const struct kms_attrs *secret = k->has_sec ? &k->sec : k->has_priv ? &k->priv : NULL;
+	uint64_t target = k->has_sec ? k->id_sec : k->id_priv;
+	CK_OBJECT_HANDLE tmp = 0;
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_KWP, NULL, 0};
+	struct rsa_aes ra;
+	uint8_t key[32], *wrapped = NULL;
+	CK_ULONG wlen = 0;
+	EVP_PKEY *pk = NULL;
+	CK_RV rv;
+	int ret = KMS_OK, err = 0;
+
+	*out = NULL;
+	if (!secret)
+		return kms_fail(e, KMS_E_INPUT, "the key has no private or secret part to export (a public key)");
+	if (!kms_attrs_get_bool(secret, CKA_EXTRACTABLE, false))
+		return kms_fail(e, KMS_E_DENIED, "the key was not made extractable: it never leaves the token");
+	/* A session key to wrap under: the receiver's RSA public key, or a fresh AES key kms11 then opens itself. */
+	if (wrap_pub) {
+		const char *alg;
+		unsigned long bits;
+
+		pk = decode(wrap_pub, wrap_len, EVP_PKEY_PUBLIC_KEY, NULL);
+		if (!pk || !EVP_PKEY_is_a(pk, "RSA")) {
+			EVP_PKEY_free(pk);
+			return kms_fail(e, KMS_E_INPUT, "wrapping_key: not an RSA public key in PEM or DER");
+		}
+		ret = key_attrs(pk, &wp, NULL, &alg, &bits, e);
+		EVP_PKEY_free(pk);
+		err |= kms_attrs_set_bool(&wp, CKA_TOKEN, false);
+		err |= kms_attrs_set_bool(&wp, CKA_WRAP, true);
+	} else {
+		rv = kms_random(l->s, key, sizeof(key));
+		if (rv != CKR_OK)
+			return kms_fail_rv(e, "random", rv);
+		err |= kms_attrs_set_ulong(&wp, CKA_CLASS, CKO_SECRET_KEY);
+		err |= kms_attrs_set_ulong(&wp, CKA_KEY_TYPE, CKK_AES);
+		err |= kms_attrs_set_bool(&wp, CKA_TOKEN, false);
+		err |= kms_attrs_set_bool(&wp, CKA_WRAP, true);
+		err |= kms_attrs_set(&wp, CKA_VALUE, key, sizeof(key));
+	}
+	if (ret == KMS_OK && err)
+		ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	if (ret == KMS_OK && (rv = create(l, &wp, &tmp)) != CKR_OK)
+		ret = kms_fail_rv(e, "wrapping key", rv);
+	if (ret == KMS_OK) {
+		CK_MECHANISM *m = &kwp;
+
+		if (wrap_pub) {
+			rsa_aes_mech(&ra);
+			m = &ra.m;
+		}
+		rv = kms_obj_wrap(l->s, m, tmp, target, NULL, &wlen);
+		if (rv == CKR_OK && !(wrapped = malloc(wlen ? wlen : 1)))
+			rv = CKR_HOST_MEMORY;
+		if (rv == CKR_OK)
+			rv = kms_obj_wrap(l->s, m, tmp, target, wrapped, &wlen);
+		if (rv == CKR_KEY_UNEXTRACTABLE)
+			ret = kms_fail(e, KMS_E_DENIED, "the key was not made extractable: it never leaves the token");
+		else if (rv != CKR_OK)
+			ret = kms_fail_rv(e, "export", rv);
+	}
+	if (ret == KMS_OK && wrap_pub) {
+		*out = kms_secure_dup(wrapped, wlen);
+		*outlen = wlen;
+		if (!*out)
+			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	} else if (ret == KMS_OK && kwp_open(key, wrapped, wlen, out, outlen) != 0) {
+		ret = kms_fail(e, KMS_E_INTERNAL, "the exported key cannot be opened");
+	}
+	if (tmp)
+		kms_obj_destroy(l->s, tmp);
+	kms_wipe(key, sizeof(key));
+	free(wrapped);
+	kms_attrs_free(&t);
+	kms_attrs_free(&wp);
+	return ret;
+}

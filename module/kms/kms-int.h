@@ -24,6 +24,10 @@ int kms_name_free(struct kms_token *tok, const char *name, const char *kid, stru
 /* The facts a new key gets besides its template: description, metadata, tags, expiration date. */
 int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e);
 
+/* Makes the objects of a key or of a key's new version (see change.c); *kid the key id, malloc'd. */
+int kms_make_key(struct kms_login *l, const char *alg, unsigned long bits, const char *name, bool extractable,
+		 const uint8_t *material, size_t matlen, char **kid, struct kms_err *e);
+
 /* metadata[jsonpath] predicates (jsonpath.c): a syntax check, and the value on a document. */
 int kms_jsonpath_check(const char *text, struct kms_err *e);
 bool kms_jsonpath_match(json_t *doc, const char *text);

@@ -124,6 +124,20 @@ int kms_import_check(const struct kms_import *in, struct kms_err *e);
  * one cannot be made, the private one is removed again). */
 int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e);
 
+/* The token's wrapping key for keys brought in (RSA-3072, named kms11-wrapping-key), made on first use. */
+int kms_wrapping_key(struct kms_login *l, struct kms_key *out, struct kms_err *e);
+/* Imports a key wrapped with CKM_RSA_AES_KEY_WRAP under the token's wrapping key (RSA-OAEP-SHA-256 of a fresh AES-256
+ * key, then RFC 5649 of the key: its bytes for AES/HMAC, its PKCS#8 for RSA/ECDSA/Ed25519); in->c names it and
+ * in->c.algorithm says what it is. */
+int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, const uint8_t *wrapped, size_t len,
+			   struct kms_key *out, struct kms_err *e);
+/* Exports an extractable key: wrapped with CKM_RSA_AES_KEY_WRAP (as above) under the RSA public key wrap_pub (PEM or
+ * DER), or, with wrap_pub NULL, in plaintext (a secret key's bytes, a private key's PKCS#8 DER); *out in secure
+ * memory either way.
+ * KMS_E_DENIED for a key not made extractable. */
+int kms_key_export(struct kms_login *l, struct kms_key *k, const uint8_t *wrap_pub, size_t wrap_len, uint8_t **out,
+		   size_t *outlen, struct kms_err *e);
+
 /* Deletes every object of the key in one transaction (immediate and irreversible). */
 int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e);
 /* Changes the name of every object of the key; a name is unique within its token (KMS_E_CONFLICT). */

@@ -126,4 +126,86 @@ expect 2 "an RSA-1024 key" "${K[@]}" key import --private-key "$(b64 "$T/small.p
 expect 4 "a name taken" "${K[@]}" key import --public-key "$(b64 "$T/ed.pub")" --name aes
 expect 0 "list: no key called bad or small" "${K[@]}" key count --filter 'name[in]bad,small'
 kms_check "none" [ "$(field "$T/out.json" 'd["count"]')" = 0 ]
+
+# --- bring your own key: material wrapped by python3-cryptography for this token ---
+expect 0 "wrapping-key" "${K[@]}" wrapping-key
+kms_check "an RSA-3072 key for RSA_AES_KEY_WRAP_SHA_256" [ "$(field "$T/out.json" 'd["algorithm"]')" = RSA_AES_KEY_WRAP_SHA_256 ]
+field "$T/out.json" 'd["public_key"]' | base64 -d >"$T/wk.pem"
+kms_check "openssl reads it as RSA 3072" bash -c "openssl pkey -pubin -in '$T/wk.pem' -noout -text | grep -q '3072 bit'"
+expect 0 "wrapping-key again" "${K[@]}" wrapping-key
+kms_check "is the same key" [ "$(field "$T/out.json" 'd["public_key"]' | base64 -d)" = "$(cat "$T/wk.pem")" ]
+cat >"$T/wrap.py" <<'PY'
+import base64, os, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+pub = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
+payload = open(sys.argv[2], "rb").read()
+if sys.argv[3] == "pkcs8":
+    payload = serialization.load_pem_private_key(payload, None).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+aes = os.urandom(32)
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+print(base64.b64encode(pub.encrypt(aes, oaep) + aes_key_wrap_with_padding(aes, payload)).decode())
+PY
+head -c 32 /dev/urandom >"$T/byok.aes"
+expect 0 "import --wrapped AES" "${K[@]}" key import --wrapped "$($PY "$T/wrap.py" "$T/wk.pem" "$T/byok.aes" raw)" \
+	--algorithm AES --name byok-aes
+expect 0 "encrypt with it" "${K[@]}" key encrypt byok-aes --plaintext "$msg"
+kms_check "the brought key is the key (python3-cryptography decrypts)" [ "$($PY - "$(b64 "$T/byok.aes")" \
+	"$(field "$T/out.json" 'd["ciphertext"]')" <<'PY'
+import base64, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+raw = base64.b64decode(sys.argv[2].split(":", 2)[2])
+print(base64.b64encode(AESGCM(base64.b64decode(sys.argv[1])).decrypt(raw[:12], raw[12:], None)).decode())
+PY
+)" = "$msg" ]
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/byok-ec.pem" 2>/dev/null
+openssl pkey -in "$T/byok-ec.pem" -pubout -out "$T/byok-ec.pub"
+expect 0 "import --wrapped ECDSA (PKCS#8)" "${K[@]}" key import --wrapped \
+	"$($PY "$T/wrap.py" "$T/wk.pem" "$T/byok-ec.pem" pkcs8)" --algorithm ECDSA --name byok-ec
+kms_check "a key pair, key id of the brought key" [ "$(field "$T/out.json" '(d["has_private_key"], d["key_id"])')" = \
+	"(True, '$(openssl pkey -pubin -in "$T/byok-ec.pub" -outform DER | sha256sum | cut -d' ' -f1)')" ]
+signs byok-ec ECDSA_SHA_256 sha256 "$T/byok-ec.pub"
+expect 2 "import --wrapped with the wrong algorithm" "${K[@]}" key import --wrapped \
+	"$($PY "$T/wrap.py" "$T/wk.pem" "$T/byok-ec.pem" pkcs8)" --algorithm RSA --name byok-bad
+expect 2 "import --wrapped of garbage" "${K[@]}" key import --wrapped "$(head -c 400 /dev/urandom | base64 -w0)" \
+	--algorithm AES --name byok-bad
+
+# --- export: extractable keys only ---
+expect 0 "create an extractable AES key" "${K[@]}" key create --algorithm AES --name ex-aes --extractable
+kms_check "extractable true" [ "$(field "$T/out.json" 'd["extractable"]')" = True ]
+expect 0 "export --plaintext" "${K[@]}" key export ex-aes --plaintext
+exported=$(field "$T/out.json" 'd["key_material"]')
+expect 0 "encrypt with the key" "${K[@]}" key encrypt ex-aes --plaintext "$msg"
+kms_check "the exported bytes decrypt it" [ "$($PY - "$exported" "$(field "$T/out.json" 'd["ciphertext"]')" <<'PY'
+import base64, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+raw = base64.b64decode(sys.argv[2].split(":", 2)[2])
+print(base64.b64encode(AESGCM(base64.b64decode(sys.argv[1])).decrypt(raw[:12], raw[12:], None)).decode())
+PY
+)" = "$msg" ]
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$T/recv.pem" 2>/dev/null
+openssl pkey -in "$T/recv.pem" -pubout -out "$T/recv.pub"
+expect 0 "export --wrapping-key (the receiver's RSA key)" "${K[@]}" key export ex-aes --wrapping-key "$(b64 "$T/recv.pub")"
+kms_check "the receiver unwraps the same bytes" [ "$($PY - "$T/recv.pem" "$(field "$T/out.json" 'd["key_material"]')" <<'PY'
+import base64, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+priv = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+blob = base64.b64decode(sys.argv[2])
+n = priv.key_size // 8
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+print(base64.b64encode(aes_key_unwrap_with_padding(priv.decrypt(blob[:n], oaep), blob[n:])).decode())
+PY
+)" = "$exported" ]
+expect 0 "create an extractable ECDSA key" "${K[@]}" key create --algorithm ECDSA --name ex-ec --extractable
+field "$T/out.json" 'd["public_key"]' | base64 -d >"$T/ex-ec.pub"
+expect 0 "export its private key in plaintext" "${K[@]}" key export ex-ec --plaintext
+kms_check "openssl reads the PKCS#8 and finds the key's public key" [ "$(field "$T/out.json" 'd["key_material"]' |
+	base64 -d | openssl pkey -inform DER -pubout)" = "$(cat "$T/ex-ec.pub")" ]
+expect 5 "export of a key not made extractable" "${K[@]}" key export aes --plaintext
+expect 5 "... wrapped either" "${K[@]}" key export aes --wrapping-key "$(b64 "$T/recv.pub")"
+expect 2 "export with neither option" "${K[@]}" key export ex-aes
 kms_finish
