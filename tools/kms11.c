@@ -1222,32 +1222,75 @@ out:
 	return ret;
 }
 
-static int run_token_list(const struct verb *v, struct args *a)
+/* token list, token info, engine list and summary: reads of the tokens, no PIN. */
+static int run_tokens(const struct verb *v, struct args *a)
 {
 	struct kms_err e = {0};
-	json_t *list = json_array();
+	json_t *out = NULL;
+	int ret;
 
-	(void)v;
-	(void)a;
-	if (kms_mgr_start(&e) != KMS_OK) {
-		json_decref(list);
+	if (kms_mgr_start(&e) != KMS_OK)
 		return say_err(&e);
-	}
-	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
-		struct kms_token *tok = &kms_mod.tokens[i];
-		CK_TOKEN_INFO ti;
-		char label[33];
-
-		kms_token_label(tok, label);
-		memset(&ti, 0, sizeof(ti));
-		kms_token_info(tok, &ti);
-		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:b,s:b}", "id", label, "config_name",
-						      tok->conf_label, "engine", tok->eng->name, "slot",
-						      (json_int_t)tok->slot, "initialized",
-						      (ti.flags & CKF_TOKEN_INITIALIZED) != 0, "default", i == 0));
-	}
+	if (!strcmp(v->group, "summary"))
+		ret = kms_summary(&out, &e);
+	else if (!strcmp(v->name, "info"))
+		ret = kms_token_show(OPT(a, v, "engine-id"), &out, &e);
+	else
+		ret = kms_engines(&out, &e);
 	kms_mgr_stop();
-	return print_json(json_pack("{s:o}", "list", list));
+	return ret == KMS_OK ? print_json(out) : say_err(&e);
+}
+
+static const struct opt o_token_one[] = {
+	{"engine-id", "TOKEN", "the token (default: the first)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_set_pin[] = {
+	{"engine-id", "TOKEN", "the token (default: the first)"},
+	{"pin", "PIN", "the current user PIN (else KMS11_PIN, else a prompt)"},
+	{"new-pin", "PIN", "the new user PIN (else KMS11_NEW_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+static const struct opt o_unlock[] = {
+	{"engine-id", "TOKEN", "the token (default: the first)"},
+	{"so-pin", "PIN", "the SO PIN (else KMS11_SO_PIN, else a prompt)"},
+	{"new-pin", "PIN", "the new user PIN (else KMS11_NEW_PIN, else a prompt)"},
+	{NULL, NULL, NULL},
+};
+
+/* token set-pin (the user changes the user PIN) and token unlock (the SO sets a new user PIN). */
+static int run_token_pin(const struct verb *v, struct args *a)
+{
+	bool unlock = !strcmp(v->name, "unlock");
+	struct kms_err e = {0};
+	char *pin, *new_pin = NULL;
+	int ret;
+
+	pin = unlock ? get_pin(OPT(a, v, "so-pin"), "KMS11_SO_PIN", "SO PIN") : get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	if (pin)
+		new_pin = get_pin(OPT(a, v, "new-pin"), "KMS11_NEW_PIN", "New user PIN");
+	if (!pin || !new_pin) {
+		ret = fail(2, "%s: a PIN is needed (its option, its environment variable or a terminal)",
+			   !pin ? (unlock ? "so_pin" : "pin") : "new_pin");
+		goto out;
+	}
+	if (strlen(new_pin) < KMS_MIN_PIN || strlen(new_pin) > KMS_MAX_PIN) {
+		ret = fail(2, "new_pin: a PIN has %d to %d bytes", KMS_MIN_PIN, KMS_MAX_PIN);
+		goto out;
+	}
+	if (kms_mgr_start(&e) != KMS_OK) {
+		ret = say_err(&e);
+		goto out;
+	}
+	ret = kms_token_pin(OPT(a, v, "engine-id"), unlock, pin, new_pin, &e);
+	kms_mgr_stop();
+	ret = ret == KMS_OK ? print_json(json_pack("{s:s}", unlock ? "unlocked" : "pin_changed",
+						   OPT(a, v, "engine-id") ? OPT(a, v, "engine-id") : "default"))
+			    : say_err(&e);
+out:
+	free_secret(pin);
+	free_secret(new_pin);
+	return ret;
 }
 
 /* ---- store check ---- */
@@ -1365,7 +1408,12 @@ static const struct verb verbs[] = {
 	 false,
 	 run_maintain},
 	{"token", "init", NULL, "initialises a token with its SO and user PINs", o_token_init, false, run_token_init},
-	{"token", "list", NULL, "lists the tokens", o_none, false, run_token_list},
+	{"token", "list", NULL, "lists the tokens", o_none, false, run_tokens},
+	{"token", "info", NULL, "one token: its engine, state and PIN states", o_token_one, false, run_tokens},
+	{"token", "set-pin", NULL, "changes the user PIN", o_set_pin, false, run_token_pin},
+	{"token", "unlock", NULL, "the SO sets a new user PIN (unlocks a locked user)", o_unlock, false, run_token_pin},
+	{"engine", "list", NULL, "the tokens as engines, with the key kinds they make", o_none, false, run_tokens},
+	{"summary", "", NULL, "availability and key counts per engine", o_none, false, run_tokens},
 	{"store", "check", NULL, "verifies the store offline (exit 1 when damaged)", o_store, false, run_store_check},
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

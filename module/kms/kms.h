@@ -208,6 +208,19 @@ int kms_key_rewrap(struct kms_login *l, struct kms_key *k, const char *ct, const
 /* Checks an AAD list without a key (for the CLI). */
 int kms_aad_check(const char *const *aad, size_t naad, struct kms_err *e);
 
+/* ---- tokens ---- */
+
+/* Every token as an engine: id (its label), type, default, slot, PIN states, the key kinds it makes:
+ * {"list": [...]}. */
+int kms_engines(json_t **out, struct kms_err *e);
+/* Availability and key counts per engine: {"engines": [...], "total_keys": N}. */
+int kms_summary(json_t **out, struct kms_err *e);
+/* One token (engine_id NULL: the first). */
+int kms_token_show(const char *engine_id, json_t **out, struct kms_err *e);
+/* Changes the user PIN (pin: the current one), or, with unlock, sets a new user PIN as the SO (pin: the SO PIN),
+ * which unlocks a locked user. */
+int kms_token_pin(const char *engine_id, bool unlock, const char *pin, const char *new_pin, struct kms_err *e);
+
 /* A list, count or stats query in the language of FILTERS.md. */
 struct kms_query {
 	const char *const *filters; /* expressions; all are ANDed */

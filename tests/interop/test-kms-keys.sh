@@ -279,4 +279,25 @@ kms_check "the table has a header and the keys" bash -c "head -1 '$KMS_TMP/out.j
 	grep -q '^mac ' '$KMS_TMP/out.json' && ! grep -q '^data ' '$KMS_TMP/out.json'"
 expect 0 "key list --engine-id beta" "${K[@]}" key list --engine-id beta
 kms_check "beta holds one key" [ "$(json "$KMS_TMP/out.json" '[k["key_id"] for k in d["list"]]')" = "['$beta_web']" ]
+
+# --- engines, summary, PIN changes ---
+expect 0 "engine list" "${K[@]}" engine list
+kms_check "two engines, openssl, with the key kinds" [ "$(json "$KMS_TMP/out.json" '[(e["id"], e["type"],
+	[t["algorithm"] for t in e["supported_key_types"]]) for e in d["list"]]')" = \
+	"[('alpha', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC']), ('beta', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'])]" ]
+"${K[@]}" key count --engine-id alpha >"$KMS_TMP/count.json"
+expect 0 "summary" "${K[@]}" summary
+kms_check "counts the keys per engine" [ "$(json "$KMS_TMP/out.json" '[(e["id"], e["available"], e["keys"]) for e in d["engines"]]')" \
+	= "[('alpha', True, $(json "$KMS_TMP/count.json" 'd["count"]')), ('beta', True, 1)]" ]
+expect 0 "token set-pin" "${K[@]}" token set-pin --engine-id beta --pin "$KMS_PIN" --new-pin 87654321
+expect 5 "the old PIN no longer works" "${K[@]}" key tags "$beta_web" --tag x --pin "$KMS_PIN"
+expect 0 "the new one does" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
+for _ in $(seq 10); do "${K[@]}" key tags "$beta_web" --tag y --pin 00000000 >/dev/null 2>&1 || true; done
+expect 0 "token info" "${K[@]}" token info --engine-id beta
+kms_check "the user PIN is locked after ten wrong ones" [ "$(json "$KMS_TMP/out.json" 'd["user_pin"]')" = locked ]
+expect 5 "a locked PIN refuses even the right one" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
+kms_check "saying it is locked" grep -q "locked" "$KMS_TMP/err.json"
+expect 5 "token unlock with a wrong SO PIN" "${K[@]}" token unlock --engine-id beta --so-pin 00000000 --new-pin "$KMS_PIN"
+expect 0 "token unlock" "${K[@]}" token unlock --engine-id beta --so-pin "$KMS_SO_PIN" --new-pin "$KMS_PIN"
+expect 0 "the user is back" "${K[@]}" key tags "$beta_web" --tag z --pin "$KMS_PIN"
 kms_finish
