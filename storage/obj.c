@@ -200,6 +200,15 @@ int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id
 		if (rc)
 			return rc;
 	}
+	/* Key objects by lifecycle state, a missing state counted as its default (enabled). */
+	if (kms_record_ulong(rec, len, CKA_CLASS, &u) == 0 && kms_attr_is_key_class((unsigned long)u)) {
+		if (kms_record_ulong(rec, len, CKA_KMS11_STATE, &u) < 0)
+			u = KMS11_STATE_ENABLED;
+		kms_ikey_u64(&ik, no, u);
+		rc = kms_index_op(txn, s->dbi[KMS_DB_STATE], &ik.k, &iv, add);
+		if (rc)
+			return rc;
+	}
 	return kms_index_lists(s, txn, no, id, rec, len, &iv, add);
 }
 
@@ -738,6 +747,12 @@ CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attr
 		memcpy(&ul, at->val, sizeof(ul));
 		kms_ikey_u64(&ik, no, ul);
 		rc = kms_find_key(&f, s->dbi[KMS_DB_KEYTYPE], &ik.k);
+	} else if ((at = kms_attrs_get(tmpl, CKA_KMS11_STATE)) != NULL && at->len == sizeof(unsigned long)) {
+		unsigned long ul;
+
+		memcpy(&ul, at->val, sizeof(ul));
+		kms_ikey_u64(&ik, no, ul);
+		rc = kms_find_key(&f, s->dbi[KMS_DB_STATE], &ik.k);
 	} else if ((at = kms_attrs_get(tmpl, CKA_CLASS)) != NULL && at->len == sizeof(unsigned long)) {
 		unsigned long ul;
 

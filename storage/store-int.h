@@ -26,6 +26,7 @@ enum kms_store_db {
 	KMS_DB_KEYID,
 	KMS_DB_ALIAS,
 	KMS_DB_TAG,
+	KMS_DB_STATE,
 	KMS_DB_COUNT
 };
 

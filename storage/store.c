@@ -17,9 +17,9 @@
 #include "common/log.h"
 #include "common/util.h"
 
-/* 1: objects, token records, label/id/class/key type indexes. 2: adds the key id, alias and tag indexes
- * (filled from the records when a schema-1 store is opened). */
-#define KMS_STORE_SCHEMA 2u
+/* 1: objects, token records, label/id/class/key type indexes. 2: adds the key id, alias and tag indexes.
+ * 3: adds the state index. An older store gets the new indexes filled from its records when it is opened. */
+#define KMS_STORE_SCHEMA 3u
 #define KMS_STORE_MAPSIZE (16ull << 30)
 #define KMS_STORE_MAXREADERS 512
 #define KMS_STORE_ID_LIMIT (1ull << 62)
@@ -38,6 +38,7 @@ static const struct {
 	[KMS_DB_KEYID] = { "idx_keyid", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_ALIAS] = { "idx_alias", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_TAG] = { "idx_tag", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_STATE] = { "idx_state", MDB_DUPSORT | MDB_DUPFIXED },
 };
 
 CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)

@@ -21,6 +21,10 @@
  *   idx_id       token(4) || CKA_ID bytes         -> ids
  *   idx_class    token(4) || CKA_CLASS (u64 BE)   -> ids   [every object has a class: the per-token scan]
  *   idx_keytype  token(4) || CKA_KEY_TYPE (u64 BE) -> ids
+ *   idx_keyid    token(4) || CKA_KMS11_KEY_ID bytes -> ids
+ *   idx_alias    0(4) || one alias (store-wide: an alias belongs to one key id, enforced on write) -> ids
+ *   idx_tag      token(4) || one tag -> ids
+ *   idx_state    token(4) || CKA_KMS11_STATE (u64 BE; enabled when absent), key objects only -> ids
  *   meta         "schema" -> u32 version; "next_id" -> u64; "token:<label>" -> token record;
  *                "tokno:<label>" -> u32 token number; "next_tokno" -> u32
  * Index keys longer than LMDB's key limit use the SHA-256 of the value instead of the value
@@ -145,8 +149,9 @@ uint64_t kms_store_generation(struct kms_store *s);
 CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id);
 /* Finds the objects of token no whose records hold every attribute of tmpl with equal bytes.
  * When include_private is false, objects with CKA_PRIVATE true are left out. Uses the most
- * selective index the template allows (label, id, then key type, then class; a template with none
- * walks idx_class for that token). Returns a malloc'd array of ids in ascending order. */
+ * selective index the template allows (label, id, key id, alias, tag, key type, state, then class;
+ * a template with none walks idx_class for that token). Returns a malloc'd array of ids in
+ * ascending order. */
 CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
 			 uint64_t **ids, size_t *n);
 

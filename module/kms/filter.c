@@ -577,6 +577,37 @@ static int candidates(struct cand_set *c, struct kms_token *tok, const struct km
 			return ret;
 		}
 	}
+	/* Then the key type index (algorithm[eq]) or the state index (state[eq]); every filter still applies. */
+	for (size_t i = 0; f && i < f->n; i++) {
+		const struct expr *x = &f->v[i];
+		unsigned long v = 0;
+
+		if (x->op != OP_EQ)
+			continue;
+		if (!strcmp(x->f->name, "algorithm"))
+			v = ieq(x->value, "RSA")       ? CKK_RSA
+			    : ieq(x->value, "ECDSA")   ? CKK_EC
+			    : ieq(x->value, "Ed25519") || ieq(x->value, "Ed448") ? CKK_EC_EDWARDS
+			    : ieq(x->value, "AES")     ? CKK_AES
+						       : 0; /* HMAC keys have several key types */
+		if (v) {
+			kms_attrs_set_ulong(&t, CKA_KEY_TYPE, v);
+			ret = cand_find(c, tok, &t, e);
+			kms_attrs_free(&t);
+			return ret;
+		}
+		if (!strcmp(x->f->name, "state")) {
+			v = ieq(x->value, "enabled") ? KMS11_STATE_ENABLED : ieq(x->value, "disabled") ? KMS11_STATE_DISABLED
+			    : ieq(x->value, "pending_deletion")		   ? KMS11_STATE_PENDING_DELETION
+									   : 0;
+			if (!v)
+				return KMS_OK; /* no key has another state */
+			kms_attrs_set_ulong(&t, CKA_KMS11_STATE, v);
+			ret = cand_find(c, tok, &t, e);
+			kms_attrs_free(&t);
+			return ret;
+		}
+	}
 	for (size_t i = 0; ret == KMS_OK && i < 3; i++) {
 		kms_attrs_set_ulong(&t, CKA_CLASS, classes[i]);
 		ret = cand_find(c, tok, &t, e);

@@ -78,6 +78,15 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(t[8].ulValueLen, 64);
 	/* An empty tag value finds keys without tags; no data object answers a default. */
 	ck_assert_uint_eq(find_tag(s, "", 0), 2);
+	/* The state index holds key objects without a state as enabled. */
+	{
+		CK_ULONG en = KMS11_STATE_ENABLED, dis = KMS11_STATE_DISABLED;
+		CK_ATTRIBUTE st = {CKA_KMS11_STATE, &en, sizeof(en)};
+
+		ck_assert_uint_eq(find_n(s, &st, 1, NULL, 0), 2);
+		st.pValue = &dis;
+		ck_assert_uint_eq(find_n(s, &st, 1, NULL, 0), 0);
+	}
 	teardown_store();
 }
 END_TEST
