@@ -650,12 +650,14 @@ static int kms_find_check(struct kms_find *f, uint64_t id)
 	if (!f->include_private && kms_record_find(rv.mv_data, rv.mv_size, CKA_PRIVATE, &val, &vlen) == 0 &&
 	    vlen == 1 && val[0] != 0)
 		return 0;
-	is_key = kms_record_ulong(rv.mv_data, rv.mv_size, CKA_CLASS, &cls) == 0 && kms_attr_is_key_class(cls);
 	for (size_t i = 0; i < f->tmpl->n; i++) {
 		const struct kms_attr *at = &f->tmpl->v[i];
 
 		if (kms_record_find(rv.mv_data, rv.mv_size, at->type, &val, &vlen) < 0)
 			val = NULL;
+		/* The class matters only for a missing attribute, which a key object answers with its default. */
+		is_key = !val && kms_record_ulong(rv.mv_data, rv.mv_size, CKA_CLASS, &cls) == 0 &&
+			 kms_attr_is_key_class((unsigned long)cls);
 		if (!kms_attr_matches(at->type, is_key, val, vlen, at->val, at->len))
 			return 0;
 	}

@@ -29,6 +29,11 @@ struct opt {
 	const char *help;
 };
 
+/* The options many verbs share, and the end of a table. */
+#define OPT_ENGINE_LOOK {"engine-id", "TOKEN", "look in this token only"}
+#define OPT_USER_PIN {"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"}
+#define OPT_END {NULL, NULL, NULL}
+
 /* What the parser found. */
 struct args {
 	const char *val[16]; /* by option index; "" for a flag that was given */
@@ -313,8 +318,8 @@ static const struct opt o_create[] = {
 	{"metadata", "JSON", "a JSON object"},
 	{"extractable", NULL, "the key may be exported (default: never)"},
 	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_import[] = {
 	{"tag", "T", "a tag (repeat for more)"},
@@ -330,49 +335,86 @@ static const struct opt o_import[] = {
 	{"metadata", "JSON", "a JSON object"},
 	{"extractable", NULL, "the key may be exported (default: never)"},
 	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_read[] = {
-	{"engine-id", "TOKEN", "look in this token only"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_END,
 };
 static const struct opt o_change[] = {
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_rename[] = {
 	{"name", "NAME", "the new name"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_tags[] = {
 	{"tag", "T", "a tag (repeat for more); replaces every tag"},
 	{"clear", NULL, "remove every tag"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_patch[] = {
 	{"patch", "JSON", "an RFC 6902 JSON Patch (array of operations)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_schedule[] = {
 	{"days", "N", "days until deletion, 7 to 30 (default 30)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
+
+/* Starts the module, resolves the KEY argument and, for a change, logs in to its token. */
+/* Logs in to tok with the verb's user PIN (--pin, KMS11_PIN or a prompt); exit status or 0. On failure the error
+ * is printed and the module stopped. */
+static int verb_login(const struct verb *v, struct args *a, struct kms_token *tok, struct kms_login *l)
+{
+	struct kms_err e = {0};
+	char *pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
+	int ret;
+
+	if (!pin) {
+		kms_mgr_stop();
+		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
+	}
+	ret = kms_mgr_login(tok, pin, l, &e);
+	free_secret(pin);
+	if (ret != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	return 0;
+}
+
+/* Starts the module and logs in to the token engine_id names (the first for NULL); exit status or 0. */
+static int token_open(const struct verb *v, struct args *a, const char *engine_id, struct kms_login *l)
+{
+	struct kms_err e = {0};
+	struct kms_token *tok;
+
+	if (kms_mgr_start(&e) != KMS_OK)
+		return say_err(&e);
+	if (kms_mgr_token(engine_id, &tok, &e) != KMS_OK) {
+		kms_mgr_stop();
+		return say_err(&e);
+	}
+	return verb_login(v, a, tok, l);
+}
 
 /* Starts the module, resolves the KEY argument and, for a change, logs in to its token. */
 static int key_open(const struct verb *v, struct args *a, bool change, struct kms_key *k, struct kms_login *l)
 {
 	struct kms_err e = {0};
-	char *pin;
+	int ret;
 
 	if (kms_mgr_start(&e) != KMS_OK)
 		return say_err(&e);
@@ -382,20 +424,10 @@ static int key_open(const struct verb *v, struct args *a, bool change, struct km
 	}
 	if (!change)
 		return 0;
-	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
-	if (!pin) {
+	ret = verb_login(v, a, k->tok, l);
+	if (ret)
 		kms_key_free(k);
-		kms_mgr_stop();
-		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
-	}
-	if (kms_mgr_login(k->tok, pin, l, &e) != KMS_OK) {
-		free_secret(pin);
-		kms_key_free(k);
-		kms_mgr_stop();
-		return say_err(&e);
-	}
-	free_secret(pin);
-	return 0;
+	return ret;
 }
 
 /* Prints the key (or the error) and ends what key_open started. */
@@ -414,11 +446,9 @@ static int run_create(const struct verb *v, struct args *a)
 {
 	struct kms_create c = {0};
 	struct kms_err e = {0};
-	struct kms_token *tok;
 	struct kms_login l;
 	struct kms_key k;
 	unsigned long size = 0;
-	char *pin;
 	int ret;
 
 	c.algorithm = OPT(a, v, "algorithm");
@@ -435,23 +465,8 @@ static int run_create(const struct verb *v, struct args *a)
 	c.expiration = OPT(a, v, "expiration-date");
 	if (kms_create_check(&c, &e) != KMS_OK)
 		return say_err(&e);
-	if (kms_mgr_start(&e) != KMS_OK)
-		return say_err(&e);
-	if (kms_mgr_token(c.engine_id, &tok, &e) != KMS_OK) {
-		kms_mgr_stop();
-		return say_err(&e);
-	}
-	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
-	if (!pin) {
-		kms_mgr_stop();
-		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
-	}
-	ret = kms_mgr_login(tok, pin, &l, &e);
-	free_secret(pin);
-	if (ret != KMS_OK) {
-		kms_mgr_stop();
-		return say_err(&e);
-	}
+	if ((ret = token_open(v, a, c.engine_id, &l)) != 0)
+		return ret;
 	ret = kms_key_create(&l, &c, &k, &e);
 	return key_close(ret, &e, &k, &l, true);
 }
@@ -464,12 +479,12 @@ static const struct opt o_list[] = {
 	{"limit", "N", "the same as --page-size"},
 	{"bookmark", "B", "the \"next\" of the previous page"},
 	{"engine-id", "TOKEN", "this token only"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 static const struct opt o_count[] = {
 	{"filter", "EXPR", "field[op]value (FILTERS.md); repeat for more, all must hold"},
 	{"engine-id", "TOKEN", "this token only"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 
 /* key list, count and stats: the query is checked before the store is opened. */
@@ -509,12 +524,10 @@ static int run_import(const struct verb *v, struct args *a)
 {
 	struct kms_import in;
 	struct kms_err e = {0};
-	struct kms_token *tok;
 	struct kms_login l;
 	struct kms_key k;
 	uint8_t *priv = NULL, *pub = NULL, *sec = NULL, *wrapped = NULL;
 	size_t wrappedlen = 0;
-	char *pin = NULL;
 	int ret;
 
 	memset(&in, 0, sizeof(in));
@@ -556,32 +569,12 @@ static int run_import(const struct verb *v, struct args *a)
 		ret = say_err(&e);
 		goto out;
 	}
-	if (kms_mgr_start(&e) != KMS_OK) {
-		ret = say_err(&e);
+	if ((ret = token_open(v, a, in.c.engine_id, &l)) != 0)
 		goto out;
-	}
-	if (kms_mgr_token(in.c.engine_id, &tok, &e) != KMS_OK) {
-		kms_mgr_stop();
-		ret = say_err(&e);
-		goto out;
-	}
-	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
-	if (!pin) {
-		kms_mgr_stop();
-		ret = fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
-		goto out;
-	}
-	ret = kms_mgr_login(tok, pin, &l, &e);
-	if (ret != KMS_OK) {
-		kms_mgr_stop();
-		ret = say_err(&e);
-		goto out;
-	}
 	ret = wrapped ? kms_key_import_wrapped(&l, &in, wrapped, wrappedlen, &k, &e) : kms_key_import(&l, &in, &k, &e);
 	ret = key_close(ret, &e, &k, &l, true);
 out:
 	free(wrapped);
-	free_secret(pin);
 	if (priv) {
 		kms_wipe(priv, in.private_key_len);
 		free(priv);
@@ -683,16 +676,16 @@ static int run_patch(const struct verb *v, struct args *a)
 
 static const struct opt o_rotate[] = {
 	{"key-material", "B64", "the new version's material (secret keys imported with theirs)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_rotation[] = {
 	{"period-days", "N", "rotate automatically every N days (kms11 maintain does it)"},
 	{"off", NULL, "no automatic rotation"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 
 static int run_rotate(const struct verb *v, struct args *a)
@@ -768,7 +761,7 @@ static int run_life(const struct verb *v, struct args *a)
 static const struct opt o_maintain[] = {
 	{"engine-id", "TOKEN", "this token only (default: every token)"},
 	{"pin", "PIN", "the user PIN of the tokens (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 
 /* kms11 maintain: what is due (scheduled deletions). Exit 0 when everything due was done, 5 when a token
@@ -805,35 +798,35 @@ static const struct opt o_sign[] = {
 	{"algorithm", "A", "RSASSA_PKCS1_V1_5_SHA_256|384|512, RSASSA_PSS_SHA_256|384|512, ECDSA_SHA_256|384|512, ED25519"},
 	{"message-type", "T", "raw (default) or hash (the message is the digest)"},
 	{"signature", "B64", "verify: the signature, base64 (ECDSA in DER)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_encrypt[] = {
 	{"plaintext", "B64", "encrypt: the plaintext, base64"},
 	{"ciphertext", "C", "decrypt: a ciphertext of kms11 key encrypt"},
 	{"aad", "B64", "additional authenticated data, base64 (the OAEP label for RSA)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_hmac[] = {
 	{"message", "B64", "the message, base64"},
 	{"mac", "B64", "verify-hmac: the MAC, base64"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_data_key[] = {
 	{"bits", "N", "128, 192, 256 (default) or 512"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 static const struct opt o_pubkey[] = {
 	{"version", "N", "the key version (default: the primary)"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_END,
 };
 
 static int run_sign(const struct verb *v, struct args *a)
@@ -978,9 +971,9 @@ static const struct opt o_wrap[] = {
 	{"aad", "S", "an additional authenticated data string (repeat, up to 126, each at most 255 bytes)"},
 	{"plaintext", "B64", "wrap: the data key, base64 (default: a new 32-byte key, returned too)"},
 	{"ciphertext", "C", "unwrap, rewrap: a wrapped data key"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 
 /* IBM Key Protect's wrap, unwrap and rewrap with a root key. */
@@ -1048,9 +1041,9 @@ out:
 static const struct opt o_export[] = {
 	{"wrapping-key", "B64", "base64 of the receiver's RSA public key (PEM or DER): CKM_RSA_AES_KEY_WRAP under it"},
 	{"plaintext", NULL, "the key itself: a secret key's bytes, a private key's PKCS#8 DER"},
-	{"engine-id", "TOKEN", "look in this token only"},
-	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_ENGINE_LOOK,
+	OPT_USER_PIN,
+	OPT_END,
 };
 
 static int run_export(const struct verb *v, struct args *a)
@@ -1081,34 +1074,20 @@ static int run_export(const struct verb *v, struct args *a)
 static const struct opt o_wrapping_key[] = {
 	{"engine-id", "TOKEN", "the token (default: the first)"},
 	{"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt): the first call makes the key"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 
 static int run_wrapping_key(const struct verb *v, struct args *a)
 {
 	struct kms_err e = {0};
-	struct kms_token *tok;
 	struct kms_login l;
 	struct kms_key k;
-	char *pin, *pem = NULL;
+	char *pem = NULL;
 	unsigned long ver = 0;
 	int ret;
 
-	pin = get_pin(OPT(a, v, "pin"), "KMS11_PIN", "User PIN");
-	if (!pin)
-		return fail(2, "pin: a user PIN is needed (--pin, KMS11_PIN or a terminal)");
-	if (kms_mgr_start(&e) != KMS_OK) {
-		free_secret(pin);
-		return say_err(&e);
-	}
-	ret = kms_mgr_token(OPT(a, v, "engine-id"), &tok, &e);
-	if (ret == KMS_OK)
-		ret = kms_mgr_login(tok, pin, &l, &e);
-	free_secret(pin);
-	if (ret != KMS_OK) {
-		kms_mgr_stop();
-		return say_err(&e);
-	}
+	if ((ret = token_open(v, a, OPT(a, v, "engine-id"), &l)) != 0)
+		return ret;
 	ret = kms_wrapping_key(&l, &k, &e);
 	if (ret == KMS_OK)
 		ret = kms_key_public_pem(&k, 0, &pem, &ver, &e);
@@ -1146,7 +1125,7 @@ static const struct opt o_token_init[] = {
 	{"so-pin", "PIN", "the new SO PIN (else KMS11_SO_PIN, else a prompt)"},
 	{"pin", "PIN", "the new user PIN (else KMS11_PIN, else a prompt)"},
 	{"force", NULL, "initialise a token that is initialised already: destroys every key it holds"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 static const struct opt o_none[] = {{NULL, NULL, NULL}};
 
@@ -1243,19 +1222,19 @@ static int run_tokens(const struct verb *v, struct args *a)
 
 static const struct opt o_token_one[] = {
 	{"engine-id", "TOKEN", "the token (default: the first)"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 static const struct opt o_set_pin[] = {
 	{"engine-id", "TOKEN", "the token (default: the first)"},
 	{"pin", "PIN", "the current user PIN (else KMS11_PIN, else a prompt)"},
 	{"new-pin", "PIN", "the new user PIN (else KMS11_NEW_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 static const struct opt o_unlock[] = {
 	{"engine-id", "TOKEN", "the token (default: the first)"},
 	{"so-pin", "PIN", "the SO PIN (else KMS11_SO_PIN, else a prompt)"},
 	{"new-pin", "PIN", "the new user PIN (else KMS11_NEW_PIN, else a prompt)"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 
 /* token set-pin (the user changes the user PIN) and token unlock (the SO sets a new user PIN). */
@@ -1297,7 +1276,7 @@ out:
 
 static const struct opt o_store[] = {
 	{"store", "DIR", "the store directory (default: the configured one)"},
-	{NULL, NULL, NULL},
+	OPT_END,
 };
 
 /* kms11 store check: verifies the store offline, in a child process, since LMDB may fault on a damaged

@@ -16,16 +16,16 @@ struct sfind_ctx {
 
 static bool matches(const struct kms_attrs *obj, const struct kms_attrs *tmpl)
 {
-	unsigned long cls = (unsigned long)-1;
-	bool is_key;
-
-	kms_attrs_get_ulong(obj, CKA_CLASS, &cls);
-	is_key = kms_attr_is_key_class(cls);
 	for (size_t i = 0; i < tmpl->n; i++) {
 		const struct kms_attr *t = &tmpl->v[i];
 		const struct kms_attr *a = kms_attrs_get(obj, t->type);
+		unsigned long cls = (unsigned long)-1;
 
-		if (!kms_attr_matches(t->type, is_key, a ? a->val : NULL, a ? a->len : 0, t->val, t->len))
+		/* The class matters only for a missing attribute, which a key object answers with its default. */
+		if (!a)
+			kms_attrs_get_ulong(obj, CKA_CLASS, &cls);
+		if (!kms_attr_matches(t->type, kms_attr_is_key_class(cls), a ? a->val : NULL, a ? a->len : 0, t->val,
+				      t->len))
 			return false;
 	}
 	return true;

@@ -374,8 +374,6 @@ struct ksum {
 	struct kms_attr tags, aliases; /* copies (val malloc'd) */
 	char *metadata_text;
 	json_t *metadata; /* parsed when a filter needs it */
-	uint64_t objs[4];
-	size_t nobjs;
 	bool filled; /* from a primary-version object */
 };
 
@@ -405,8 +403,6 @@ static bool list_has(const struct kms_attr *l, const char *v, bool ic)
 
 static bool match(struct ksum *k, const struct expr *x)
 {
-	char buf[24];
-
 	switch (x->f->type) {
 	case T_LIST:
 		return list_has(!strcmp(x->f->name, "tags") ? &k->tags : &k->aliases, x->value, x->op == OP_CT_IC);
@@ -427,8 +423,7 @@ static bool match(struct ksum *k, const struct expr *x)
 			return match_string(k->alg, x->op, x->value, true);
 		if (!strcmp(x->f->name, "state"))
 			return match_string(kms_state_name(k->state), x->op, x->value, true);
-		snprintf(buf, sizeof(buf), "%s", k->has_priv ? "true" : "false");
-		return match_string(buf, x->op, x->value, true);
+		return match_string(k->has_priv ? "true" : "false", x->op, x->value, true);
 	case T_STRING:
 		if (!strcmp(x->f->name, "key_id"))
 			return match_string(k->kid, x->op, x->value, false);
@@ -476,9 +471,9 @@ static void ksum_fill(struct ksum *k, const struct kms_attrs *a)
 	k->filled = true;
 }
 
-/* Adds object id of tok (attributes a) to the key it belongs to: the summary comes from the primary version,
+/* Adds an object of tok (attributes a) to the key it belongs to: the summary comes from the primary version,
  * the creation time from the oldest object. */
-static int cand_add(struct cand_set *c, struct kms_token *tok, uint64_t id, const struct kms_attrs *a)
+static int cand_add(struct cand_set *c, struct kms_token *tok, const struct kms_attrs *a)
 {
 	const struct kms_attr *kid = kms_attrs_get(a, CKA_KMS11_KEY_ID), *v;
 	unsigned long cls = 0;
@@ -526,8 +521,6 @@ static int cand_add(struct cand_set *c, struct kms_token *tok, uint64_t id, cons
 		k->created_t = t;
 		memcpy(k->created, created, sizeof(created));
 	}
-	if (k->nobjs < 4)
-		k->objs[k->nobjs++] = id;
 	return 0;
 }
 
@@ -544,7 +537,7 @@ static int cand_find(struct cand_set *c, struct kms_token *tok, const struct kms
 
 		if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
 			continue;
-		if (cand_add(c, tok, ids[i], &a) != 0)
+		if (cand_add(c, tok, &a) != 0)
 			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
 		kms_attrs_free(&a);
 	}

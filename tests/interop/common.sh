@@ -150,6 +150,24 @@ CNF
 	export OPENSSL_CONF="$KMS_TMP/openssl.cnf"
 }
 
+# kms_json FILE EXPR: prints a Python expression over the JSON document d in FILE.
+kms_json() {
+	/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# kms_expect CODE DESC CMD...: records whether CMD exits with CODE; its stdout goes to $KMS_TMP/out.json, its
+# stderr to $KMS_TMP/err.json (shown when the exit code differs).
+kms_expect() {
+	local want=$1 desc=$2 rc=0
+	shift 2
+	"$@" >"$KMS_TMP/out.json" 2>"$KMS_TMP/err.json" </dev/null || rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		kms_ok "$desc (exit $rc)"
+	else
+		kms_fail "$desc: exit $rc, expected $want: $(head -c 400 "$KMS_TMP/err.json")"
+	fi
+}
+
 # A free TCP port on 127.0.0.1.
 kms_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

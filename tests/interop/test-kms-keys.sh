@@ -15,134 +15,117 @@ unset KMS11_PIN KMS11_SO_PIN
 printf '[token:alpha]\nengine = openssl\n\n[token:beta]\nengine = openssl\n' >"$KMS_TMP/kms11.conf"
 export KMS11_CONF="$KMS_TMP/kms11.conf"
 
-# json FILE EXPR: a Python expression over the JSON document d in FILE.
-json() {
-	$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
-
-# expect CODE DESC CMD...: CMD exits with CODE; its stdout in $KMS_TMP/out.json, stderr in $KMS_TMP/err.json.
-expect() {
-	local want=$1 desc=$2 rc=0
-	shift 2
-	"$@" >"$KMS_TMP/out.json" 2>"$KMS_TMP/err.json" </dev/null || rc=$?
-	if [ "$rc" -eq "$want" ]; then
-		kms_ok "$desc (exit $rc)"
-	else
-		kms_fail "$desc: exit $rc, expected $want: $(head -c 400 "$KMS_TMP/err.json")"
-	fi
-}
-
 # --- help, version, and arguments checked before anything else ---
-expect 0 "kms11 --help" "${K[@]}" --help
+kms_expect 0 "kms11 --help" "${K[@]}" --help
 kms_check "kms11 --help lists key create" grep -q "key    create" "$KMS_TMP/out.json"
-expect 0 "kms11 key --help" "${K[@]}" key --help
-expect 0 "kms11 key create -h" "${K[@]}" key create -h
+kms_expect 0 "kms11 key --help" "${K[@]}" key --help
+kms_expect 0 "kms11 key create -h" "${K[@]}" key create -h
 kms_check "key create --help lists --expiration-date" grep -q -- "--expiration-date" "$KMS_TMP/out.json"
-expect 0 "kms11 --version" "${K[@]}" --version
-expect 2 "an unknown verb" "${K[@]}" key frob --pin 0000
+kms_expect 0 "kms11 --version" "${K[@]}" --version
+kms_expect 2 "an unknown verb" "${K[@]}" key frob --pin 0000
 kms_check "the error names the verb, as JSON on stderr" \
-	[ "$(json "$KMS_TMP/err.json" '"frob" in d["err"]')" = True ]
-expect 2 "--size abc" "${K[@]}" key create --algorithm RSA --size abc --name x --pin 0000
+	[ "$(kms_json "$KMS_TMP/err.json" '"frob" in d["err"]')" = True ]
+kms_expect 2 "--size abc" "${K[@]}" key create --algorithm RSA --size abc --name x --pin 0000
 kms_check "the error names the field" grep -q '"size:' "$KMS_TMP/err.json"
-expect 2 "--size 1000 for RSA" "${K[@]}" key create --algorithm RSA --size 1000 --name x --pin 0000
-expect 2 "--algorithm DES" "${K[@]}" key create --algorithm DES --name x --pin 0000
-expect 2 "--metadata that is not an object" "${K[@]}" key create --algorithm AES --name x --metadata '[1]' --pin 0000
-expect 2 "a tag given twice" "${K[@]}" key create --algorithm AES --name x --tag a --tag a --pin 0000
-expect 2 "an expiration date in the past" "${K[@]}" key create --algorithm AES --name x \
+kms_expect 2 "--size 1000 for RSA" "${K[@]}" key create --algorithm RSA --size 1000 --name x --pin 0000
+kms_expect 2 "--algorithm DES" "${K[@]}" key create --algorithm DES --name x --pin 0000
+kms_expect 2 "--metadata that is not an object" "${K[@]}" key create --algorithm AES --name x --metadata '[1]' --pin 0000
+kms_expect 2 "a tag given twice" "${K[@]}" key create --algorithm AES --name x --tag a --tag a --pin 0000
+kms_expect 2 "an expiration date in the past" "${K[@]}" key create --algorithm AES --name x \
 	--expiration-date 2001-01-01 --pin 0000
-expect 2 "an unknown option" "${K[@]}" key get x --colour red
-expect 2 "--days 3" "${K[@]}" key schedule-deletion x --days 3 --pin 0000
+kms_expect 2 "an unknown option" "${K[@]}" key get x --colour red
+kms_expect 2 "--days 3" "${K[@]}" key schedule-deletion x --days 3 --pin 0000
 kms_check "none of that made a store" [ ! -e "$KMS11_STORE/data.mdb" ]
 
 # --- tokens ---
-expect 0 "token init alpha" "${K[@]}" token init --engine-id alpha --label alpha --so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
-expect 0 "token init beta (--opt=value)" "${K[@]}" token init --engine-id=beta --label=beta --so-pin="$KMS_SO_PIN" \
+kms_expect 0 "token init alpha" "${K[@]}" token init --engine-id alpha --label alpha --so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
+kms_expect 0 "token init beta (--opt=value)" "${K[@]}" token init --engine-id=beta --label=beta --so-pin="$KMS_SO_PIN" \
 	--pin="$KMS_PIN"
-expect 4 "token init of an initialised token without --force" "${K[@]}" token init --engine-id alpha --label alpha \
+kms_expect 4 "token init of an initialised token without --force" "${K[@]}" token init --engine-id alpha --label alpha \
 	--so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
-expect 0 "token list" "${K[@]}" token list
+kms_expect 0 "token list" "${K[@]}" token list
 kms_check "two initialised tokens, alpha the default" \
-	[ "$(json "$KMS_TMP/out.json" '[(t["id"], t["initialized"], t["default"]) for t in d["list"]]')" = \
+	[ "$(kms_json "$KMS_TMP/out.json" '[(t["id"], t["initialized"], t["default"]) for t in d["list"]]')" = \
 		"[('alpha', True, True), ('beta', True, False)]" ]
 
 # --- create, and the key object ---
-expect 0 "create ECDSA with tags, metadata, description" "${K[@]}" key create --algorithm ECDSA --size 384 --name web \
+kms_expect 0 "create ECDSA with tags, metadata, description" "${K[@]}" key create --algorithm ECDSA --size 384 --name web \
 	--tag prod --tag tls --metadata '{"owner":"sec","n":3}' --description "the web key" --pin "$KMS_PIN"
 cp "$KMS_TMP/out.json" "$KMS_TMP/web.json"
-kms_check "key object fields" [ "$(json "$KMS_TMP/web.json" '(d["algorithm"], d["size"], d["engine_id"],
+kms_check "key object fields" [ "$(kms_json "$KMS_TMP/web.json" '(d["algorithm"], d["size"], d["engine_id"],
 	d["has_private_key"], d["tags"], d["metadata"], d["description"], d["state"], d["version"], d["extractable"],
 	len(d["key_id"]))')" = "('ECDSA', 384, 'alpha', True, ['prod', 'tls'], {'owner': 'sec', 'n': 3}, 'the web key', 'enabled', 1, False, 64)" ]
 kms_check "public_key is base64 of a PEM P-384 key that openssl reads" \
 	bash -c "$PY -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))[\"public_key\"]))' \
 	$KMS_TMP/web.json | openssl pkey -pubin -noout -text | grep -q 'NIST CURVE: P-384'"
-kms_check "key_id is the SHA-256 of the SubjectPublicKeyInfo" [ "$(json "$KMS_TMP/web.json" 'd["key_id"]')" = \
+kms_check "key_id is the SHA-256 of the SubjectPublicKeyInfo" [ "$(kms_json "$KMS_TMP/web.json" 'd["key_id"]')" = \
 	"$($PY -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["public_key"]))' \
 		"$KMS_TMP/web.json" | openssl pkey -pubin -outform DER | sha256sum | cut -d" " -f1)" ]
-web_id=$(json "$KMS_TMP/web.json" 'd["key_id"]')
-web_uri=$(json "$KMS_TMP/web.json" 'd["pkcs11_uri"]')
-expect 4 "a second key named web in the same token" "${K[@]}" key create --algorithm Ed25519 --name web --pin "$KMS_PIN"
-expect 0 "a key named web in the other token" "${K[@]}" key create --algorithm Ed25519 --name web --engine-id beta \
+web_id=$(kms_json "$KMS_TMP/web.json" 'd["key_id"]')
+web_uri=$(kms_json "$KMS_TMP/web.json" 'd["pkcs11_uri"]')
+kms_expect 4 "a second key named web in the same token" "${K[@]}" key create --algorithm Ed25519 --name web --pin "$KMS_PIN"
+kms_expect 0 "a key named web in the other token" "${K[@]}" key create --algorithm Ed25519 --name web --engine-id beta \
 	--pin "$KMS_PIN"
-beta_web=$(json "$KMS_TMP/out.json" 'd["key_id"]')
-expect 0 "create AES-128" "${K[@]}" key create --algorithm AES --size 128 --name data --pin "$KMS_PIN"
-kms_check "AES key: size 128, no public key, a 128-bit key id" [ "$(json "$KMS_TMP/out.json" '(d["algorithm"], d["size"],
+beta_web=$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')
+kms_expect 0 "create AES-128" "${K[@]}" key create --algorithm AES --size 128 --name data --pin "$KMS_PIN"
+kms_check "AES key: size 128, no public key, a 128-bit key id" [ "$(kms_json "$KMS_TMP/out.json" '(d["algorithm"], d["size"],
 	"public_key" in d, len(d["key_id"]), d["has_private_key"])')" = "('AES', 128, False, 32, False)" ]
-expect 0 "create HMAC-384" "${K[@]}" key create --algorithm HMAC --size 384 --name mac --pin "$KMS_PIN"
-kms_check "HMAC key: size 384" [ "$(json "$KMS_TMP/out.json" '(d["algorithm"], d["size"])')" = "('HMAC', 384)" ]
-expect 5 "a wrong PIN" "${K[@]}" key create --algorithm AES --name other --pin 9999
+kms_expect 0 "create HMAC-384" "${K[@]}" key create --algorithm HMAC --size 384 --name mac --pin "$KMS_PIN"
+kms_check "HMAC key: size 384" [ "$(kms_json "$KMS_TMP/out.json" '(d["algorithm"], d["size"])')" = "('HMAC', 384)" ]
+kms_expect 5 "a wrong PIN" "${K[@]}" key create --algorithm AES --name other --pin 9999
 kms_check "the error says the PIN was wrong" grep -q "wrong PIN" "$KMS_TMP/err.json"
 
 # --- resolution ---
-expect 2 "key get web names two keys" "${K[@]}" key get web
+kms_expect 2 "key get web names two keys" "${K[@]}" key get web
 kms_check "the error names both candidates" grep -q "alpha/$web_id" "$KMS_TMP/err.json"
 kms_check "... and the other" grep -q "beta/$beta_web" "$KMS_TMP/err.json"
-expect 0 "key get web --engine-id alpha" "${K[@]}" key get web --engine-id alpha
-kms_check "is the alpha key" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
-expect 0 "key get by key id" "${K[@]}" key get "$web_id"
-expect 0 "key get by its pkcs11_uri" "${K[@]}" key get "$web_uri"
-kms_check "is the same key" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
-expect 0 "key get 'pkcs11:token=beta;object=web'" "${K[@]}" key get 'pkcs11:token=beta;object=web;type=private'
-kms_check "the URI's token decides" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$beta_web" ]
-expect 0 "key get in Lamassu's token-id form" "${K[@]}" key get "pkcs11:token-id=alpha;id=$web_id;type=private"
-kms_check "is the alpha key" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
-expect 3 "key get of an unknown key" "${K[@]}" key get nosuch
-expect 3 "key delete 'pkcs11:token=beta;object=data' (data is in alpha)" "${K[@]}" key delete \
+kms_expect 0 "key get web --engine-id alpha" "${K[@]}" key get web --engine-id alpha
+kms_check "is the alpha key" [ "$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
+kms_expect 0 "key get by key id" "${K[@]}" key get "$web_id"
+kms_expect 0 "key get by its pkcs11_uri" "${K[@]}" key get "$web_uri"
+kms_check "is the same key" [ "$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
+kms_expect 0 "key get 'pkcs11:token=beta;object=web'" "${K[@]}" key get 'pkcs11:token=beta;object=web;type=private'
+kms_check "the URI's token decides" [ "$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')" = "$beta_web" ]
+kms_expect 0 "key get in Lamassu's token-id form" "${K[@]}" key get "pkcs11:token-id=alpha;id=$web_id;type=private"
+kms_check "is the alpha key" [ "$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
+kms_expect 3 "key get of an unknown key" "${K[@]}" key get nosuch
+kms_expect 3 "key delete 'pkcs11:token=beta;object=data' (data is in alpha)" "${K[@]}" key delete \
 	'pkcs11:token=beta;object=data' --pin "$KMS_PIN"
-expect 0 "data is still there" "${K[@]}" key get data
+kms_expect 0 "data is still there" "${K[@]}" key get data
 
 # --- names and tags ---
-expect 4 "rename web to data (taken in alpha)" "${K[@]}" key rename "$web_id" --name data --pin "$KMS_PIN"
-expect 0 "rename web to www" "${K[@]}" key rename "$web_id" --name www --pin "$KMS_PIN"
-kms_check "renamed" [ "$(json "$KMS_TMP/out.json" 'd["name"]')" = www ]
-expect 0 "tags replaced" "${K[@]}" key tags www --tag blue --tag green --pin "$KMS_PIN"
-kms_check "tags are blue, green" [ "$(json "$KMS_TMP/out.json" 'd["tags"]')" = "['blue', 'green']" ]
+kms_expect 4 "rename web to data (taken in alpha)" "${K[@]}" key rename "$web_id" --name data --pin "$KMS_PIN"
+kms_expect 0 "rename web to www" "${K[@]}" key rename "$web_id" --name www --pin "$KMS_PIN"
+kms_check "renamed" [ "$(kms_json "$KMS_TMP/out.json" 'd["name"]')" = www ]
+kms_expect 0 "tags replaced" "${K[@]}" key tags www --tag blue --tag green --pin "$KMS_PIN"
+kms_check "tags are blue, green" [ "$(kms_json "$KMS_TMP/out.json" 'd["tags"]')" = "['blue', 'green']" ]
 
 # Aliases and metadata by JSON Patch; aliases are unique across the store and resolve keys.
-expect 0 "aliases: add two" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"front"},
+kms_expect 0 "aliases: add two" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"front"},
 	{"op":"add","path":"/0","value":"edge"}]' --pin "$KMS_PIN"
-kms_check "aliases are edge, front" [ "$(json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'front']" ]
-expect 0 "key get by alias" "${K[@]}" key get front
-kms_check "is the www key" [ "$(json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
-expect 4 "an alias another key holds (across tokens)" "${K[@]}" key aliases "$beta_web" \
+kms_check "aliases are edge, front" [ "$(kms_json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'front']" ]
+kms_expect 0 "key get by alias" "${K[@]}" key get front
+kms_check "is the www key" [ "$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')" = "$web_id" ]
+kms_expect 4 "an alias another key holds (across tokens)" "${K[@]}" key aliases "$beta_web" \
 	--patch '[{"op":"add","path":"/-","value":"front"}]' --pin "$KMS_PIN"
-expect 0 "aliases: replace one" "${K[@]}" key aliases www --patch '[{"op":"replace","path":"/1","value":"back"}]' \
+kms_expect 0 "aliases: replace one" "${K[@]}" key aliases www --patch '[{"op":"replace","path":"/1","value":"back"}]' \
 	--pin "$KMS_PIN"
-kms_check "aliases are edge, back" [ "$(json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'back']" ]
-expect 0 "now the beta key may take front" "${K[@]}" key aliases "$beta_web" \
+kms_check "aliases are edge, back" [ "$(kms_json "$KMS_TMP/out.json" 'd["aliases"]')" = "['edge', 'back']" ]
+kms_expect 0 "now the beta key may take front" "${K[@]}" key aliases "$beta_web" \
 	--patch '[{"op":"add","path":"/-","value":"front"}]' --pin "$KMS_PIN"
-expect 2 "aliases: the same alias twice" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"edge"}]' \
+kms_expect 2 "aliases: the same alias twice" "${K[@]}" key aliases www --patch '[{"op":"add","path":"/-","value":"edge"}]' \
 	--pin "$KMS_PIN"
-expect 2 "a patch that is not an array, before any PIN" "${K[@]}" key metadata www --patch '{"op":"add"}' --pin 0000
-expect 0 "metadata: test, replace, add, remove, move, copy" "${K[@]}" key metadata www --patch '[
+kms_expect 2 "a patch that is not an array, before any PIN" "${K[@]}" key metadata www --patch '{"op":"add"}' --pin 0000
+kms_expect 0 "metadata: test, replace, add, remove, move, copy" "${K[@]}" key metadata www --patch '[
 	{"op":"test","path":"/owner","value":"sec"},{"op":"replace","path":"/owner","value":"ops"},
 	{"op":"add","path":"/env","value":{"tier":1}},{"op":"remove","path":"/n"},
 	{"op":"copy","from":"/env","path":"/env2"},{"op":"move","from":"/env2/tier","path":"/tier"}]' --pin "$KMS_PIN"
-kms_check "metadata patched" [ "$(json "$KMS_TMP/out.json" 'd["metadata"]')" = \
+kms_check "metadata patched" [ "$(kms_json "$KMS_TMP/out.json" 'd["metadata"]')" = \
 	"{'owner': 'ops', 'env': {'tier': 1}, 'env2': {}, 'tier': 1}" ]
-expect 4 "a failing test changes nothing" "${K[@]}" key metadata www --patch '[{"op":"remove","path":"/tier"},
+kms_expect 4 "a failing test changes nothing" "${K[@]}" key metadata www --patch '[{"op":"remove","path":"/tier"},
 	{"op":"test","path":"/owner","value":"sec"}]' --pin "$KMS_PIN"
-expect 0 "key get www" "${K[@]}" key get www
-kms_check "metadata unchanged" [ "$(json "$KMS_TMP/out.json" 'd["metadata"]["tier"]')" = 1 ]
+kms_expect 0 "key get www" "${K[@]}" key get www
+kms_check "metadata unchanged" [ "$(kms_json "$KMS_TMP/out.json" 'd["metadata"]["tier"]')" = 1 ]
 
 # PyKCS11 reads the facts as vendor attributes and finds both halves by one tag.
 cat >"$KMS_TMP/facts.py" <<'PY'
@@ -161,8 +144,8 @@ print(len(objs), labels, tags, state)
 PY
 kms_check "PyKCS11: a tag template finds both halves; tags and state read" \
 	[ "$($PY "$KMS_TMP/facts.py" "$KMS11_MODULE")" = "2 ['www', 'www'] b'blue\x00green\x00' 1" ]
-expect 0 "tags --clear" "${K[@]}" key tags www --clear --pin "$KMS_PIN"
-kms_check "no tags left" [ "$(json "$KMS_TMP/out.json" 'd["tags"]')" = "[]" ]
+kms_expect 0 "tags --clear" "${K[@]}" key tags www --clear --pin "$KMS_PIN"
+kms_check "no tags left" [ "$(kms_json "$KMS_TMP/out.json" 'd["tags"]')" = "[]" ]
 
 # --- lifecycle, enforced for every client ---
 kms_try "${P11[@]}" --token-label alpha -O --type privkey || true
@@ -200,8 +183,8 @@ ask() { # ask N: one more sign in the PyKCS11 process; prints its answer (line N
 	sed -n "${1}p" "$KMS_TMP/life.out"
 }
 kms_check "PyKCS11 signs while the key is enabled" [ "$(ask 1)" = signed ]
-expect 0 "key disable" "${K[@]}" key disable www --pin "$KMS_PIN"
-kms_check "the key's state is disabled" [ "$(json "$KMS_TMP/out.json" 'd["state"]')" = disabled ]
+kms_expect 0 "key disable" "${K[@]}" key disable www --pin "$KMS_PIN"
+kms_check "the key's state is disabled" [ "$(kms_json "$KMS_TMP/out.json" 'd["state"]')" = disabled ]
 kms_check "the running PyKCS11 process is refused with CKR_KEY_FUNCTION_NOT_PERMITTED" \
 	[ "$(ask 2)" = CKR_KEY_FUNCTION_NOT_PERMITTED ]
 if "${P11[@]}" --token-label alpha --login --pin "$KMS_PIN" --sign -m ECDSA-SHA256 --id "$p11_id" \
@@ -211,24 +194,24 @@ else
 	kms_check "pkcs11-tool is refused with CKR_KEY_FUNCTION_NOT_PERMITTED" grep -q CKR_KEY_FUNCTION_NOT_PERMITTED \
 		"$KMS_TMP/p11.log"
 fi
-expect 0 "key enable" "${K[@]}" key enable www --pin "$KMS_PIN"
+kms_expect 0 "key enable" "${K[@]}" key enable www --pin "$KMS_PIN"
 kms_check "PyKCS11 signs again" [ "$(ask 3)" = signed ]
-expect 0 "schedule-deletion --days 7" "${K[@]}" key schedule-deletion www --days 7 --pin "$KMS_PIN"
-kms_check "pending deletion in 7 days" [ "$(json "$KMS_TMP/out.json" '(d["state"], d["deletion_date"][:10])')" = \
+kms_expect 0 "schedule-deletion --days 7" "${K[@]}" key schedule-deletion www --days 7 --pin "$KMS_PIN"
+kms_check "pending deletion in 7 days" [ "$(kms_json "$KMS_TMP/out.json" '(d["state"], d["deletion_date"][:10])')" = \
 	"('pending_deletion', '$(date -u -d '+7 days' +%F)')" ]
 kms_check "PyKCS11 is refused" [ "$(ask 4)" = CKR_KEY_FUNCTION_NOT_PERMITTED ]
-expect 4 "enable of a key pending deletion" "${K[@]}" key enable www --pin "$KMS_PIN"
-expect 0 "cancel-deletion" "${K[@]}" key cancel-deletion www --pin "$KMS_PIN"
-kms_check "the key is disabled, with no deletion date" [ "$(json "$KMS_TMP/out.json" '(d["state"],
+kms_expect 4 "enable of a key pending deletion" "${K[@]}" key enable www --pin "$KMS_PIN"
+kms_expect 0 "cancel-deletion" "${K[@]}" key cancel-deletion www --pin "$KMS_PIN"
+kms_check "the key is disabled, with no deletion date" [ "$(kms_json "$KMS_TMP/out.json" '(d["state"],
 	"deletion_date" in d)')" = "('disabled', False)" ]
-expect 4 "cancel-deletion of a key not pending" "${K[@]}" key cancel-deletion www --pin "$KMS_PIN"
+kms_expect 4 "cancel-deletion of a key not pending" "${K[@]}" key cancel-deletion www --pin "$KMS_PIN"
 exec 7>&-
 
 # Expiration: after it the key no longer signs but still verifies (faketime moves the client's clock).
 expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
-expect 0 "create a key expiring tomorrow" "${K[@]}" key create --algorithm ECDSA --name short \
+kms_expect 0 "create a key expiring tomorrow" "${K[@]}" key create --algorithm ECDSA --name short \
 	--expiration-date "$expires" --pin "$KMS_PIN"
-kms_check "expiration_date is shown" [ "$(json "$KMS_TMP/out.json" 'd["expiration_date"]')" = "$expires" ]
+kms_check "expiration_date is shown" [ "$(kms_json "$KMS_TMP/out.json" 'd["expiration_date"]')" = "$expires" ]
 cat >"$KMS_TMP/expiry.py" <<'PY'
 import sys, PyKCS11
 lib = PyKCS11.PyKCS11Lib()
@@ -255,49 +238,49 @@ kms_check "in two days it refuses to sign but verifies" \
 		"CKR_KEY_FUNCTION_NOT_PERMITTED True" ]
 
 # Scheduled deletion happens in kms11 maintain once the date has passed, never before (faketime moves its clock).
-expect 0 "create a key to delete later" "${K[@]}" key create --algorithm Ed25519 --name doomed --pin "$KMS_PIN"
-doomed_id=$(json "$KMS_TMP/out.json" 'd["key_id"]')
-expect 0 "schedule its deletion in 7 days" "${K[@]}" key schedule-deletion doomed --days 7 --pin "$KMS_PIN"
-expect 0 "kms11 maintain today" "${K[@]}" maintain --pin "$KMS_PIN"
-kms_check "deletes nothing" [ "$(json "$KMS_TMP/out.json" '(d["deleted"], d["errors"])')" = "([], [])" ]
-expect 0 "the key is still there" "${K[@]}" key get doomed
-expect 0 "kms11 maintain in 6 days" faketime -f '+6d' "${K[@]}" maintain --pin "$KMS_PIN"
-kms_check "deletes nothing" [ "$(json "$KMS_TMP/out.json" 'd["deleted"]')" = "[]" ]
-expect 0 "kms11 maintain in 8 days" faketime -f '+8d' "${K[@]}" maintain --pin "$KMS_PIN"
-kms_check "deletes exactly the doomed key" [ "$(json "$KMS_TMP/out.json" 'd["deleted"]')" = \
+kms_expect 0 "create a key to delete later" "${K[@]}" key create --algorithm Ed25519 --name doomed --pin "$KMS_PIN"
+doomed_id=$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')
+kms_expect 0 "schedule its deletion in 7 days" "${K[@]}" key schedule-deletion doomed --days 7 --pin "$KMS_PIN"
+kms_expect 0 "kms11 maintain today" "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes nothing" [ "$(kms_json "$KMS_TMP/out.json" '(d["deleted"], d["errors"])')" = "([], [])" ]
+kms_expect 0 "the key is still there" "${K[@]}" key get doomed
+kms_expect 0 "kms11 maintain in 6 days" faketime -f '+6d' "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes nothing" [ "$(kms_json "$KMS_TMP/out.json" 'd["deleted"]')" = "[]" ]
+kms_expect 0 "kms11 maintain in 8 days" faketime -f '+8d' "${K[@]}" maintain --pin "$KMS_PIN"
+kms_check "deletes exactly the doomed key" [ "$(kms_json "$KMS_TMP/out.json" 'd["deleted"]')" = \
 	"[{'engine_id': 'alpha', 'key_id': '$doomed_id'}]" ]
-expect 3 "the doomed key is gone" "${K[@]}" key get doomed
-expect 0 "www (its deletion cancelled) is still there" "${K[@]}" key get www
-expect 5 "kms11 maintain with a wrong PIN and nothing due" "${K[@]}" maintain --pin 9999
+kms_expect 3 "the doomed key is gone" "${K[@]}" key get doomed
+kms_expect 0 "www (its deletion cancelled) is still there" "${K[@]}" key get www
+kms_expect 5 "kms11 maintain with a wrong PIN and nothing due" "${K[@]}" maintain --pin 9999
 
 # --- delete ---
-expect 0 "key delete" "${K[@]}" key delete data --pin "$KMS_PIN"
-kms_check "delete prints the key it deleted" [ "$(json "$KMS_TMP/out.json" 'd["name"]')" = data ]
-expect 3 "key get of the deleted key" "${K[@]}" key get data
-expect 0 "key list --table" "${K[@]}" key list --table
+kms_expect 0 "key delete" "${K[@]}" key delete data --pin "$KMS_PIN"
+kms_check "delete prints the key it deleted" [ "$(kms_json "$KMS_TMP/out.json" 'd["name"]')" = data ]
+kms_expect 3 "key get of the deleted key" "${K[@]}" key get data
+kms_expect 0 "key list --table" "${K[@]}" key list --table
 kms_check "the table has a header and the keys" bash -c "head -1 '$KMS_TMP/out.json' | grep -q '^name  *algorithm' &&
 	grep -q '^mac ' '$KMS_TMP/out.json' && ! grep -q '^data ' '$KMS_TMP/out.json'"
-expect 0 "key list --engine-id beta" "${K[@]}" key list --engine-id beta
-kms_check "beta holds one key" [ "$(json "$KMS_TMP/out.json" '[k["key_id"] for k in d["list"]]')" = "['$beta_web']" ]
+kms_expect 0 "key list --engine-id beta" "${K[@]}" key list --engine-id beta
+kms_check "beta holds one key" [ "$(kms_json "$KMS_TMP/out.json" '[k["key_id"] for k in d["list"]]')" = "['$beta_web']" ]
 
 # --- engines, summary, PIN changes ---
-expect 0 "engine list" "${K[@]}" engine list
-kms_check "two engines, openssl, with the key kinds" [ "$(json "$KMS_TMP/out.json" '[(e["id"], e["type"],
+kms_expect 0 "engine list" "${K[@]}" engine list
+kms_check "two engines, openssl, with the key kinds" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["type"],
 	[t["algorithm"] for t in e["supported_key_types"]]) for e in d["list"]]')" = \
 	"[('alpha', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC']), ('beta', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'])]" ]
 "${K[@]}" key count --engine-id alpha >"$KMS_TMP/count.json"
-expect 0 "summary" "${K[@]}" summary
-kms_check "counts the keys per engine" [ "$(json "$KMS_TMP/out.json" '[(e["id"], e["available"], e["keys"]) for e in d["engines"]]')" \
-	= "[('alpha', True, $(json "$KMS_TMP/count.json" 'd["count"]')), ('beta', True, 1)]" ]
-expect 0 "token set-pin" "${K[@]}" token set-pin --engine-id beta --pin "$KMS_PIN" --new-pin 87654321
-expect 5 "the old PIN no longer works" "${K[@]}" key tags "$beta_web" --tag x --pin "$KMS_PIN"
-expect 0 "the new one does" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
+kms_expect 0 "summary" "${K[@]}" summary
+kms_check "counts the keys per engine" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["available"], e["keys"]) for e in d["engines"]]')" \
+	= "[('alpha', True, $(kms_json "$KMS_TMP/count.json" 'd["count"]')), ('beta', True, 1)]" ]
+kms_expect 0 "token set-pin" "${K[@]}" token set-pin --engine-id beta --pin "$KMS_PIN" --new-pin 87654321
+kms_expect 5 "the old PIN no longer works" "${K[@]}" key tags "$beta_web" --tag x --pin "$KMS_PIN"
+kms_expect 0 "the new one does" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
 for _ in $(seq 10); do "${K[@]}" key tags "$beta_web" --tag y --pin 00000000 >/dev/null 2>&1 || true; done
-expect 0 "token info" "${K[@]}" token info --engine-id beta
-kms_check "the user PIN is locked after ten wrong ones" [ "$(json "$KMS_TMP/out.json" 'd["user_pin"]')" = locked ]
-expect 5 "a locked PIN refuses even the right one" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
+kms_expect 0 "token info" "${K[@]}" token info --engine-id beta
+kms_check "the user PIN is locked after ten wrong ones" [ "$(kms_json "$KMS_TMP/out.json" 'd["user_pin"]')" = locked ]
+kms_expect 5 "a locked PIN refuses even the right one" "${K[@]}" key tags "$beta_web" --tag x --pin 87654321
 kms_check "saying it is locked" grep -q "locked" "$KMS_TMP/err.json"
-expect 5 "token unlock with a wrong SO PIN" "${K[@]}" token unlock --engine-id beta --so-pin 00000000 --new-pin "$KMS_PIN"
-expect 0 "token unlock" "${K[@]}" token unlock --engine-id beta --so-pin "$KMS_SO_PIN" --new-pin "$KMS_PIN"
-expect 0 "the user is back" "${K[@]}" key tags "$beta_web" --tag z --pin "$KMS_PIN"
+kms_expect 5 "token unlock with a wrong SO PIN" "${K[@]}" token unlock --engine-id beta --so-pin 00000000 --new-pin "$KMS_PIN"
+kms_expect 0 "token unlock" "${K[@]}" token unlock --engine-id beta --so-pin "$KMS_SO_PIN" --new-pin "$KMS_PIN"
+kms_expect 0 "the user is back" "${K[@]}" key tags "$beta_web" --tag z --pin "$KMS_PIN"
 kms_finish
