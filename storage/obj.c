@@ -77,11 +77,11 @@ static int kms_index_op(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, enum 
 		rc = mdb_del(txn, dbi, k, v);
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	default:
-		rc = mdb_cursor_open(txn, dbi, &c);
+		rc = kms_store_cursor_open(txn, dbi, &c);
 		if (rc)
 			return rc;
 		rc = mdb_cursor_get(c, k, v, MDB_GET_BOTH);
-		mdb_cursor_close(c);
+		kms_store_cursor_close(c);
 		return rc;
 	}
 }
@@ -106,13 +106,13 @@ static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64
 
 	if (kms_record_find(rec, len, CKA_KMS11_KEY_ID, &mine, &minelen) < 0)
 		mine = NULL;
-	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_ALIAS], &c);
+	rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_ALIAS], &c);
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &key, &v, MDB_NEXT_DUP)) {
+	for (rc = kms_mdb_cget(s, c, &key, &v, MDB_SET_KEY); rc == 0; rc = kms_mdb_cget(s, c, &key, &v, MDB_NEXT_DUP)) {
 		if (v.mv_size != 8 || kms_be64_get(v.mv_data) == id)
 			continue;
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &v, &r);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &v, &r);
 		if (rc == MDB_NOTFOUND)
 			continue;
 		if (rc)
@@ -123,7 +123,7 @@ static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64
 			break;
 		}
 	}
-	mdb_cursor_close(c);
+	kms_store_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -220,7 +220,7 @@ static int kms_obj_unindex(struct kms_store *s, MDB_txn *txn, MDB_val *idk, cons
 
 	if (tv->mv_size < 4)
 		return MDB_CORRUPTED;
-	rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], idk, &rv);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], idk, &rv);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
@@ -235,7 +235,7 @@ int kms_store_obj_del_txn(struct kms_store *s, MDB_txn *txn, uint64_t id)
 	int rc;
 
 	kms_be64_put(idbuf, id);
-	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc)
 		return rc;
 	rc = kms_obj_unindex(s, txn, &idk, &tv, id);
@@ -273,10 +273,10 @@ int kms_store_token_ids(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t
 	int rc;
 
 	kms_be32_put(pfx, no);
-	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_CLASS], &c);
+	rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_CLASS], &c);
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	for (rc = kms_mdb_cget(s, c, &k, &v, MDB_SET_RANGE); rc == 0; rc = kms_mdb_cget(s, c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 4 || memcmp(k.mv_data, pfx, 4) != 0)
 			break;
 		if (v.mv_size != 8)
@@ -285,7 +285,7 @@ int kms_store_token_ids(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t
 		if (rc)
 			break;
 	}
-	mdb_cursor_close(c);
+	kms_store_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -299,7 +299,7 @@ static int kms_obj_put_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, uint6
 	int rc;
 
 	kms_be64_put(idbuf, id);
-	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc == 0) {
 		if (create)
 			return MDB_KEYEXIST;
@@ -356,7 +356,7 @@ static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *
 			goto out;
 		}
 	}
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	/* The key's existing objects change first (they do not include the new ones). */
 	if (rc == 0 && chg)
 		rc = kms_key_update_txn(s, txn, no, chg->kid, chg->kidlen, chg->fn, chg->ctx, NULL, &fnrv);
@@ -372,13 +372,13 @@ static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *
 		goto out;
 	}
 	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
+		rc = kms_store_commit(txn);
 		txn = NULL;
 	}
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "object put");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	for (i = 0; recs && lens && i < n; i++) {
 		if (recs[i]) {
 			OPENSSL_cleanse(recs[i], lens[i]);
@@ -390,15 +390,15 @@ out:
 	return rv;
 }
 
-CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create)
+static CK_RV store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create)
 {
 	if (!s || !a || id == 0)
 		return CKR_ARGUMENTS_BAD;
 	return kms_obj_put_many(s, no, &id, &a, 1, create, NULL);
 }
 
-CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
-				const struct kms_attrs *const *attrs, size_t n)
+static CK_RV store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
+				   const struct kms_attrs *const *attrs, size_t n)
 {
 	if (!s || (n && (!ids || !attrs)))
 		return CKR_ARGUMENTS_BAD;
@@ -407,15 +407,15 @@ CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t
 	return kms_obj_put_many(s, no, ids, attrs, n, true, NULL);
 }
 
-CK_RV kms_store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
-			       const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg)
+static CK_RV store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
+				  const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg)
 {
 	if (!s || !n || !ids || !attrs || (chg && (!chg->kid || !chg->kidlen || !chg->fn)))
 		return CKR_ARGUMENTS_BAD;
 	return kms_obj_put_many(s, no, ids, attrs, n, true, chg);
 }
 
-CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx)
+static CK_RV store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx)
 {
 	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
 	MDB_txn *txn = NULL;
@@ -428,13 +428,13 @@ CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_st
 	if (!s || !fn || id == 0)
 		return CKR_ARGUMENTS_BAD;
 	kms_be64_put(idbuf, id);
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc == 0)
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc == 0 && (tv.mv_size < 4 || kms_be32_get(tv.mv_data) != no))
 		rc = MDB_NOTFOUND;
 	if (rc == 0)
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
 	if (rc) {
 		rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object update");
 		goto out;
@@ -453,13 +453,13 @@ CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_st
 	}
 	rc = kms_obj_put_txn(s, txn, no, id, rec, reclen, false);
 	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
+		rc = kms_store_commit(txn);
 		txn = NULL;
 	}
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "object update");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	if (rec) {
 		OPENSSL_cleanse(rec, reclen);
 		free(rec);
@@ -469,7 +469,7 @@ out:
 	return rv;
 }
 
-CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx)
+static CK_RV store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx)
 {
 	struct kms_attrs cur = KMS_ATTRS_INIT, next = KMS_ATTRS_INIT;
 	MDB_txn *txn = NULL;
@@ -482,12 +482,12 @@ CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_upd
 
 	if (!s || !fn)
 		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc == 0)
 		rc = kms_store_token_ids(s, txn, no, &ids, &n, &cap);
 	for (size_t i = 0; rc == 0 && rv == CKR_OK && i < n; i++) {
 		kms_be64_put(idbuf, ids[i]);
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			continue;
@@ -514,21 +514,21 @@ CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_upd
 		kms_attrs_free(&next);
 	}
 	if (rc == 0 && rv == CKR_OK) {
-		rc = mdb_txn_commit(txn);
+		rc = kms_store_commit(txn);
 		txn = NULL;
 	}
 	if (rv == CKR_OK)
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "objects update");
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	kms_attrs_free(&cur);
 	kms_attrs_free(&next);
 	free(ids);
 	return rv;
 }
 
-CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
-			    uint64_t *gen)
+static CK_RV store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
+			       uint64_t *gen)
 {
 	MDB_txn *txn = NULL;
 	uint8_t idbuf[8];
@@ -546,9 +546,9 @@ CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, stru
 	/* A read transaction's id is that of the last write committed before it began. */
 	if (gen)
 		*gen = (uint64_t)mdb_txn_id(txn);
-	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc == 0)
-		rc = tv.mv_size < 4 ? MDB_CORRUPTED : mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
+		rc = tv.mv_size < 4 ? MDB_CORRUPTED : kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &idk, &v);
 	if (rc) {
 		rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object get");
 		goto out;
@@ -566,12 +566,12 @@ out:
 	return rv;
 }
 
-CK_RV kms_store_obj_get(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out)
+static CK_RV store_obj_get(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out)
 {
 	return kms_store_obj_get_gen(s, id, no, out, NULL);
 }
 
-CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
+static CK_RV store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
 {
 	MDB_txn *txn = NULL;
 	uint8_t idbuf[8];
@@ -585,7 +585,7 @@ CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
 	rc = kms_store_rbegin(s, &txn);
 	if (rc)
 		return kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
-	rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc == 0 && tv.mv_size != KMS_OBJ_TOKEN_LEN)
 		rc = MDB_CORRUPTED;
 	if (rc == 0)
@@ -595,7 +595,7 @@ CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
 	return rv;
 }
 
-CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id)
+static CK_RV store_obj_del(struct kms_store *s, uint64_t id)
 {
 	MDB_txn *txn = NULL;
 	CK_RV rv;
@@ -603,16 +603,16 @@ CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id)
 
 	if (!s)
 		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc == 0)
 		rc = kms_store_obj_del_txn(s, txn, id);
 	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
+		rc = kms_store_commit(txn);
 		txn = NULL;
 	}
 	rv = kms_store_rv(rc, CKR_OBJECT_HANDLE_INVALID, "object delete");
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	return rv;
 }
 
@@ -639,12 +639,12 @@ static int kms_find_check(struct kms_find *f, uint64_t id)
 	int rc;
 
 	kms_be64_put(idbuf, id);
-	rc = mdb_get(f->txn, f->s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
+	rc = kms_mdb_get(f->s, f->txn, f->s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (tv.mv_size < 4 || kms_be32_get(tv.mv_data) != f->no)
 		return 0;
-	rc = mdb_get(f->txn, f->s->dbi[KMS_DB_OBJECTS], &idk, &rv);
+	rc = kms_mdb_get(f->s, f->txn, f->s->dbi[KMS_DB_OBJECTS], &idk, &rv);
 	if (rc)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (!f->include_private && kms_record_find(rv.mv_data, rv.mv_size, CKA_PRIVATE, &val, &vlen) == 0 &&
@@ -671,17 +671,17 @@ static int kms_find_key(struct kms_find *f, MDB_dbi dbi, MDB_val *key)
 	MDB_val k = *key, v;
 	int rc;
 
-	rc = mdb_cursor_open(f->txn, dbi, &c);
+	rc = kms_store_cursor_open(f->txn, dbi, &c);
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+	for (rc = kms_mdb_cget(f->s, c, &k, &v, MDB_SET_KEY); rc == 0; rc = kms_mdb_cget(f->s, c, &k, &v, MDB_NEXT_DUP)) {
 		if (v.mv_size != 8)
 			continue;
 		rc = kms_find_check(f, kms_be64_get(v.mv_data));
 		if (rc)
 			break;
 	}
-	mdb_cursor_close(c);
+	kms_store_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -703,8 +703,8 @@ static int kms_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
-			 uint64_t **ids, size_t *n)
+static CK_RV store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
+			    uint64_t **ids, size_t *n)
 {
 	struct kms_find f = { .s = s, .no = no, .tmpl = tmpl, .include_private = include_private };
 	const struct kms_attr *at;
@@ -794,13 +794,13 @@ int kms_store_reindex(struct kms_store *s, MDB_txn *txn)
 	MDB_val k, v, tv;
 	int rc;
 
-	rc = mdb_cursor_open(txn, s->dbi[KMS_DB_OBJECTS], &c);
+	rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_OBJECTS], &c);
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	for (rc = kms_mdb_cget(s, c, &k, &v, MDB_FIRST); rc == 0; rc = kms_mdb_cget(s, c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8)
 			continue;
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJ_TOKEN], &k, &tv);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJ_TOKEN], &k, &tv);
 		if (rc == MDB_NOTFOUND)
 			continue;
 		if (rc == 0 && tv.mv_size < 4)
@@ -811,7 +811,7 @@ int kms_store_reindex(struct kms_store *s, MDB_txn *txn)
 		if (rc)
 			break;
 	}
-	mdb_cursor_close(c);
+	kms_store_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -832,14 +832,14 @@ static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, co
 	*rv = CKR_OK;
 	rc = kms_ikey_bytes(s, &ik, no, kid, kidlen);
 	if (rc == 0)
-		rc = mdb_cursor_open(txn, s->dbi[KMS_DB_KEYID], &c);
+		rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_KEYID], &c);
 	/* The ids first: writing moves entries of this index under the cursor. */
 	k = ik.k;
-	for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP))
+	for (rc = rc ? rc : kms_mdb_cget(s, c, &k, &v, MDB_SET_KEY); rc == 0; rc = kms_mdb_cget(s, c, &k, &v, MDB_NEXT_DUP))
 		if (v.mv_size == 8 && (rc = kms_ids_push(&ids, &nids, &cap, kms_be64_get(v.mv_data))) != 0)
 			break;
 	if (c)
-		mdb_cursor_close(c);
+		kms_store_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
 	for (size_t i = 0; rc == 0 && *rv == CKR_OK && i < nids; i++) {
@@ -849,7 +849,7 @@ static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, co
 		size_t kvl;
 
 		kms_be64_put(idbuf, ids[i]);
-		rc = mdb_get(txn, s->dbi[KMS_DB_OBJECTS], &idk, &r);
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &idk, &r);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			continue;
@@ -892,8 +892,8 @@ static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, co
 	return rc;
 }
 
-CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
-			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
+static CK_RV store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
+			      kms_store_objs_update_fn fn, void *ctx, size_t *n)
 {
 	MDB_txn *txn = NULL;
 	CK_RV rv = CKR_OK;
@@ -903,16 +903,77 @@ CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid,
 		*n = 0;
 	if (!s || !fn || !kid || !kidlen)
 		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc == 0)
 		rc = kms_key_update_txn(s, txn, no, kid, kidlen, fn, ctx, n, &rv);
 	if (rv == CKR_OK && rc == 0) {
-		rc = mdb_txn_commit(txn);
+		rc = kms_store_commit(txn);
 		txn = NULL;
 	}
 	if (rv == CKR_OK)
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "key update");
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	return rv;
+}
+
+/* The public calls, each under the damage guard (guard.c). */
+CK_RV kms_store_obj_put(struct kms_store *s, uint32_t no, uint64_t id, const struct kms_attrs *a, bool create)
+{
+	KMS_STORE_GUARDED(s, store_obj_put(s, no, id, a, create));
+}
+
+CK_RV kms_store_obj_create_many(struct kms_store *s, uint32_t no, const uint64_t *ids,
+				const struct kms_attrs *const *attrs, size_t n)
+{
+	KMS_STORE_GUARDED(s, store_obj_create_many(s, no, ids, attrs, n));
+}
+
+CK_RV kms_store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
+			       const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg)
+{
+	KMS_STORE_GUARDED(s, store_obj_create_key(s, no, ids, attrs, n, chg));
+}
+
+CK_RV kms_store_obj_update(struct kms_store *s, uint32_t no, uint64_t id, kms_store_obj_update_fn fn, void *ctx)
+{
+	KMS_STORE_GUARDED(s, store_obj_update(s, no, id, fn, ctx));
+}
+
+CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_update_fn fn, void *ctx)
+{
+	KMS_STORE_GUARDED(s, store_objs_update(s, no, fn, ctx));
+}
+
+CK_RV kms_store_obj_get_gen(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out,
+			    uint64_t *gen)
+{
+	KMS_STORE_GUARDED(s, store_obj_get_gen(s, id, no, out, gen));
+}
+
+CK_RV kms_store_obj_get(struct kms_store *s, uint64_t id, uint32_t *no, struct kms_attrs *out)
+{
+	KMS_STORE_GUARDED(s, store_obj_get(s, id, no, out));
+}
+
+CK_RV kms_store_obj_stamp(struct kms_store *s, uint64_t id, uint64_t *stamp)
+{
+	KMS_STORE_GUARDED(s, store_obj_stamp(s, id, stamp));
+}
+
+CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id)
+{
+	KMS_STORE_GUARDED(s, store_obj_del(s, id));
+}
+
+CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
+			 uint64_t **ids, size_t *n)
+{
+	KMS_STORE_GUARDED(s, store_obj_find(s, no, tmpl, include_private, ids, n));
+}
+
+CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
+			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
+{
+	KMS_STORE_GUARDED(s, store_key_update(s, no, kid, kidlen, fn, ctx, n));
 }

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdbool.h>
 
 #include <lmdb.h>
 
@@ -37,7 +39,54 @@ struct kms_store {
 	pthread_mutex_t pool_lock;
 	MDB_txn *pool[KMS_STORE_POOL];
 	size_t npool;
+	const uint8_t *map; /* the map's address and size (mdb_env_info at open), and data.mdb's size seen last */
+	size_t mapsize, filesz;
+	bool damaged; /* LMDB met a damaged page: every call answers CKR_DEVICE_ERROR (guard.c) */
 };
+
+/* The guard of a public store call (guard.c). */
+struct kms_store_guard {
+	jmp_buf jb;
+	struct kms_store_guard *prev;
+	size_t mark, cmark;
+};
+void kms_store_guard_push(struct kms_store_guard *g);
+void kms_store_guard_pop(struct kms_store_guard *g);
+/* After the jump: aborts the transactions opened under g, marks s damaged; CKR_DEVICE_ERROR. */
+CK_RV kms_store_guard_caught(struct kms_store *s, struct kms_store_guard *g);
+/* LMDB's assertion callback (mdb_env_set_assert): logs, then jumps to the thread's innermost guard. */
+void kms_store_assert(MDB_env *env, const char *msg);
+/* Write transactions: begin, commit and abort that keep the thread's list of open transactions. */
+int kms_store_wbegin(struct kms_store *s, MDB_txn **txn);
+int kms_store_commit(MDB_txn *txn);
+void kms_store_abort(MDB_txn *txn);
+void kms_store_txn_track(MDB_txn *txn);
+/* mdb_cursor_open and mdb_cursor_close, keeping the thread's list of open cursors. */
+int kms_store_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **c);
+void kms_store_cursor_close(MDB_cursor *c);
+/* mdb_get and mdb_cursor_get, then MDB_CORRUPTED for a key or value that would run past the end of data.mdb
+ * (a size read from a damaged page). */
+int kms_mdb_get(struct kms_store *s, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
+int kms_mdb_cget(struct kms_store *s, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op);
+void kms_store_txn_untrack(MDB_txn *txn);
+
+/* The body of a public store call: returns what call returns, or CKR_DEVICE_ERROR when LMDB asserted on a
+ * damaged page during it, or at once for a store found damaged before. */
+#define KMS_STORE_GUARDED(s, call)                                        \
+	do {                                                              \
+		struct kms_store_guard guard_;                            \
+		CK_RV guard_rv_;                                          \
+		if ((s) && (s)->damaged)                                  \
+			return CKR_DEVICE_ERROR;                          \
+		kms_store_guard_push(&guard_);                            \
+		if (setjmp(guard_.jb) == 0)                               \
+			guard_rv_ = (call);                               \
+		else                                                      \
+			guard_rv_ = kms_store_guard_caught((s), &guard_); \
+		kms_store_guard_pop(&guard_);                             \
+		return guard_rv_;                                         \
+	} while (0)
+
 
 enum kms_index_op { KMS_INDEX_ADD, KMS_INDEX_DEL, KMS_INDEX_CHECK };
 /* What kms_index_record returns when an alias is held by another key (see store.h). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -73,17 +74,24 @@ int kms_store_rbegin(struct kms_store *s, MDB_txn **txn)
 	pthread_mutex_unlock(&s->pool_lock);
 	if (t) {
 		rc = mdb_txn_renew(t);
-		if (rc == MDB_SUCCESS) {
-			*txn = t;
-			return rc;
+		if (rc != MDB_SUCCESS) {
+			mdb_txn_abort(t);
+			t = NULL;
 		}
-		mdb_txn_abort(t);
 	}
-	return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+	if (!t) {
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+		if (rc != MDB_SUCCESS)
+			return rc;
+	}
+	kms_store_txn_track(t);
+	*txn = t;
+	return MDB_SUCCESS;
 }
 
 void kms_store_rend(struct kms_store *s, MDB_txn *txn)
 {
+	kms_store_txn_untrack(txn);
 	mdb_txn_reset(txn);
 	pthread_mutex_lock(&s->pool_lock);
 	if (s->npool < KMS_STORE_POOL) {
@@ -279,7 +287,7 @@ static CK_RV kms_store_setup(struct kms_store *s)
 	CK_RV rv;
 	int rc;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc)
 		return kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
 	rc = kms_store_dbs_open(s, txn, true);
@@ -287,7 +295,7 @@ static CK_RV kms_store_setup(struct kms_store *s)
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "databases");
 		goto out;
 	}
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		kms_be32_put(buf, KMS_STORE_SCHEMA);
 		v.mv_size = sizeof(buf);
@@ -318,13 +326,18 @@ static CK_RV kms_store_setup(struct kms_store *s)
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "schema");
 		goto out;
 	}
-	rc = mdb_txn_commit(txn);
+	rc = kms_store_commit(txn);
 	txn = NULL;
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "commit");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	return rv;
+}
+
+static CK_RV kms_store_setup_guarded(struct kms_store *s)
+{
+	KMS_STORE_GUARDED(s, kms_store_setup(s));
 }
 
 /*
@@ -347,6 +360,37 @@ static void kms_store_pad_tail(struct kms_store *s)
 	    mdb_env_stat(s->env, &ms) != 0)
 		return;
 	(void)fallocate(fd, 0, (off_t)((info.me_last_pgno + 1) * ms.ms_psize), KMS_STORE_TAIL_PAD);
+}
+
+/* Where LMDB mapped data.mdb (LMDB 0.9 does not say; mdb_env_info's address is only MDB_FIXEDMAP's): the
+ * mapping of the file's device and inode at offset 0 in /proc/self/maps. Left unknown (NULL) when not found,
+ * which turns off the size checks of guard.c. */
+static void kms_store_find_map(struct kms_store *s)
+{
+	struct stat st;
+	char line[512];
+	FILE *fp;
+	int fd = -1;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || fstat(fd, &st) != 0)
+		return;
+	s->filesz = (size_t)st.st_size;
+	fp = fopen("/proc/self/maps", "re");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		unsigned long long start, end, off, ino;
+		unsigned int maj, min;
+
+		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &off, &maj, &min, &ino) == 6 &&
+		    off == 0 && ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev)) {
+			s->map = (const uint8_t *)(uintptr_t)start;
+			s->mapsize = (size_t)(end - start);
+			break;
+		}
+	}
+	fclose(fp);
 }
 
 CK_RV kms_store_open(const char *dir, struct kms_store **out)
@@ -374,6 +418,8 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 	}
 	rc = mdb_env_create(&s->env);
 	if (rc == 0)
+		rc = mdb_env_set_assert(s->env, kms_store_assert);
+	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->env, KMS_STORE_MAXREADERS);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(s->env, KMS_DB_COUNT + 4);
@@ -387,6 +433,7 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 		goto out;
 	}
 	kms_store_pad_tail(s);
+	kms_store_find_map(s);
 	/* Free the reader slots of processes that died while reading (they pin old pages). */
 	dead = 0;
 	rc = mdb_reader_check(s->env, &dead);
@@ -395,7 +442,7 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 	s->maxkey = (size_t)mdb_env_get_maxkeysize(s->env);
 	if (s->maxkey > KMS_STORE_KEY_MAX)
 		s->maxkey = KMS_STORE_KEY_MAX;
-	rv = kms_store_setup(s);
+	rv = kms_store_setup_guarded(s);
 	if (rv == CKR_DEVICE_MEMORY)
 		rv = CKR_DEVICE_ERROR;
 out:
@@ -447,7 +494,7 @@ static char *kms_store_meta_key(const struct kms_store *s, const char *prefix, c
 	return key;
 }
 
-CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *no)
+static CK_RV store_token_number(struct kms_store *s, const char *label, uint32_t *no)
 {
 	MDB_val k, v, nk = { 10, (void *)"next_tokno" };
 	MDB_txn *txn = NULL;
@@ -468,7 +515,7 @@ CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *n
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
 		goto out_free;
 	}
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == 0 && v.mv_size == 4)
 		*no = kms_be32_get(v.mv_data);
 	kms_store_rend(s, txn);
@@ -481,13 +528,13 @@ CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *n
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "tokno");
 		goto out_free;
 	}
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc) {
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
 		goto out_free;
 	}
 	/* Another process may have assigned it since. */
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == 0) {
 		rv = v.mv_size == 4 ? CKR_OK : CKR_DEVICE_ERROR;
 		if (rv == CKR_OK)
@@ -496,7 +543,7 @@ CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *n
 	}
 	if (rc != MDB_NOTFOUND)
 		goto fail;
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &nk, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &nk, &v);
 	if (rc == 0 && v.mv_size == 4)
 		next = kms_be32_get(v.mv_data);
 	else if (rc != MDB_NOTFOUND && rc != 0)
@@ -515,7 +562,7 @@ CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *n
 	rc = mdb_put(txn, s->dbi[KMS_DB_META], &nk, &v, 0);
 	if (rc)
 		goto fail;
-	rc = mdb_txn_commit(txn);
+	rc = kms_store_commit(txn);
 	txn = NULL;
 	if (rc)
 		goto fail;
@@ -528,13 +575,13 @@ fail:
 		rv = CKR_DEVICE_ERROR;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 out_free:
 	free(key);
 	return rv;
 }
 
-CK_RV kms_store_token_get(struct kms_store *s, const char *label, uint8_t **rec, size_t *len)
+static CK_RV store_token_get(struct kms_store *s, const char *label, uint8_t **rec, size_t *len)
 {
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
@@ -554,7 +601,7 @@ CK_RV kms_store_token_get(struct kms_store *s, const char *label, uint8_t **rec,
 		rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
 		goto out;
 	}
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		rv = CKR_OK;
 	} else if (rc) {
@@ -601,7 +648,7 @@ static CK_RV kms_store_token_store(struct kms_store *s, bool wipe, uint32_t no, 
 	key = kms_store_meta_key(s, "token:", label, &k);
 	if (!key)
 		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc)
 		goto fail;
 	if (wipe) {
@@ -617,7 +664,7 @@ static CK_RV kms_store_token_store(struct kms_store *s, bool wipe, uint32_t no, 
 	rc = kms_store_token_write(s, txn, &k, rec, len);
 	if (rc)
 		goto fail;
-	rc = mdb_txn_commit(txn);
+	rc = kms_store_commit(txn);
 	txn = NULL;
 	if (rc)
 		goto fail;
@@ -627,24 +674,24 @@ fail:
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token write");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	free(ids);
 	free(key);
 	return rv;
 }
 
-CK_RV kms_store_token_put(struct kms_store *s, const char *label, const uint8_t *rec, size_t len)
+static CK_RV store_token_put(struct kms_store *s, const char *label, const uint8_t *rec, size_t len)
 {
 	return kms_store_token_store(s, false, 0, label, rec, len);
 }
 
-CK_RV kms_store_token_reset(struct kms_store *s, uint32_t no, const char *label, const uint8_t *rec,
-			    size_t len)
+static CK_RV store_token_reset(struct kms_store *s, uint32_t no, const char *label, const uint8_t *rec,
+			       size_t len)
 {
 	return kms_store_token_store(s, true, no, label, rec, len);
 }
 
-CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_token_update_fn fn, void *ctx)
+static CK_RV store_token_update(struct kms_store *s, const char *label, kms_store_token_update_fn fn, void *ctx)
 {
 	MDB_txn *txn = NULL;
 	uint8_t *newrec = NULL;
@@ -659,10 +706,10 @@ CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_t
 	key = kms_store_meta_key(s, "token:", label, &k);
 	if (!key)
 		return CKR_ARGUMENTS_BAD;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc)
 		goto fail;
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		v.mv_data = NULL;
 		v.mv_size = 0;
@@ -679,7 +726,7 @@ CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_t
 	rc = kms_store_token_write(s, txn, &k, newrec, newlen);
 	if (rc)
 		goto fail;
-	rc = mdb_txn_commit(txn);
+	rc = kms_store_commit(txn);
 	txn = NULL;
 	if (rc)
 		goto fail;
@@ -689,7 +736,7 @@ fail:
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "token update");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	if (newrec) {
 		OPENSSL_cleanse(newrec, newlen);
 		free(newrec);
@@ -698,7 +745,7 @@ out:
 	return rv;
 }
 
-CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
+static CK_RV store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
 {
 	MDB_val k = { 7, (void *)"next_id" }, v;
 	MDB_txn *txn = NULL;
@@ -711,10 +758,10 @@ CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
 		return CKR_ARGUMENTS_BAD;
 	if (n == 0)
 		return CKR_OK;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = kms_store_wbegin(s, &txn);
 	if (rc)
 		goto fail;
-	rc = mdb_get(txn, s->dbi[KMS_DB_META], &k, &v);
+	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
 	if (rc == 0 && v.mv_size == 8)
 		next = kms_be64_get(v.mv_data);
 	else if (rc == 0 || rc != MDB_NOTFOUND) {
@@ -731,7 +778,7 @@ CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
 	rc = mdb_put(txn, s->dbi[KMS_DB_META], &k, &v, 0);
 	if (rc)
 		goto fail;
-	rc = mdb_txn_commit(txn);
+	rc = kms_store_commit(txn);
 	txn = NULL;
 	if (rc)
 		goto fail;
@@ -743,11 +790,11 @@ fail:
 	rv = kms_store_rv(rc, CKR_DEVICE_ERROR, "id alloc");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kms_store_abort(txn);
 	return rv;
 }
 
-CK_RV kms_store_id_alloc(struct kms_store *s, uint64_t *id)
+static CK_RV store_id_alloc(struct kms_store *s, uint64_t *id)
 {
 	return kms_store_id_alloc_many(s, 1, id);
 }
@@ -760,4 +807,41 @@ uint64_t kms_store_generation(struct kms_store *s)
 	if (!s || mdb_env_info(s->env, &info) != MDB_SUCCESS)
 		return 0;
 	return (uint64_t)info.me_last_txnid;
+}
+
+/* The public calls, each under the damage guard (guard.c). */
+CK_RV kms_store_token_number(struct kms_store *s, const char *label, uint32_t *no)
+{
+	KMS_STORE_GUARDED(s, store_token_number(s, label, no));
+}
+
+CK_RV kms_store_token_get(struct kms_store *s, const char *label, uint8_t **rec, size_t *len)
+{
+	KMS_STORE_GUARDED(s, store_token_get(s, label, rec, len));
+}
+
+CK_RV kms_store_token_put(struct kms_store *s, const char *label, const uint8_t *rec, size_t len)
+{
+	KMS_STORE_GUARDED(s, store_token_put(s, label, rec, len));
+}
+
+CK_RV kms_store_token_reset(struct kms_store *s, uint32_t no, const char *label, const uint8_t *rec,
+			    size_t len)
+{
+	KMS_STORE_GUARDED(s, store_token_reset(s, no, label, rec, len));
+}
+
+CK_RV kms_store_token_update(struct kms_store *s, const char *label, kms_store_token_update_fn fn, void *ctx)
+{
+	KMS_STORE_GUARDED(s, store_token_update(s, label, fn, ctx));
+}
+
+CK_RV kms_store_id_alloc_many(struct kms_store *s, size_t n, uint64_t *ids)
+{
+	KMS_STORE_GUARDED(s, store_id_alloc_many(s, n, ids));
+}
+
+CK_RV kms_store_id_alloc(struct kms_store *s, uint64_t *id)
+{
+	KMS_STORE_GUARDED(s, store_id_alloc(s, id));
 }

@@ -34,6 +34,9 @@
  * Errors map to CK_RV in one function:
  * MDB_MAP_FULL -> CKR_DEVICE_MEMORY, MDB_NOTFOUND -> CKR_OBJECT_HANDLE_INVALID (for objects),
  * ENOMEM -> CKR_HOST_MEMORY, anything else -> CKR_DEVICE_ERROR (logged).
+ * A damaged page that trips one of LMDB's assertions, or a record whose size runs past the end of data.mdb,
+ * answers CKR_DEVICE_ERROR (logged, naming the file) instead of ending the process; from then on every call on
+ * that store handle answers CKR_DEVICE_ERROR (storage/guard.c).
  */
 
 struct kms_store;

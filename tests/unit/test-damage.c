@@ -10,6 +10,7 @@
 
 #include <lmdb.h>
 
+#include "include/kms11.h"
 #include "tests/unit/modfixture.h"
 
 static char data_path[300], backup_path[300], log_path[300];
@@ -212,6 +213,113 @@ START_TEST(test_damaged_pages_never_crash)
 }
 END_TEST
 
+/* Where env mapped data.mdb: its mapping at offset 0 in /proc/self/maps. */
+static const uint8_t *map_of(MDB_env *env)
+{
+	unsigned long long start, off, ino;
+	struct stat st;
+	char line[512];
+	FILE *fp;
+	int fd = -1;
+
+	ck_assert_int_eq(mdb_env_get_fd(env, &fd), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	fp = fopen("/proc/self/maps", "r");
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%llx-%*x %*s %llx %*x:%*x %llu", &start, &off, &ino) == 3 && off == 0 &&
+		    ino == (unsigned long long)st.st_ino) {
+			fclose(fp);
+			return (const uint8_t *)(uintptr_t)start;
+		}
+	}
+	fclose(fp);
+	ck_abort_msg("data.mdb is not mapped");
+	return NULL;
+}
+
+/* The header of the page LMDB keeps the first key id's two object ids in (a sub-page inside a leaf page of
+ * idx_keyid: the first id follows its 16-byte header), as an offset into data.mdb. */
+static long keyid_subpage(void)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+	long off;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_set_mapsize(env, 1ull << 30), 0);
+	ck_assert_int_eq(mdb_env_open(env, store, MDB_RDONLY, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "idx_keyid", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	ck_assert_int_eq(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	ck_assert_int_eq(mdb_cursor_count(c, &n), 0);
+	ck_assert_uint_eq(n, 2); /* a key pair: its two ids sit in a sub-page */
+	off = (long)((const uint8_t *)v.mv_data - map_of(env)) - 16;
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return off;
+}
+
+/* A sub-page whose flags were damaged trips one of LMDB's assertions (an abort inside LMDB): the module
+ * answers CKR_DEVICE_ERROR instead, logs the damage, and answers CKR_DEVICE_ERROR from then on without
+ * touching the store again; the process lives on. */
+START_TEST(test_lmdb_assertion_answered)
+{
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)}, {CKA_TOKEN, &yes, 1}};
+	CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}};
+	CK_OBJECT_HANDLE hp, hk, found[4];
+	CK_SESSION_HANDLE s;
+	char kid[80] = {0};
+	CK_ATTRIBUTE q = {CKA_KMS11_KEY_ID, kid, sizeof(kid) - 1};
+	CK_ULONG n = 0, cnt = 0;
+	const uint16_t flags = 0; /* neither leaf nor branch */
+	CK_RV rv;
+	long off;
+	int fd;
+
+	setup_token();
+	s = user_session();
+	ck_assert_rv(f->C_GenerateKeyPair(s, &gen, pub, 2, priv, 2, &hp, &hk), CKR_OK);
+	ck_assert_rv(f->C_GetAttributeValue(s, hk, &q, 1), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	snprintf(log_path, sizeof(log_path), "%s.log", store);
+	setenv("KMS11_LOG", log_path, 1);
+	off = keyid_subpage();
+	snprintf(data_path, sizeof(data_path), "%s/data.mdb", store);
+	fd = open(data_path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, &flags, sizeof(flags), off + 10), (ssize_t)sizeof(flags));
+	close(fd);
+	unlink(log_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	q.ulValueLen = strlen(kid);
+	rv = f->C_FindObjectsInit(s, &q, 1);
+	if (rv == CKR_OK) {
+		rv = f->C_FindObjects(s, found, 4, &n);
+		f->C_FindObjectsFinal(s);
+	}
+	ck_assert_rv(rv, CKR_DEVICE_ERROR);
+	ck_assert_msg(log_has("data.mdb is damaged (LMDB:"), "the log does not name the damage");
+	/* the store is not read again: even a search that needs no damaged page answers the same */
+	ck_assert_rv(f->C_FindObjectsInit(s, NULL, 0), CKR_DEVICE_ERROR);
+	ck_assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &cnt), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	(void)hp;
+	teardown_damage();
+}
+END_TEST
+
 /* An existing store directory open to other users is named in the log; the log file is made 0600. */
 START_TEST(test_open_directory_and_log_mode)
 {
@@ -319,6 +427,7 @@ int main(void)
 	tcase_add_test(tc, test_truncated_store_refused);
 	tcase_add_test(tc, test_overwritten_meta_refused);
 	tcase_add_test(tc, test_damaged_pages_never_crash);
+	tcase_add_test(tc, test_lmdb_assertion_answered);
 	tcase_add_test(tc, test_open_directory_and_log_mode);
 	tcase_add_test(tc, test_failed_initialize_frees_engines);
 	tcase_add_test(tc, test_padding_does_not_grow);
