@@ -61,6 +61,9 @@ struct kms_keygen_params {
 	size_t pub_exp_len;
 	const uint8_t *ec_params;   /* CKA_EC_PARAMS as given: DER OID, or DER PrintableString curve name */
 	size_t ec_params_len;
+	/* The private key's CKA_TOKEN, CKA_SENSITIVE and CKA_EXTRACTABLE (an engine that holds keys elsewhere
+	 * creates them so; the openssl engine ignores them). */
+	bool token, sensitive, extractable;
 };
 
 /* Parameters of a secret key generation (C_GenerateKey), parsed by the core. */
@@ -70,6 +73,7 @@ struct kms_secretgen_params {
 	size_t len;             /* CKA_VALUE_LEN in bytes */
 	/* Derivation only: CKM_HKDF_* with CKF_HKDF_SALT_KEY, the salt key the core resolved (else NULL). */
 	struct kms_engine_key *salt_key;
+	bool token, sensitive, extractable; /* as in kms_keygen_params */
 };
 
 /*
@@ -197,6 +201,17 @@ struct kms_engine_ops {
 	CK_RV (*random)(void *inst, uint8_t *buf, size_t len);
 	/* Mixes seed material in; NULL member: the core answers CKR_RANDOM_SEED_NOT_SUPPORTED. */
 	CK_RV (*seed)(void *inst, const uint8_t *buf, size_t len);
+
+	/* Engines whose keys live behind another login (pkcs11): called after kms11's user PIN was found right,
+	 * with that PIN; an error fails C_Login with it. logout: at C_Logout, at the end of the login by any
+	 * other path, and at C_Finalize. */
+	CK_RV (*login)(void *inst, const char *pin, size_t len);
+	void (*logout)(void *inst);
+	/* Destroys what the engine holds for a key (the backend objects) before kms11 deletes its record; an error
+	 * keeps the record. */
+	CK_RV (*destroy)(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);
+	/* False while the engine's token is not reachable (its slot shows no token); NULL: always present. */
+	bool (*present)(void *inst);
 };
 
 /* The engine registry: returns the engine of that name, or NULL. */
@@ -204,5 +219,7 @@ const struct kms_engine_ops *kms_engine_find(const char *name);
 
 /* The openssl software keystore engine. */
 extern const struct kms_engine_ops kms_engine_openssl;
+/* The pkcs11 engine: keys in a token of another PKCS#11 library (engines/pkcs11/). */
+extern const struct kms_engine_ops kms_engine_pkcs11;
 
 #endif

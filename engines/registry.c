@@ -7,10 +7,13 @@
 
 static const struct kms_engine_ops *const engines[] = {
 	&kms_engine_openssl,
+	&kms_engine_pkcs11,
 };
 
 const struct kms_engine_ops *kms_engine_find(const char *name)
 {
+	if (name && !strcmp(name, "softhsm"))
+		name = "pkcs11";
 	for (size_t i = 0; name && i < sizeof(engines) / sizeof(engines[0]); i++)
 		if (!strcmp(engines[i]->name, name))
 			return engines[i];

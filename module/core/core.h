@@ -170,6 +170,8 @@ CK_RV kms_token_lookup(CK_SLOT_ID slot, struct kms_token **tok);
 
 /* token.c */
 CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info);
+/* False while the token's engine cannot reach where its keys are (a pkcs11 backend token that is absent). */
+bool kms_token_present(struct kms_token *tok);
 /* Label shown for the token (the init label, else the config label), trimmed. */
 void kms_token_label(struct kms_token *tok, char out[33]);
 CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);

@@ -464,6 +464,9 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 	if (rv != CKR_OK)
 		goto out;
 
+	p.token = kms_attrs_get_bool(&priv, CKA_TOKEN, false);
+	p.sensitive = kms_attrs_get_bool(&priv, CKA_SENSITIVE, true);
+	p.extractable = kms_attrs_get_bool(&priv, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->generate_pair(s->tok->einst, &p, &km);
 	if (rv != CKR_OK)
 		goto out;
@@ -650,6 +653,9 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 		goto out;
 	p.key_type = kt;
 	p.len = len;
+	p.token = kms_attrs_get_bool(&a, CKA_TOKEN, false);
+	p.sensitive = kms_attrs_get_bool(&a, CKA_SENSITIVE, true);
+	p.extractable = kms_attrs_get_bool(&a, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->generate_secret(s->tok->einst, &p, &km);
 	if (rv == CKR_OK)
 		rv = kms_obj_store_key(s, &a, CKO_SECRET_KEY, kt, &km, mech->mechanism, true, true, h);

@@ -619,6 +619,26 @@ out:
 	return rv;
 }
 
+/* An engine that holds keys elsewhere (pkcs11) destroys them there first; its error keeps kms11's object. */
+static CK_RV engine_destroy(struct kms_token *tok, struct kms_obj *o)
+{
+	unsigned long cls = CK_UNAVAILABLE_INFORMATION;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	CK_RV rv;
+
+	kms_attrs_get_ulong(&o->attrs, CKA_CLASS, &cls);
+	if (!tok->eng->destroy || (cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY))
+		return CKR_OK;
+	if (!o->is_token)
+		return tok->eng->destroy(tok->einst, cls, o->blob, o->blob_len);
+	rv = kms_token_unseal(tok, o->id, &o->attrs, &blob, &bloblen);
+	if (rv == CKR_OK)
+		rv = tok->eng->destroy(tok->einst, cls, blob, bloblen);
+	kms_secure_free(blob);
+	return rv;
+}
+
 CK_RV kms_obj_destroy(struct kms_session *s, CK_OBJECT_HANDLE h)
 {
 	struct kms_obj *o = NULL, *gone = NULL;
@@ -634,7 +654,8 @@ CK_RV kms_obj_destroy(struct kms_session *s, CK_OBJECT_HANDLE h)
 		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
-	if (o->is_token)
+	rv = engine_destroy(s->tok, o);
+	if (rv == CKR_OK && o->is_token)
 		rv = kms_store_obj_del(kms_mod.store, o->id);
 	if (rv != CKR_OK)
 		goto out;

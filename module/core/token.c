@@ -103,6 +103,11 @@ void kms_token_label(struct kms_token *tok, char out[33])
 	kms_attrs_free(&rec);
 }
 
+bool kms_token_present(struct kms_token *tok)
+{
+	return !tok->eng->present || tok->eng->present(tok->einst);
+}
+
 CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info)
 {
 	struct kms_attrs rec;
@@ -321,6 +326,8 @@ static void drop_key_cb(uint64_t id, void *val, void *ctx)
 
 void kms_token_forget_login_locked(struct kms_token *tok)
 {
+	if (tok->login == CKU_USER && tok->eng && tok->eng->logout && tok->einst)
+		tok->eng->logout(tok->einst);
 	__atomic_store_n(&tok->login, KMS_NO_USER, __ATOMIC_RELEASE);
 	kms_secure_free(tok->token_key);
 	tok->token_key = NULL;
@@ -389,6 +396,14 @@ CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin,
 	rv = pin_check(tok, user, pin, len, &tkey, &lr);
 	if (rv != CKR_OK)
 		return rv;
+	/* An engine whose keys sit behind another login (pkcs11) logs in there with the PIN just found right. */
+	if (user == CKU_USER && tok->eng->login) {
+		rv = tok->eng->login(tok->einst, pin, len);
+		if (rv != CKR_OK) {
+			kms_secure_free(tkey);
+			return rv;
+		}
+	}
 	kms_lock_wr(&tok->lock);
 	if (tok->login != KMS_NO_USER) {
 		rv = tok->login == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;

@@ -71,19 +71,29 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
 {
 	CK_RV rv = kms_enter();
 
-	(void)tokenPresent;
+	size_t n = 0;
+
 	if (rv != CKR_OK)
 		return rv;
 	if (!pulCount)
 		return leave(CKR_ARGUMENTS_BAD);
-	if (pSlotList && *pulCount < kms_mod.n_tokens) {
-		*pulCount = kms_ul(kms_mod.n_tokens);
+	/* With tokenPresent, a slot whose engine cannot reach its token (pkcs11 backend absent) is left out. */
+	for (size_t i = 0; i < kms_mod.n_tokens; i++)
+		if (!tokenPresent || kms_token_present(&kms_mod.tokens[i]))
+			n++;
+	if (pSlotList && *pulCount < n) {
+		*pulCount = kms_ul(n);
 		return leave(CKR_BUFFER_TOO_SMALL);
 	}
-	if (pSlotList)
-		for (size_t i = 0; i < kms_mod.n_tokens; i++)
-			pSlotList[i] = kms_mod.tokens[i].slot;
-	*pulCount = kms_ul(kms_mod.n_tokens);
+	if (pSlotList) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < kms_mod.n_tokens && k < n; i++)
+			if (!tokenPresent || kms_token_present(&kms_mod.tokens[i]))
+				pSlotList[k++] = kms_mod.tokens[i].slot;
+		n = k;
+	}
+	*pulCount = kms_ul(n);
 	return leave(CKR_OK);
 }
 
@@ -101,7 +111,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 	snprintf(desc, sizeof(desc), "kms11 %s (%s engine)", tok->conf_label, tok->eng->name);
 	kms_pad_copy(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
 	kms_pad_copy(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "kms11");
-	pInfo->flags = CKF_TOKEN_PRESENT;
+	pInfo->flags = kms_token_present(tok) ? CKF_TOKEN_PRESENT : 0;
+	if (tok->eng->present)
+		pInfo->flags |= CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
 	pInfo->hardwareVersion.minor = 1;
 	pInfo->firmwareVersion.minor = 1;
 	return leave(CKR_OK);
@@ -116,6 +128,8 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 		return rv;
 	if (!pInfo)
 		return leave(CKR_ARGUMENTS_BAD);
+	if (!kms_token_present(tok))
+		return leave(CKR_TOKEN_NOT_PRESENT);
 	return leave(kms_token_info(tok, pInfo));
 }
 
@@ -206,6 +220,8 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		return rv;
 	if (!phSession)
 		return leave(CKR_ARGUMENTS_BAD);
+	if (!kms_token_present(tok))
+		return leave(CKR_TOKEN_NOT_PRESENT);
 	return leave(kms_session_open(tok, flags, phSession));
 }
 

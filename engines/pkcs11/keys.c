@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pkcs11 engine's keys: generated or imported in the backend token (sensitive and non-extractable unless
+ * asked otherwise), referenced by a blob that holds the backend objects' CKA_ID, never key material. Public keys
+ * and the canonical public attributes come from the openssl engine, in kms11's own library context. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/osslctx.h"
+#include "common/util.h"
+#include "engines/pkcs11/p11.h"
+
+/* Blob: "KP11", version 1, class (u32 BE), key type (u32 BE), CKA_ID of the backend objects. */
+#define BLOB_MAGIC "KP11"
+#define BLOB_LEN (4 + 1 + 4 + 4 + P11_ID_LEN)
+
+static CK_RV blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out)
+{
+	uint8_t *b = kms_secure_alloc(BLOB_LEN);
+
+	if (!b)
+		return CKR_HOST_MEMORY;
+	memcpy(b, BLOB_MAGIC, 4);
+	b[4] = 1;
+	kms_be32_put(b + 5, (uint32_t)cls);
+	kms_be32_put(b + 9, (uint32_t)kt);
+	memcpy(b + 13, id, P11_ID_LEN);
+	out->blob = b;
+	out->blob_len = BLOB_LEN;
+	return CKR_OK;
+}
+
+static CK_RV blob_read(const uint8_t *b, size_t len, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt, uint8_t *id)
+{
+	if (!b || len != BLOB_LEN || memcmp(b, BLOB_MAGIC, 4) != 0 || b[4] != 1)
+		return CKR_GENERAL_ERROR;
+	*cls = kms_be32_get(b + 5);
+	*kt = kms_be32_get(b + 9);
+	memcpy(id, b + 13, P11_ID_LEN);
+	return CKR_OK;
+}
+
+/* The backend label of a key: "kms11-" and its CKA_ID in hex. */
+static void backend_label(const uint8_t *id, char *label, size_t len)
+{
+	size_t o = (size_t)snprintf(label, len, "kms11-");
+
+	for (size_t i = 0; i < P11_ID_LEN && o + 2 < len; i++)
+		o += (size_t)snprintf(label + o, len - o, "%02x", id[i]);
+}
+
+/* Reads one attribute of a backend object into a malloc'd buffer. */
+static CK_RV get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+		      uint8_t **val, CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = {type, NULL, 0};
+	CK_RV rv = in->f->C_GetAttributeValue(s, h, &a, 1);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
+	if (!a.pValue)
+		return CKR_HOST_MEMORY;
+	rv = in->f->C_GetAttributeValue(s, h, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return rv;
+	}
+	*val = a.pValue;
+	*len = a.ulValueLen;
+	return CKR_OK;
+}
+
+/* The canonical public attributes of the backend public key hpub, through the openssl engine's import. */
+static CK_RV public_from_backend(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE hpub, CK_KEY_TYPE kt,
+				 struct kms_attrs *pub)
+{
+	static const CK_ATTRIBUTE_TYPE rsa[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
+	static const CK_ATTRIBUTE_TYPE ec[] = {CKA_EC_PARAMS, CKA_EC_POINT};
+	const CK_ATTRIBUTE_TYPE *want = kt == CKK_RSA ? rsa : ec;
+	struct kms_attrs tmpl = KMS_ATTRS_INIT;
+	struct kms_key_material km = {.pub = KMS_ATTRS_INIT};
+	CK_RV rv = CKR_OK;
+
+	for (int i = 0; i < 2 && rv == CKR_OK; i++) {
+		uint8_t *v = NULL;
+		CK_ULONG vl = 0;
+
+		rv = get_attr(in, s, hpub, want[i], &v, &vl);
+		if (rv == CKR_OK && kms_attrs_set(&tmpl, want[i], v, vl) != 0)
+			rv = CKR_HOST_MEMORY;
+		free(v);
+	}
+	if (rv == CKR_OK)
+		rv = kms_engine_openssl.import(in->soft, CKO_PUBLIC_KEY, kt, &tmpl, &km);
+	kms_attrs_free(&tmpl);
+	if (rv != CKR_OK) {
+		KMS_ERR("token '%s': the backend's public key could not be read: %s", in->label, p11_rv_name(rv));
+		return rv == CKR_HOST_MEMORY ? rv : CKR_DEVICE_ERROR;
+	}
+	*pub = km.pub;
+	km.pub = (struct kms_attrs)KMS_ATTRS_INIT;
+	kms_key_material_free(&km);
+	return CKR_OK;
+}
+
+#define ADD(t, v, l)                                                \
+	do {                                                        \
+		a[n].type = (t);                                    \
+		a[n].pValue = (void *)(v);                          \
+		a[n].ulValueLen = (l);                              \
+		n++;                                                \
+	} while (0)
+
+CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct kms_key_material *out)
+{
+	static const uint8_t f4[] = {1, 0, 1};
+	struct p11_inst *in = inst;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = p->token ? CK_TRUE : CK_FALSE;
+	CK_BBOOL sens = p->sensitive ? CK_TRUE : CK_FALSE, extr = p->extractable ? CK_TRUE : CK_FALSE;
+	CK_MECHANISM mech = {p->mech, NULL, 0};
+	CK_ATTRIBUTE pa[8], ka[12], *a;
+	CK_ULONG npa, nka, n, bits = p->modulus_bits;
+	CK_OBJECT_HANDLE hpub, hpriv;
+	CK_SESSION_HANDLE s;
+	uint8_t id[P11_ID_LEN];
+	char label[48];
+	CK_KEY_TYPE kt;
+	CK_RV rv;
+
+	switch (p->mech) {
+	case CKM_RSA_PKCS_KEY_PAIR_GEN:
+		kt = CKK_RSA;
+		break;
+	case CKM_EC_KEY_PAIR_GEN:
+		kt = CKK_EC;
+		break;
+	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+		kt = CKK_EC_EDWARDS;
+		break;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
+	if (!kms_rand(id, sizeof(id)))
+		return CKR_FUNCTION_FAILED;
+	backend_label(id, label, sizeof(label));
+	a = pa;
+	n = 0;
+	ADD(CKA_TOKEN, &tok, 1);
+	ADD(CKA_PRIVATE, &no, 1);
+	ADD(CKA_ID, id, sizeof(id));
+	ADD(CKA_LABEL, label, strlen(label));
+	ADD(CKA_VERIFY, &yes, 1);
+	if (kt == CKK_RSA) {
+		ADD(CKA_ENCRYPT, &yes, 1);
+		ADD(CKA_MODULUS_BITS, &bits, sizeof(bits));
+		ADD(CKA_PUBLIC_EXPONENT, p->pub_exp ? p->pub_exp : f4, p->pub_exp ? p->pub_exp_len : sizeof(f4));
+	} else {
+		ADD(CKA_EC_PARAMS, p->ec_params, p->ec_params_len);
+	}
+	npa = n;
+	a = ka;
+	n = 0;
+	ADD(CKA_TOKEN, &tok, 1);
+	ADD(CKA_PRIVATE, &yes, 1);
+	ADD(CKA_SENSITIVE, &sens, 1);
+	ADD(CKA_EXTRACTABLE, &extr, 1);
+	ADD(CKA_ID, id, sizeof(id));
+	ADD(CKA_LABEL, label, strlen(label));
+	ADD(CKA_SIGN, &yes, 1);
+	if (kt == CKK_RSA)
+		ADD(CKA_DECRYPT, &yes, 1);
+	if (kt == CKK_EC)
+		ADD(CKA_DERIVE, &yes, 1);
+	nka = n;
+
+	rv = p11_session_get(in, &s);
+	if (rv != CKR_OK)
+		return rv;
+	rv = in->f->C_GenerateKeyPair(s, &mech, pa, npa, ka, nka, &hpub, &hpriv);
+	if (rv != CKR_OK) {
+		KMS_INFO("token '%s': the backend did not generate the key pair: %s", in->label, p11_rv_name(rv));
+		p11_session_put(in, s, rv);
+		return rv;
+	}
+	rv = public_from_backend(in, s, hpub, kt, &out->pub);
+	if (rv == CKR_OK)
+		rv = blob_make(CKO_PRIVATE_KEY, kt, id, out);
+	if (rv != CKR_OK) {
+		in->f->C_DestroyObject(s, hpriv);
+		in->f->C_DestroyObject(s, hpub);
+		kms_key_material_free(out);
+	}
+	p11_session_put(in, s, CKR_OK);
+	return rv;
+}
+
+CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out)
+{
+	struct p11_inst *in = inst;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = p->key_type;
+	CK_BBOOL yes = CK_TRUE, tok = p->token ? CK_TRUE : CK_FALSE;
+	CK_BBOOL sens = p->sensitive ? CK_TRUE : CK_FALSE, extr = p->extractable ? CK_TRUE : CK_FALSE;
+	CK_MECHANISM mech = {p->mech, NULL, 0};
+	CK_ULONG vlen = p->len, n = 0;
+	CK_ATTRIBUTE a[16];
+	CK_OBJECT_HANDLE h;
+	CK_SESSION_HANDLE s;
+	uint8_t id[P11_ID_LEN], *kcv = NULL;
+	CK_ULONG kcvlen = 0;
+	char label[48];
+	bool aes = kt == CKK_AES;
+	CK_RV rv;
+
+	if (p->mech != CKM_AES_KEY_GEN && p->mech != CKM_GENERIC_SECRET_KEY_GEN)
+		return CKR_MECHANISM_INVALID;
+	if (!kms_rand(id, sizeof(id)))
+		return CKR_FUNCTION_FAILED;
+	backend_label(id, label, sizeof(label));
+	ADD(CKA_CLASS, &cls, sizeof(cls));
+	ADD(CKA_KEY_TYPE, &kt, sizeof(kt));
+	ADD(CKA_TOKEN, &tok, 1);
+	ADD(CKA_PRIVATE, &yes, 1);
+	ADD(CKA_SENSITIVE, &sens, 1);
+	ADD(CKA_EXTRACTABLE, &extr, 1);
+	ADD(CKA_ID, id, sizeof(id));
+	ADD(CKA_LABEL, label, strlen(label));
+	ADD(CKA_VALUE_LEN, &vlen, sizeof(vlen));
+	ADD(CKA_SIGN, &yes, 1);
+	ADD(CKA_VERIFY, &yes, 1);
+	if (aes) {
+		ADD(CKA_ENCRYPT, &yes, 1);
+		ADD(CKA_DECRYPT, &yes, 1);
+		ADD(CKA_WRAP, &yes, 1);
+		ADD(CKA_UNWRAP, &yes, 1);
+	}
+	rv = p11_session_get(in, &s);
+	if (rv != CKR_OK)
+		return rv;
+	rv = in->f->C_GenerateKey(s, &mech, a, n, &h);
+	if (rv != CKR_OK) {
+		KMS_INFO("token '%s': the backend did not generate the secret key: %s", in->label, p11_rv_name(rv));
+		p11_session_put(in, s, rv);
+		return rv;
+	}
+	/* A backend without CKA_CHECK_VALUE leaves the attribute out. */
+	(void)get_attr(in, s, h, CKA_CHECK_VALUE, &kcv, &kcvlen);
+	if (kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE, kt) != 0 ||
+	    kms_attrs_set_ulong(&out->pub, CKA_VALUE_LEN, p->len) != 0 ||
+	    (kcv && kcvlen && kms_attrs_set(&out->pub, CKA_CHECK_VALUE, kcv, kcvlen) != 0))
+		rv = CKR_HOST_MEMORY;
+	free(kcv);
+	if (rv == CKR_OK)
+		rv = blob_make(CKO_SECRET_KEY, kt, id, out);
+	if (rv != CKR_OK) {
+		in->f->C_DestroyObject(s, h);
+		kms_key_material_free(out);
+	}
+	p11_session_put(in, s, CKR_OK);
+	return rv;
+}
+
+/* Private and secret key parts C_CreateObject passes to the backend. */
+static const CK_ATTRIBUTE_TYPE key_parts[] = {
+	CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2, CKA_EXPONENT_1,
+	CKA_EXPONENT_2, CKA_COEFFICIENT, CKA_EC_PARAMS, CKA_VALUE,
+};
+
+CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct kms_attrs *tmpl,
+		 struct kms_key_material *out)
+{
+	struct p11_inst *in = inst;
+	struct kms_key_material soft = {.pub = KMS_ATTRS_INIT};
+	CK_BBOOL yes = CK_TRUE;
+	CK_BBOOL sens = kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true) ? CK_TRUE : CK_FALSE;
+	CK_BBOOL extr = kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false) ? CK_TRUE : CK_FALSE;
+	CK_ATTRIBUTE a[24];
+	CK_ULONG n = 0;
+	CK_OBJECT_HANDLE h;
+	CK_SESSION_HANDLE s;
+	uint8_t id[P11_ID_LEN];
+	char label[48];
+	CK_RV rv;
+
+	/* The openssl engine checks the parts and gives the canonical public attributes (and, for a secret key,
+	 * its check value); its private blob is wiped unused. */
+	rv = kms_engine_openssl.import(in->soft, cls, kt, tmpl, &soft);
+	if (rv != CKR_OK || cls == CKO_PUBLIC_KEY) {
+		if (rv == CKR_OK)
+			*out = soft;
+		return rv;
+	}
+	if (!kms_rand(id, sizeof(id))) {
+		kms_key_material_free(&soft);
+		return CKR_FUNCTION_FAILED;
+	}
+	backend_label(id, label, sizeof(label));
+	ADD(CKA_CLASS, &cls, sizeof(cls));
+	ADD(CKA_KEY_TYPE, &kt, sizeof(kt));
+	ADD(CKA_TOKEN, &yes, 1);
+	ADD(CKA_PRIVATE, &yes, 1);
+	ADD(CKA_SENSITIVE, &sens, 1);
+	ADD(CKA_EXTRACTABLE, &extr, 1);
+	ADD(CKA_ID, id, sizeof(id));
+	ADD(CKA_LABEL, label, strlen(label));
+	ADD(CKA_SIGN, &yes, 1);
+	if (cls == CKO_SECRET_KEY || kt == CKK_RSA)
+		ADD(CKA_DECRYPT, &yes, 1);
+	if (cls == CKO_SECRET_KEY) {
+		ADD(CKA_ENCRYPT, &yes, 1);
+		ADD(CKA_VERIFY, &yes, 1);
+	}
+	for (size_t i = 0; i < sizeof(key_parts) / sizeof(key_parts[0]); i++) {
+		const struct kms_attr *p = kms_attrs_get(tmpl, key_parts[i]);
+
+		if (p)
+			ADD(p->type, p->val, p->len);
+	}
+	rv = p11_session_get(in, &s);
+	if (rv == CKR_OK) {
+		rv = in->f->C_CreateObject(s, a, n, &h);
+		p11_session_put(in, s, rv);
+	}
+	kms_secure_free(soft.blob);
+	soft.blob = NULL;
+	soft.blob_len = 0;
+	if (rv != CKR_OK) {
+		KMS_INFO("token '%s': the backend did not take the key: %s", in->label, p11_rv_name(rv));
+		kms_key_material_free(&soft);
+		return rv;
+	}
+	out->pub = soft.pub;
+	return blob_make(cls, kt, id, out);
+}
+
+/* Signature length from the public attributes: RSA modulus bytes, or from CKA_EC_POINT's length. */
+static size_t sig_len(CK_KEY_TYPE kt, const struct kms_attrs *pub)
+{
+	const struct kms_attr *a;
+	size_t pl;
+
+	if (kt == CKK_RSA) {
+		a = kms_attrs_get(pub, CKA_MODULUS);
+		return a ? a->len : 0;
+	}
+	a = kms_attrs_get(pub, CKA_EC_POINT);
+	if (!a || a->len < 3)
+		return 0;
+	/* DER OCTET STRING: 04 len [len bytes] or 04 81 len [...] */
+	pl = a->val[1] & 0x80 ? a->len - 2 - (a->val[1] & 0x7f) : a->len - 2;
+	if (kt == CKK_EC_EDWARDS)
+		return pl == 32 ? 64 : 114;
+	return pl - 1; /* 04 || X || Y: r || s is as long as X || Y */
+}
+
+CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len, const struct kms_attrs *pub,
+	       struct kms_engine_key **key)
+{
+	struct p11_inst *in = inst;
+	struct p11_key *k = calloc(1, sizeof(*k));
+	CK_OBJECT_CLASS bcls;
+	CK_RV rv;
+
+	if (!k)
+		return CKR_HOST_MEMORY;
+	k->in = in;
+	k->cls = cls;
+	if (cls == CKO_PUBLIC_KEY) {
+		rv = kms_engine_openssl.load(in->soft, cls, blob, blob_len, pub, &k->soft);
+		if (rv != CKR_OK) {
+			free(k);
+			return rv;
+		}
+		*key = (struct kms_engine_key *)k;
+		return CKR_OK;
+	}
+	if (blob_read(blob, blob_len, &bcls, &k->kt, k->id) != CKR_OK || bcls != cls) {
+		KMS_ERR("token '%s': a key's reference is not one of the pkcs11 engine's", in->label);
+		free(k);
+		return CKR_GENERAL_ERROR;
+	}
+	if (cls == CKO_PRIVATE_KEY)
+		k->siglen = sig_len(k->kt, pub);
+	*key = (struct kms_engine_key *)k;
+	return CKR_OK;
+}
+
+void p11_unload(struct kms_engine_key *key)
+{
+	struct p11_key *k = (struct p11_key *)key;
+
+	if (!k)
+		return;
+	if (k->soft)
+		kms_engine_openssl.unload(k->soft);
+	free(k);
+}
+
+CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
+{
+	struct p11_key *k = (struct p11_key *)key;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE h;
+	CK_ULONG vl = 0;
+	CK_RV rv;
+
+	if (k->soft)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	rv = p11_session_get(k->in, &s);
+	if (rv != CKR_OK)
+		return CKR_DEVICE_ERROR;
+	rv = p11_key_handle(k->in, s, k, &h);
+	if (rv == CKR_OK)
+		rv = get_attr(k->in, s, h, type, val, &vl);
+	p11_session_put(k->in, s, rv);
+	if (rv == CKR_OK)
+		*len = vl;
+	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
+}
+
+/* Finds the backend objects of class cls (CK_UNAVAILABLE_INFORMATION: any) holding CKA_ID id. */
+static CK_RV find_by_id(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const uint8_t *id,
+			CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n)
+{
+	CK_ATTRIBUTE t[2] = {{CKA_ID, (void *)id, P11_ID_LEN}, {CKA_CLASS, &cls, sizeof(cls)}};
+	CK_RV rv = in->f->C_FindObjectsInit(s, t, cls == CK_UNAVAILABLE_INFORMATION ? 1 : 2);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = in->f->C_FindObjects(s, hs, max, n);
+	in->f->C_FindObjectsFinal(s);
+	return rv;
+}
+
+CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k, CK_OBJECT_HANDLE *h)
+{
+	unsigned long epoch = __atomic_load_n(&in->epoch, __ATOMIC_ACQUIRE);
+	CK_ULONG n = 0;
+	CK_OBJECT_HANDLE found;
+	CK_RV rv;
+
+	if (__atomic_load_n(&k->epoch, __ATOMIC_ACQUIRE) == epoch + 1) {
+		*h = __atomic_load_n(&k->h, __ATOMIC_RELAXED);
+		return CKR_OK;
+	}
+	rv = find_by_id(in, s, k->cls, k->id, &found, 1, &n);
+	if (rv != CKR_OK)
+		return rv;
+	if (n == 0) {
+		KMS_ERR("token '%s': the backend has no key with the reference this key holds (was it deleted in the "
+			"backend?)", in->label);
+		return CKR_KEY_HANDLE_INVALID;
+	}
+	__atomic_store_n(&k->h, found, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->epoch, epoch + 1, __ATOMIC_RELEASE);
+	*h = found;
+	return CKR_OK;
+}
+
+CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len)
+{
+	struct p11_inst *in = inst;
+	CK_OBJECT_CLASS bcls;
+	CK_KEY_TYPE kt;
+	uint8_t id[P11_ID_LEN];
+	CK_OBJECT_HANDLE hs[8];
+	CK_SESSION_HANDLE s;
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	if (cls == CKO_PUBLIC_KEY || !blob)
+		return CKR_OK;
+	if (blob_read(blob, blob_len, &bcls, &kt, id) != CKR_OK)
+		return CKR_GENERAL_ERROR;
+	rv = p11_session_get(in, &s);
+	if (rv != CKR_OK)
+		return rv;
+	rv = find_by_id(in, s, CK_UNAVAILABLE_INFORMATION, id, hs, 8, &n);
+	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
+		rv = in->f->C_DestroyObject(s, hs[i]);
+	if (rv != CKR_OK)
+		KMS_ERR("token '%s': the backend did not destroy a key's objects: %s", in->label, p11_rv_name(rv));
+	p11_session_put(in, s, rv);
+	return rv;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pkcs11 engine's internals: the backend library, its token, the session pool, keys and operations. */
+#ifndef KMS_ENGINE_P11_H
+#define KMS_ENGINE_P11_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <openssl/evp.h>
+
+#include "engines/engine.h"
+
+/* A backend library loaded once per process and shared by the tokens that name it (backend.c). */
+struct p11_lib;
+
+struct p11_inst {
+	char label[64];             /* the kms11 token's label, for log lines */
+	char *library, *backend_label, *backend_serial, *pin_file;
+	struct p11_lib *lib;
+	CK_FUNCTION_LIST *f;        /* the backend's function list (the 2.40 part of a 3.0 list) */
+	CK_SLOT_ID slot;
+	bool have_slot;
+	pthread_mutex_t lock;       /* guards the pool, the slot, the PIN and the epoch */
+	CK_SESSION_HANDLE *pool;    /* idle backend sessions */
+	size_t npool, cap;
+	unsigned long epoch;        /* moves when the backend's sessions were lost: object handles are found again */
+	uint8_t *pin;               /* the backend PIN while logged in (secure memory), for logging in again */
+	size_t pinlen;
+	bool logged_in;
+	struct kms_engine_mech *mechs;
+	size_t n_mechs;
+	void *soft;                 /* an openssl engine instance: public-key operations and key formats */
+};
+
+/* The reference an engine blob holds: the backend objects' CKA_ID and the key's class. */
+#define P11_ID_LEN 16
+struct p11_key {
+	struct p11_inst *in;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	uint8_t id[P11_ID_LEN];
+	CK_OBJECT_HANDLE h;         /* the backend private or secret key, valid while epoch matches */
+	unsigned long epoch;
+	size_t siglen;              /* RSA: modulus bytes; EC: 2 * field bytes; Edwards: 64 or 114 */
+	struct kms_engine_key *soft; /* a public key: the openssl engine's key */
+};
+
+/* backend.c */
+CK_RV p11_backend_open(struct p11_inst *in);
+void p11_backend_close(struct p11_inst *in);
+void p11_backend_forget(struct p11_inst *in);
+/* True when the backend token is in a slot (looked for again when it was not). */
+bool p11_backend_probe(struct p11_inst *in);
+/* Takes an idle backend session (opening one, logging in again after a loss, as needed); CK_RV of the backend. */
+CK_RV p11_session_get(struct p11_inst *in, CK_SESSION_HANDLE *s);
+/* Returns a session to the pool; when rv says the session or the device was lost, closes it instead and, for a
+ * lost device, ends every pooled session (the next p11_session_get starts again). */
+void p11_session_put(struct p11_inst *in, CK_SESSION_HANDLE s, CK_RV rv);
+/* True for codes that mean the session, the token or the device is gone. */
+bool p11_rv_lost(CK_RV rv);
+CK_RV p11_login(void *inst, const char *pin, size_t len);
+void p11_logout(void *inst);
+const char *p11_rv_name(CK_RV rv);
+
+/* keys.c */
+CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct kms_key_material *out);
+CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out);
+CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct kms_attrs *tmpl,
+		 struct kms_key_material *out);
+CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len, const struct kms_attrs *pub,
+	       struct kms_engine_key **key);
+void p11_unload(struct kms_engine_key *key);
+CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
+CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);
+/* The backend handle of a key for this epoch (found again by CKA_ID when the epoch moved). */
+CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k, CK_OBJECT_HANDLE *h);
+
+/* ops.c */
+CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,
+		  struct kms_engine_op **op);
+size_t p11_op_outlen(struct kms_engine_op *op, size_t inlen);
+CK_RV p11_op_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen);
+CK_RV p11_op_final(struct kms_engine_op *op, uint8_t *out, size_t *outlen);
+CK_RV p11_op_oneshot(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen);
+CK_RV p11_op_verify(struct kms_engine_op *op, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
+CK_RV p11_op_verify_final(struct kms_engine_op *op, const uint8_t *sig, size_t siglen);
+CK_RV p11_op_cipher_update(struct kms_engine_op *op, const uint8_t *in, size_t inlen, uint8_t *out,
+			   size_t *outlen);
+size_t p11_op_update_outlen(struct kms_engine_op *op, size_t inlen);
+void p11_op_free(struct kms_engine_op *op);
+/* oaep.c: whether kms11 can decode OAEP with these parameters, and the decoding of a raw RSA block em of k bytes
+ * (CKR_ENCRYPTED_DATA_INVALID for any failure, in constant time). */
+bool p11_oaep_params_ok(const CK_RSA_PKCS_OAEP_PARAMS *p);
+CK_RV p11_oaep_unpad(const CK_RSA_PKCS_OAEP_PARAMS *p, const uint8_t *em, size_t k, uint8_t *out, size_t *outlen);
+/* Digest size of a hash mechanism, 0 for another. */
+size_t p11_hash_len(CK_MECHANISM_TYPE m);
+
+#endif
