@@ -22,6 +22,9 @@ struct p11_op {
 	bool oaep_raw;              /* OAEP the backend lacks: its raw RSA, then kms11's decoding */
 	CK_RSA_PKCS_OAEP_PARAMS oaep;
 	uint8_t *label;
+	size_t tag;                 /* AES-GCM: the tag's bytes */
+	size_t fed, emitted;        /* multi-part encryption and decryption: bytes in and out so far */
+	bool multi;
 };
 
 size_t p11_hash_len(CK_MECHANISM_TYPE m)
@@ -234,6 +237,15 @@ CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, s
 		}
 		EVP_MD_free(md);
 	}
+	if (mech->mechanism == CKM_AES_GCM) {
+		const CK_GCM_PARAMS *gp = mech->pParameter;
+
+		if (!gp || mech->ulParameterLen != sizeof(*gp)) {
+			p11_op_free((struct kms_engine_op *)op);
+			return CKR_MECHANISM_PARAM_INVALID;
+		}
+		op->tag = gp->ulTagBits / 8;
+	}
 	if (mech->mechanism == CKM_RSA_PKCS_OAEP && kind == KMS_OP_DECRYPT && k && k->cls == CKO_PRIVATE_KEY) {
 		rv = oaep_setup(op, mech);
 		if (rv != CKR_OK) {
@@ -248,6 +260,22 @@ CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, s
 	}
 	*out = (struct kms_engine_op *)op;
 	return CKR_OK;
+}
+
+/* Output of a secret-key encryption (enc) or decryption of n bytes: exact for a whole message, an upper bound
+ * for the end of a multi-part one. */
+static size_t cipher_len(const struct p11_op *op, bool enc, size_t n)
+{
+	if (op->multi)
+		n = op->fed - op->emitted + n;
+	switch (op->mech) {
+	case CKM_AES_GCM:
+		return enc ? n + op->tag : (n >= op->tag ? n - op->tag : 0);
+	case CKM_AES_CBC_PAD:
+		return enc ? (n / 16 + 1) * 16 : n;
+	default:
+		return n;
+	}
 }
 
 size_t p11_op_outlen(struct kms_engine_op *vop, size_t inlen)
@@ -266,9 +294,9 @@ size_t p11_op_outlen(struct kms_engine_op *vop, size_t inlen)
 	case KMS_OP_DECRYPT:
 		if (op->key && op->key->cls == CKO_PRIVATE_KEY)
 			return op->key->siglen;
-		return inlen + 16;
+		return cipher_len(op, false, inlen);
 	default:
-		return inlen + 32;
+		return cipher_len(op, true, inlen);
 	}
 }
 
@@ -441,6 +469,11 @@ CK_RV p11_op_cipher_update(struct kms_engine_op *vop, const uint8_t *data, size_
 	else
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	*outlen = ol;
+	if (rv == CKR_OK) {
+		op->multi = true;
+		op->fed += len;
+		op->emitted += ol;
+	}
 	return rv == CKR_OK ? CKR_OK : done(op, rv);
 }
 
@@ -450,7 +483,8 @@ size_t p11_op_update_outlen(struct kms_engine_op *vop, size_t inlen)
 
 	if (op->soft)
 		return kms_engine_openssl.op_update_outlen ? kms_engine_openssl.op_update_outlen(op->soft, inlen) : 0;
-	return inlen + 16;
+	/* what is buffered plus the new bytes, in whole blocks at most */
+	return op->fed - op->emitted + inlen;
 }
 
 void p11_op_free(struct kms_engine_op *vop)

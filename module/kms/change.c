@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
 #include "common/util.h"
 #include "module/kms/kms-int.h"
 
@@ -352,14 +353,66 @@ static int del_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, s
 	return -1;
 }
 
+/* Before kms11's records of a key go: an engine that holds the key elsewhere (pkcs11) destroys it there. A
+ * failure keeps every record, so that the key never points at nothing and a later delete or maintain tries
+ * again (destroying what is already gone succeeds). */
+static int engine_purge(struct kms_token *tok, const char *kid, struct kms_err *e)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int ret = KMS_OK;
+	CK_RV rv;
+
+	if (!tok->eng->destroy)
+		return KMS_OK;
+	if (kms_attrs_set(&t, CKA_KMS11_KEY_ID, kid, strlen(kid)) != 0) {
+		kms_attrs_free(&t);
+		return kms_fail(e, KMS_E_INTERNAL, "out of memory");
+	}
+	rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
+	kms_attrs_free(&t);
+	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+		struct kms_attrs a = KMS_ATTRS_INIT;
+		unsigned long cls = 0;
+		uint8_t *blob = NULL;
+		size_t bl = 0;
+
+		if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
+			continue;
+		kms_attrs_get_ulong(&a, CKA_CLASS, &cls);
+		if (!kms_attrs_get_bool(&a, CKA_DESTROYABLE, true)) {
+			kms_attrs_free(&a);
+			ret = kms_fail(e, KMS_E_DENIED, "the key is not destroyable (CKA_DESTROYABLE false)");
+			break;
+		}
+		if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) {
+			rv = kms_token_unseal(tok, ids[i], &a, &blob, &bl);
+			if (rv == CKR_OK)
+				rv = tok->eng->destroy(tok->einst, cls, blob, bl);
+			kms_secure_free(blob);
+		}
+		kms_attrs_free(&a);
+	}
+	free(ids);
+	if (ret == KMS_OK && rv != CKR_OK)
+		ret = kms_fail(e, KMS_E_INTERNAL, "the %s engine did not destroy the key's objects (0x%lx); the key is kept",
+			       tok->eng->name, (unsigned long)rv);
+	return ret;
+}
+
 int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e)
 {
 	struct change ch = {.fn = del_fn};
 	size_t seen = 0;
 	CK_RV rv;
+	int ret;
 
 	if (l->tok != k->tok)
 		return kms_fail(e, KMS_E_INTERNAL, "logged in to another token than the key's");
+	ret = engine_purge(k->tok, k->kid, e);
+	if (ret != KMS_OK)
+		return ret;
 	ch.e = e;
 	rv = kms_store_key_update(kms_mod.store, k->tok->no, (const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch,
 				  &seen);
@@ -703,6 +756,34 @@ static int purge_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur,
 	return -1;
 }
 
+/* True when some object of key kid is pending deletion with its date come (purge_fn checks again inside the
+ * transaction; this first check keeps an engine from destroying a key whose deletion is not due). */
+static bool purge_due(struct kms_token *tok, const char *kid)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT;
+	struct kms_err ke = {0};
+	struct change ch = {.e = &ke};
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	bool due = false;
+
+	if (!tok->eng->destroy)
+		return true;
+	if (kms_attrs_set(&t, CKA_KMS11_KEY_ID, kid, strlen(kid)) == 0 &&
+	    kms_find_ids(tok, 0, &t, true, &ids, &n) == CKR_OK) {
+		for (size_t i = 0; i < n && !due; i++) {
+			struct kms_attrs a = KMS_ATTRS_INIT;
+
+			if (!(ids[i] & KMS_SESSION_OBJ_BIT) && kms_obj_read(tok, ids[i], &a) == CKR_OK)
+				due = purge_fn(&ch, ids[i], &a, NULL) == -1;
+			kms_attrs_free(&a);
+		}
+	}
+	free(ids);
+	kms_attrs_free(&t);
+	return due;
+}
+
 /* True when the primary-version object a has automatic rotation due now. */
 static bool rotation_due(const struct kms_attrs *a)
 {
@@ -834,6 +915,13 @@ int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct km
 			size_t seen = 0;
 
 			ch.e = &ke;
+			if (!purge_due(tok, json_string_value(kid)))
+				continue;
+			if (engine_purge(tok, json_string_value(kid), &ke) != KMS_OK) {
+				json_array_append_new(errors, json_pack("{s:s,s:O,s:s}", "engine_id", label, "key_id", kid,
+									"err", ke.msg));
+				continue;
+			}
 			rv = kms_store_key_update(kms_mod.store, tok->no, (const uint8_t *)json_string_value(kid),
 						  json_string_length(kid), change_cb, &ch, &seen);
 			if (ch.ret == KMS_OK && rv == CKR_OK && seen)

@@ -57,22 +57,24 @@ if [ "${KMS11_TEST_BACKEND:-kms11}" = softhsm ]; then
 		>"$KMS_TMP/softhsm2.conf"
 	export SOFTHSM2_CONF="$KMS_TMP/softhsm2.conf"
 fi
-# KMS11_TEST_ENGINE=pkcs11: the same suite on a kms11 token whose keys live in a SoftHSMv2 token (the pkcs11
-# engine), with a private SoftHSMv2 configuration and token directory; the backend's user PIN is kms11's.
+# kms_softhsm_backend: a SoftHSMv2 token "kms11-backend" (user PIN $KMS_PIN) in a private configuration and token
+# directory, and a kms11 configuration whose token $KMS_LABEL keeps its keys there (the pkcs11 engine).
+kms_softhsm_backend() {
+	kms_need softhsm2-util
+	[ -f /usr/lib/softhsm/libsofthsm2.so ] || kms_die "SoftHSMv2 (package softhsm2) is not installed"
+	mkdir -p "$KMS_TMP/backend"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$KMS_TMP/backend" \
+		>"$KMS_TMP/backend.conf"
+	export SOFTHSM2_CONF="$KMS_TMP/backend.conf"
+	softhsm2-util --init-token --free --label kms11-backend --pin "$KMS_PIN" --so-pin "$KMS_SO_PIN" \
+		>"$KMS_TMP/backend.log" 2>&1 || { cat "$KMS_TMP/backend.log" >&2; kms_die "softhsm2-util --init-token failed"; }
+	printf '[token:%s]\nengine = pkcs11\nlibrary = /usr/lib/softhsm/libsofthsm2.so\nbackend-token = kms11-backend\n' \
+		"$KMS_LABEL" >"$KMS_TMP/kms11.conf"
+	export KMS11_CONF="$KMS_TMP/kms11.conf"
+}
+
+# KMS11_TEST_ENGINE=pkcs11: the same suite on a kms11 token whose keys live in a SoftHSMv2 token.
 if [ "${KMS11_TEST_ENGINE:-openssl}" = pkcs11 ]; then
-	kms_softhsm_backend() {
-		kms_need softhsm2-util
-		mkdir -p "$KMS_TMP/backend"
-		printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$KMS_TMP/backend" \
-			>"$KMS_TMP/backend.conf"
-		export SOFTHSM2_CONF="$KMS_TMP/backend.conf"
-		softhsm2-util --init-token --free --label kms11-backend --pin "$KMS_PIN" --so-pin "$KMS_SO_PIN" \
-			>"$KMS_TMP/backend.log" 2>&1 || { cat "$KMS_TMP/backend.log" >&2; kms_die "softhsm2-util --init-token failed"; }
-		[ -f /usr/lib/softhsm/libsofthsm2.so ] || kms_die "SoftHSMv2 (package softhsm2) is not installed"
-		printf '[token:%s]\nengine = pkcs11\nlibrary = /usr/lib/softhsm/libsofthsm2.so\nbackend-token = kms11-backend\n' \
-			"$KMS_LABEL" >"$KMS_TMP/kms11.conf"
-		export KMS11_CONF="$KMS_TMP/kms11.conf"
-	}
 	kms_softhsm_backend
 fi
 : "${KMS11_MODULE:?KMS11_MODULE must name the module under test (libkms11.so)}"

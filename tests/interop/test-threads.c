@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Interop test: two threads, each with its own session, sign 1,000 times with one ECDSA key and encrypt
+/* Interop test: two threads (KMS11_TEST_THREADS: up to 8), each with its own session, sign 1,000 times with one ECDSA key and encrypt
  * 1,000 messages with one AES-GCM key, checked against what one thread computed first. */
 #include <pthread.h>
 
 #include "p11util.h"
 
-#define KMS_THREADS 2
+#define KMS_THREADS_MAX 8
 #define KMS_OPS 1000
 
 #define KMS_REFS 16
@@ -81,14 +81,20 @@ static void *worker_run(void *arg)
 int main(void)
 {
 	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-	struct worker w[KMS_THREADS];
-	pthread_t th[KMS_THREADS];
+	struct worker w[KMS_THREADS_MAX];
+	pthread_t th[KMS_THREADS_MAX];
+	const char *nt = getenv("KMS11_TEST_THREADS");
+	int KMS_THREADS = nt ? atoi(nt) : 2;
 	CK_FUNCTION_LIST_PTR f = p11u_load();
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE pub, priv, aes;
 	CK_SLOT_ID slot;
 	int i;
 
+	if (KMS_THREADS < 1 || KMS_THREADS > KMS_THREADS_MAX) {
+		fprintf(stderr, "FAIL: KMS11_TEST_THREADS must be 1 to %d\n", KMS_THREADS_MAX);
+		return 1;
+	}
 	P11U_TRY(f->C_Initialize(&args));
 	slot = p11u_init_token(f);
 	P11U_TRY(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s));
