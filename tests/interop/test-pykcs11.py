@@ -189,10 +189,26 @@ def child_create(module, label):
     return 0
 
 
+def softhsm_backend(tmp):
+    """KMS11_TEST_ENGINE=pkcs11: the kms11 token keeps its keys in a SoftHSMv2 token made here (the pkcs11 engine)."""
+    import subprocess
+    os.mkdir(os.path.join(tmp, "backend"))
+    with open(os.path.join(tmp, "backend.conf"), "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % os.path.join(tmp, "backend"))
+    os.environ["SOFTHSM2_CONF"] = os.path.join(tmp, "backend.conf")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "kms11-backend", "--pin", PIN,
+                    "--so-pin", SO_PIN], check=True, capture_output=True)
+    with open(os.path.join(tmp, "kms11.conf"), "w") as f:
+        f.write("[token:%s]\nengine = pkcs11\nbackend-token = kms11-backend\n" % LABEL)
+    os.environ["KMS11_CONF"] = os.path.join(tmp, "kms11.conf")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kms11-pykcs11.")
     os.environ["KMS11_STORE"] = os.path.join(tmp, "store")
     module = os.environ.get("KMS11_MODULE", "")
+    if os.environ.get("KMS11_TEST_ENGINE") == "pkcs11":
+        softhsm_backend(tmp)
     if os.environ.get("KMS11_TEST_BACKEND") == "softhsm":
         module = "/usr/lib/softhsm/libsofthsm2.so"
         os.mkdir(os.path.join(tmp, "tokens"))
