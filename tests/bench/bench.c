@@ -620,7 +620,9 @@ static void kms_bench_usage(void)
 			"  --module   the PKCS#11 module (default: $KMS11_MODULE, else the build tree's)\n"
 			"  --keys     public-key objects for the store-scale part (default 100000)\n"
 			"  --seconds  time per throughput figure (default 1.5)\n"
-			"  --only     run only these parts, comma-separated: sign, speed, sym, keygen, store\n");
+			"  --only     run only these parts, comma-separated: sign, speed, sym, keygen, store, hsm\n"
+			"             (hsm: the pkcs11 engine on a SoftHSMv2 token against SoftHSMv2 itself, in a process\n"
+			"             of its own)\n");
 }
 
 static void kms_bench_sign_table(CK_SESSION_HANDLE s, struct kms_case *cases, size_t ncases, double seconds)
@@ -732,7 +734,7 @@ static void kms_bench_store_scale(CK_SESSION_HANDLE s, const char *module, size_
 	}
 }
 
-static const char *const kms_bench_parts[] = { "sign", "speed", "sym", "keygen", "store" };
+static const char *const kms_bench_parts[] = { "sign", "speed", "sym", "keygen", "store", "hsm" };
 
 /* Parses --only's comma-separated part names into a bit mask (bit i: kms_bench_parts[i]); 0 when one is unknown. */
 static unsigned kms_bench_parts_mask(const char *list)
@@ -752,6 +754,31 @@ static unsigned kms_bench_parts_mask(const char *list)
 		list += len + (list[len] == ',');
 	}
 	return mask;
+}
+
+/* Runs the hsm part in a fresh process of this program (its configuration must come before the module loads). */
+static void kms_bench_hsm_child(const char *module, double seconds)
+{
+	char self[4096], secs[32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t pid;
+	int st = 0;
+
+	if (n <= 0) {
+		kms_bench_error("hsm: cannot find this program (/proc/self/exe)");
+		return;
+	}
+	self[n] = 0;
+	snprintf(secs, sizeof(secs), "%g", seconds);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		unsetenv("KMS11_STORE");
+		execl(self, self, "--module", module, "--seconds", secs, "--only", "hsm", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		kms_bench_error("hsm: the hsm part failed (status 0x%x)", st);
 }
 
 /* True when part number i (in kms_bench_parts) runs. */
@@ -815,6 +842,15 @@ int main(int argc, char **argv)
 	snprintf(store, sizeof(store), "%s/store", dir);
 	setenv("KMS11_STORE", store, 1);
 
+	/* The hsm part configures kms11 and SoftHSMv2 before either is loaded: alone, it runs here; with other parts,
+	 * in a process of its own at the end. */
+	if (parts == 1u << 5) {
+		printf("kms11-bench: module %s, hsm part, %ld CPUs online\n", module, sysconf(_SC_NPROCESSORS_ONLN));
+		if (kms_bench_hsm(module, dir, seconds) != 0)
+			errors++;
+		printf("\n%s\n", errors ? "kms11-bench: finished WITH ERRORS (see stderr)" : "kms11-bench: done");
+		return errors ? 1 : 0;
+	}
 	printf("kms11-bench: module %s\n  store %s, %ld CPUs online\n", module, store, sysconf(_SC_NPROCESSORS_ONLN));
 	if (kms_bench_load(module) || kms_bench_token_setup(&s) != CKR_OK)
 		return 1;
@@ -851,6 +887,8 @@ int main(int argc, char **argv)
 		kms_bench_keygen_table(seconds);
 	if (PART(4))
 		kms_bench_store_scale(s, module, nkeys);
+	if (PART(5))
+		kms_bench_hsm_child(module, seconds);
 out:
 	for (i = 0; i < ncases; i++)
 		EVP_PKEY_free(cases[i].pkey);

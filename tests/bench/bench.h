@@ -38,6 +38,10 @@ void kms_bench_sym_table(CK_SESSION_HANDLE s, double seconds);
 /* Key pair generation through the module (logged in) against raw EVP_PKEY_keygen. */
 void kms_bench_keygen_table(double seconds);
 
+/* The hsm part (hsm.c): a kms11 token of the pkcs11 engine on a SoftHSMv2 token made in dir, against SoftHSMv2
+ * used directly on the same keys; 0, or -1 after reporting an error. */
+int kms_bench_hsm(const char *module, const char *dir, double seconds);
+
 /* C_SignInit + C_Sign with the RSA-2048, P-256 and Ed25519 keys against `openssl speed` in the same run. */
 void kms_bench_speed_table(CK_OBJECT_HANDLE rsa, CK_OBJECT_HANDLE ec, CK_OBJECT_HANDLE ed,
 			   double seconds);
