@@ -122,7 +122,8 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = p->token ? CK_TRUE : CK_FALSE;
 	CK_BBOOL sens = p->sensitive ? CK_TRUE : CK_FALSE, extr = p->extractable ? CK_TRUE : CK_FALSE;
 	CK_MECHANISM mech = {p->mech, NULL, 0};
-	CK_ATTRIBUTE pa[8], ka[12], *a;
+	CK_ATTRIBUTE pa[10], ka[14], *a;
+	CK_BBOOL rsa;
 	CK_ULONG npa, nka, n, bits = p->modulus_bits;
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_SESSION_HANDLE s;
@@ -153,9 +154,12 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	ADD(CKA_PRIVATE, &no, 1);
 	ADD(CKA_ID, id, sizeof(id));
 	ADD(CKA_LABEL, label, strlen(label));
+	/* Each usage set explicitly: a backend's defaults may allow more (SoftHSMv2 lets an EC key "decrypt"). */
+	rsa = kt == CKK_RSA ? CK_TRUE : CK_FALSE;
 	ADD(CKA_VERIFY, &yes, 1);
+	ADD(CKA_ENCRYPT, &rsa, 1);
+	ADD(CKA_WRAP, &no, 1);
 	if (kt == CKK_RSA) {
-		ADD(CKA_ENCRYPT, &yes, 1);
 		ADD(CKA_MODULUS_BITS, &bits, sizeof(bits));
 		ADD(CKA_PUBLIC_EXPONENT, p->pub_exp ? p->pub_exp : f4, p->pub_exp ? p->pub_exp_len : sizeof(f4));
 	} else {
@@ -171,10 +175,9 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	ADD(CKA_ID, id, sizeof(id));
 	ADD(CKA_LABEL, label, strlen(label));
 	ADD(CKA_SIGN, &yes, 1);
-	if (kt == CKK_RSA)
-		ADD(CKA_DECRYPT, &yes, 1);
-	if (kt == CKK_EC)
-		ADD(CKA_DERIVE, &yes, 1);
+	ADD(CKA_DECRYPT, &rsa, 1);
+	ADD(CKA_UNWRAP, &no, 1);
+	ADD(CKA_DERIVE, kt == CKK_EC ? &yes : &no, 1);
 	nka = n;
 
 	rv = p11_session_get(in, &s);
