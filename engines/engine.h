@@ -207,6 +207,9 @@ struct kms_engine_ops {
 	 * other path, and at C_Finalize. */
 	CK_RV (*login)(void *inst, const char *pin, size_t len);
 	void (*logout)(void *inst);
+	/* C_SetPIN of the user, after kms11 found old right and before it changes its own: an engine whose backend
+	 * uses the same PIN changes it there; an error keeps both PINs as they were. */
+	CK_RV (*set_pin)(void *inst, const char *old, size_t oldlen, const char *pin, size_t len);
 	/* Destroys what the engine holds for a key (the backend objects) before kms11 deletes its record; an error
 	 * keeps the record. */
 	CK_RV (*destroy)(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);

@@ -557,3 +557,36 @@ void p11_logout(void *inst)
 	in->pinlen = 0;
 	pthread_mutex_unlock(&in->lock);
 }
+
+CK_RV p11_set_pin(void *inst, const char *old, size_t oldlen, const char *pin, size_t len)
+{
+	struct p11_inst *in = inst;
+	CK_SESSION_HANDLE s;
+	uint8_t *copy;
+	CK_RV rv;
+
+	if (in->pin_file)
+		return CKR_OK; /* the backend's PIN is the file's, not kms11's */
+	rv = p11_session_get(in, &s);
+	if (rv != CKR_OK)
+		return rv == CKR_TOKEN_NOT_PRESENT ? CKR_TOKEN_NOT_PRESENT : CKR_DEVICE_ERROR;
+	rv = in->f->C_SetPIN(s, (CK_UTF8CHAR_PTR)old, oldlen, (CK_UTF8CHAR_PTR)pin, len);
+	p11_session_put(in, s, rv);
+	if (rv != CKR_OK) {
+		KMS_ERR("token '%s': the backend token did not change its PIN: %s%s", in->label, p11_rv_name(rv),
+			rv == CKR_PIN_INCORRECT ? " (the backend's PIN differs from the kms11 PIN)" : "");
+		return rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID ? rv : CKR_DEVICE_ERROR;
+	}
+	copy = kms_secure_alloc(len + 1);
+	pthread_mutex_lock(&in->lock);
+	if (in->logged_in && copy) {
+		memcpy(copy, pin, len);
+		kms_secure_free(in->pin);
+		in->pin = copy;
+		in->pinlen = len;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&in->lock);
+	kms_secure_free(copy);
+	return CKR_OK;
+}

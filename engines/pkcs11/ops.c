@@ -305,6 +305,14 @@ static CK_RV done(struct p11_op *op, CK_RV rv)
 {
 	if (rv != CKR_BUFFER_TOO_SMALL)
 		op->active = false;
+	/* A failed GCM tag check is CKR_ENCRYPTED_DATA_INVALID; some backends (SoftHSMv2 2.6) answer it with
+	 * CKR_GENERAL_ERROR. Either way nothing is released, and the caller sees the same code on every engine. */
+	if (op->kind == KMS_OP_DECRYPT && op->mech == CKM_AES_GCM &&
+	    (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED)) {
+		KMS_INFO("token '%s': the backend answered %s to a GCM decryption: taken as a failed tag check",
+			 op->in->label, p11_rv_name(rv));
+		rv = CKR_ENCRYPTED_DATA_INVALID;
+	}
 	if (p11_rv_lost(rv)) {
 		KMS_ERR("token '%s': the backend failed during an operation: %s", op->in->label, p11_rv_name(rv));
 		p11_session_put(op->in, op->s, rv);

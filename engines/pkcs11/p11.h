@@ -60,6 +60,7 @@ void p11_session_put(struct p11_inst *in, CK_SESSION_HANDLE s, CK_RV rv);
 bool p11_rv_lost(CK_RV rv);
 CK_RV p11_login(void *inst, const char *pin, size_t len);
 void p11_logout(void *inst);
+CK_RV p11_set_pin(void *inst, const char *old, size_t oldlen, const char *pin, size_t len);
 const char *p11_rv_name(CK_RV rv);
 
 /* keys.c */

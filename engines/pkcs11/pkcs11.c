@@ -181,6 +181,7 @@ const struct kms_engine_ops kms_engine_pkcs11 = {
 	.random = p11_random,
 	.login = p11_login,
 	.logout = p11_logout,
+	.set_pin = p11_set_pin,
 	.destroy = p11_destroy,
 	.present = p11_present,
 };

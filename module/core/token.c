@@ -722,8 +722,19 @@ CK_RV kms_token_set_pin(struct kms_session *s, const char *old, size_t oldlen, c
 	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
 		return CKR_PIN_LEN_RANGE;
 	rv = pin_check(s->tok, user, old, oldlen, &tkey, NULL);
-	if (rv == CKR_OK)
+	if (rv != CKR_OK) {
+		kms_secure_free(tkey);
+		return rv;
+	}
+	/* An engine whose backend shares the user PIN (pkcs11 without a PIN file) changes it there first, and back
+	 * if kms11's own change then fails. */
+	if (user == CKU_USER && s->tok->eng->set_pin)
+		rv = s->tok->eng->set_pin(s->tok->einst, old, oldlen, pin, len);
+	if (rv == CKR_OK) {
 		rv = set_pin_wrap(s->tok, user, tkey, pin, len);
+		if (rv != CKR_OK && user == CKU_USER && s->tok->eng->set_pin)
+			(void)s->tok->eng->set_pin(s->tok->einst, pin, len, old, oldlen);
+	}
 	kms_secure_free(tkey);
 	return rv;
 }

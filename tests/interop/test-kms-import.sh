@@ -9,7 +9,8 @@ kms_need openssl python3
 : "${KMS11_CLI:?KMS11_CLI must name the kms11 tool}"
 K=("$KMS11_CLI")
 PY=/usr/bin/python3
-unset KMS11_SO_PIN KMS11_CONF
+unset KMS11_SO_PIN
+[ "${KMS11_TEST_ENGINE:-openssl}" = pkcs11 ] || unset KMS11_CONF
 export KMS11_PIN="$KMS_PIN"
 "${K[@]}" token init --label "$KMS_LABEL" --so-pin "$KMS_SO_PIN" --pin "$KMS_PIN" >/dev/null || kms_die "token init"
 
