@@ -23,10 +23,29 @@
 #define KMS_GUARD_TXNS 8
 
 static __thread struct kms_store_guard *guard_top;
-static __thread MDB_txn *guard_txns[KMS_GUARD_TXNS];
+static __thread void *guard_txns[KMS_GUARD_TXNS];
 static __thread size_t guard_ntxns;
-static __thread MDB_cursor *guard_curs[KMS_GUARD_TXNS];
+static __thread void *guard_curs[KMS_GUARD_TXNS];
 static __thread size_t guard_ncurs;
+
+/* Adds p to a thread's list (one that is full leaves it out: a caught assertion then leaves it to the process). */
+static void list_add(void **list, size_t *n, void *p)
+{
+	if (*n < KMS_GUARD_TXNS)
+		list[(*n)++] = p;
+}
+
+/* Removes p from a thread's list, if there. */
+static void list_remove(void **list, size_t *n, const void *p)
+{
+	for (size_t i = *n; i-- > 0;) {
+		if (list[i] == p) {
+			memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(list[0]));
+			(*n)--;
+			return;
+		}
+	}
+}
 
 void kms_store_guard_push(struct kms_store_guard *g)
 {
@@ -64,42 +83,28 @@ void kms_store_assert(MDB_env *env, const char *msg)
 	/* returning lets LMDB abort */
 }
 
-/* A transaction that cannot be tracked is still used; a caught assertion then leaves it to the process. */
 void kms_store_txn_track(MDB_txn *txn)
 {
-	if (guard_ntxns < KMS_GUARD_TXNS)
-		guard_txns[guard_ntxns++] = txn;
+	list_add(guard_txns, &guard_ntxns, txn);
 }
 
 void kms_store_txn_untrack(MDB_txn *txn)
 {
-	for (size_t i = guard_ntxns; i-- > 0;) {
-		if (guard_txns[i] == txn) {
-			memmove(&guard_txns[i], &guard_txns[i + 1], (guard_ntxns - i - 1) * sizeof(guard_txns[0]));
-			guard_ntxns--;
-			return;
-		}
-	}
+	list_remove(guard_txns, &guard_ntxns, txn);
 }
 
 int kms_store_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **c)
 {
 	int rc = mdb_cursor_open(txn, dbi, c);
 
-	if (rc == 0 && guard_ncurs < KMS_GUARD_TXNS)
-		guard_curs[guard_ncurs++] = *c;
+	if (rc == 0)
+		list_add(guard_curs, &guard_ncurs, *c);
 	return rc;
 }
 
 void kms_store_cursor_close(MDB_cursor *c)
 {
-	for (size_t i = guard_ncurs; i-- > 0;) {
-		if (guard_curs[i] == c) {
-			memmove(&guard_curs[i], &guard_curs[i + 1], (guard_ncurs - i - 1) * sizeof(guard_curs[0]));
-			guard_ncurs--;
-			break;
-		}
-	}
+	list_remove(guard_curs, &guard_ncurs, c);
 	mdb_cursor_close(c);
 }
 

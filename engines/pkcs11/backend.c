@@ -258,13 +258,6 @@ static const CK_MECHANISM_TYPE forwarded[] = {
 	CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512,
 };
 
-/* ECDSA with a hash: offered when the backend has plain CKM_ECDSA (kms11 hashes in its own library context). */
-static bool ecdsa_hash_mech(CK_MECHANISM_TYPE m)
-{
-	return m == CKM_ECDSA_SHA1 || m == CKM_ECDSA_SHA224 || m == CKM_ECDSA_SHA256 || m == CKM_ECDSA_SHA384 ||
-	       m == CKM_ECDSA_SHA512;
-}
-
 /* The backend's mechanisms that kms11 forwards, with the backend's sizes and flags. */
 static CK_RV build_mechs(struct p11_inst *in)
 {
@@ -282,7 +275,8 @@ static CK_RV build_mechs(struct p11_inst *in)
 		CK_MECHANISM_INFO mi;
 
 		if (in->f->C_GetMechanismInfo(in->slot, forwarded[i], &mi) != CKR_OK) {
-			if (!ecdsa_hash_mech(forwarded[i]) || !have_ecdsa)
+			/* ECDSA with a hash: offered on the backend's plain CKM_ECDSA (kms11 hashes) */
+			if (!p11_hash_of(P11_BY_ECDSA, forwarded[i]) || !have_ecdsa)
 				continue;
 			mi = ecdsa;
 		}

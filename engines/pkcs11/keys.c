@@ -50,6 +50,37 @@ static void backend_label(const uint8_t *id, char *label, size_t len)
 		o += (size_t)snprintf(label + o, len - o, "%02x", id[i]);
 }
 
+/* What every backend private or secret key kms11 makes carries: its class and type, CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, CKA_EXTRACTABLE, and a fresh CKA_ID with the label made from it. */
+struct key_head {
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_BBOOL yes, tok, sens, extr;
+	uint8_t id[P11_ID_LEN];
+	char label[48];
+};
+#define KEY_HEAD_N 8
+
+/* Fills h and its KEY_HEAD_N attributes into a; CKR_FUNCTION_FAILED when no random id can be made. */
+static CK_RV key_head(struct key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
+		      CK_ATTRIBUTE *a)
+{
+	*h = (struct key_head){cls, kt, CK_TRUE, tok ? CK_TRUE : CK_FALSE, sens ? CK_TRUE : CK_FALSE,
+			       extr ? CK_TRUE : CK_FALSE, {0}, {0}};
+	if (!kms_rand(h->id, sizeof(h->id)))
+		return CKR_FUNCTION_FAILED;
+	backend_label(h->id, h->label, sizeof(h->label));
+	a[0] = (CK_ATTRIBUTE){CKA_CLASS, &h->cls, sizeof(h->cls)};
+	a[1] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &h->kt, sizeof(h->kt)};
+	a[2] = (CK_ATTRIBUTE){CKA_TOKEN, &h->tok, 1};
+	a[3] = (CK_ATTRIBUTE){CKA_PRIVATE, &h->yes, 1};
+	a[4] = (CK_ATTRIBUTE){CKA_SENSITIVE, &h->sens, 1};
+	a[5] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &h->extr, 1};
+	a[6] = (CK_ATTRIBUTE){CKA_ID, h->id, sizeof(h->id)};
+	a[7] = (CK_ATTRIBUTE){CKA_LABEL, h->label, strlen(h->label)};
+	return CKR_OK;
+}
+
 /* Reads one attribute of a backend object into a malloc'd buffer. */
 static CK_RV get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
 		      uint8_t **val, CK_ULONG *len)
@@ -119,16 +150,13 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 {
 	static const uint8_t f4[] = {1, 0, 1};
 	struct p11_inst *in = inst;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = p->token ? CK_TRUE : CK_FALSE;
-	CK_BBOOL sens = p->sensitive ? CK_TRUE : CK_FALSE, extr = p->extractable ? CK_TRUE : CK_FALSE;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = p->token ? CK_TRUE : CK_FALSE, rsa;
 	CK_MECHANISM mech = {p->mech, NULL, 0};
-	CK_ATTRIBUTE pa[10], ka[14], *a;
-	CK_BBOOL rsa;
+	CK_ATTRIBUTE pa[10], ka[KEY_HEAD_N + 4], *a;
 	CK_ULONG npa, nka, n, bits = p->modulus_bits;
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_SESSION_HANDLE s;
-	uint8_t id[P11_ID_LEN];
-	char label[48];
+	struct key_head h;
 	CK_KEY_TYPE kt;
 	CK_RV rv;
 
@@ -145,15 +173,15 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
-	if (!kms_rand(id, sizeof(id)))
-		return CKR_FUNCTION_FAILED;
-	backend_label(id, label, sizeof(label));
+	rv = key_head(&h, CKO_PRIVATE_KEY, kt, p->token, p->sensitive, p->extractable, ka);
+	if (rv != CKR_OK)
+		return rv;
 	a = pa;
 	n = 0;
 	ADD(CKA_TOKEN, &tok, 1);
 	ADD(CKA_PRIVATE, &no, 1);
-	ADD(CKA_ID, id, sizeof(id));
-	ADD(CKA_LABEL, label, strlen(label));
+	ADD(CKA_ID, h.id, sizeof(h.id));
+	ADD(CKA_LABEL, h.label, strlen(h.label));
 	/* Each usage set explicitly: a backend's defaults may allow more (SoftHSMv2 lets an EC key "decrypt"). */
 	rsa = kt == CKK_RSA ? CK_TRUE : CK_FALSE;
 	ADD(CKA_VERIFY, &yes, 1);
@@ -167,13 +195,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	}
 	npa = n;
 	a = ka;
-	n = 0;
-	ADD(CKA_TOKEN, &tok, 1);
-	ADD(CKA_PRIVATE, &yes, 1);
-	ADD(CKA_SENSITIVE, &sens, 1);
-	ADD(CKA_EXTRACTABLE, &extr, 1);
-	ADD(CKA_ID, id, sizeof(id));
-	ADD(CKA_LABEL, label, strlen(label));
+	n = KEY_HEAD_N;
 	ADD(CKA_SIGN, &yes, 1);
 	ADD(CKA_DECRYPT, &rsa, 1);
 	ADD(CKA_UNWRAP, &no, 1);
@@ -191,7 +213,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	}
 	rv = public_from_backend(in, s, hpub, kt, &out->pub);
 	if (rv == CKR_OK)
-		rv = blob_make(CKO_PRIVATE_KEY, kt, id, out);
+		rv = blob_make(CKO_PRIVATE_KEY, kt, h.id, out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hpriv);
 		in->f->C_DestroyObject(s, hpub);
@@ -204,34 +226,24 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out)
 {
 	struct p11_inst *in = inst;
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = p->key_type;
-	CK_BBOOL yes = CK_TRUE, tok = p->token ? CK_TRUE : CK_FALSE;
-	CK_BBOOL sens = p->sensitive ? CK_TRUE : CK_FALSE, extr = p->extractable ? CK_TRUE : CK_FALSE;
+	CK_BBOOL yes = CK_TRUE;
 	CK_MECHANISM mech = {p->mech, NULL, 0};
-	CK_ULONG vlen = p->len, n = 0;
-	CK_ATTRIBUTE a[16];
-	CK_OBJECT_HANDLE h;
+	CK_ULONG vlen = p->len, n = KEY_HEAD_N;
+	CK_ATTRIBUTE a[KEY_HEAD_N + 8];
+	CK_OBJECT_HANDLE hk;
 	CK_SESSION_HANDLE s;
-	uint8_t id[P11_ID_LEN], *kcv = NULL;
+	struct key_head h;
+	uint8_t *kcv = NULL;
 	CK_ULONG kcvlen = 0;
-	char label[48];
 	bool aes = kt == CKK_AES;
 	CK_RV rv;
 
 	if (p->mech != CKM_AES_KEY_GEN && p->mech != CKM_GENERIC_SECRET_KEY_GEN)
 		return CKR_MECHANISM_INVALID;
-	if (!kms_rand(id, sizeof(id)))
-		return CKR_FUNCTION_FAILED;
-	backend_label(id, label, sizeof(label));
-	ADD(CKA_CLASS, &cls, sizeof(cls));
-	ADD(CKA_KEY_TYPE, &kt, sizeof(kt));
-	ADD(CKA_TOKEN, &tok, 1);
-	ADD(CKA_PRIVATE, &yes, 1);
-	ADD(CKA_SENSITIVE, &sens, 1);
-	ADD(CKA_EXTRACTABLE, &extr, 1);
-	ADD(CKA_ID, id, sizeof(id));
-	ADD(CKA_LABEL, label, strlen(label));
+	rv = key_head(&h, CKO_SECRET_KEY, kt, p->token, p->sensitive, p->extractable, a);
+	if (rv != CKR_OK)
+		return rv;
 	ADD(CKA_VALUE_LEN, &vlen, sizeof(vlen));
 	ADD(CKA_SIGN, &yes, 1);
 	ADD(CKA_VERIFY, &yes, 1);
@@ -244,23 +256,23 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 	rv = p11_session_get(in, &s);
 	if (rv != CKR_OK)
 		return rv;
-	rv = in->f->C_GenerateKey(s, &mech, a, n, &h);
+	rv = in->f->C_GenerateKey(s, &mech, a, n, &hk);
 	if (rv != CKR_OK) {
 		KMS_INFO("token '%s': the backend did not generate the secret key: %s", in->label, p11_rv_name(rv));
 		p11_session_put(in, s, rv);
 		return rv;
 	}
 	/* A backend without CKA_CHECK_VALUE leaves the attribute out. */
-	(void)get_attr(in, s, h, CKA_CHECK_VALUE, &kcv, &kcvlen);
+	(void)get_attr(in, s, hk, CKA_CHECK_VALUE, &kcv, &kcvlen);
 	if (kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE, kt) != 0 ||
 	    kms_attrs_set_ulong(&out->pub, CKA_VALUE_LEN, p->len) != 0 ||
 	    (kcv && kcvlen && kms_attrs_set(&out->pub, CKA_CHECK_VALUE, kcv, kcvlen) != 0))
 		rv = CKR_HOST_MEMORY;
 	free(kcv);
 	if (rv == CKR_OK)
-		rv = blob_make(CKO_SECRET_KEY, kt, id, out);
+		rv = blob_make(CKO_SECRET_KEY, kt, h.id, out);
 	if (rv != CKR_OK) {
-		in->f->C_DestroyObject(s, h);
+		in->f->C_DestroyObject(s, hk);
 		kms_key_material_free(out);
 	}
 	p11_session_put(in, s, CKR_OK);
@@ -279,14 +291,11 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 	struct p11_inst *in = inst;
 	struct kms_key_material soft = {.pub = KMS_ATTRS_INIT};
 	CK_BBOOL yes = CK_TRUE;
-	CK_BBOOL sens = kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true) ? CK_TRUE : CK_FALSE;
-	CK_BBOOL extr = kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false) ? CK_TRUE : CK_FALSE;
-	CK_ATTRIBUTE a[24];
-	CK_ULONG n = 0;
-	CK_OBJECT_HANDLE h;
+	CK_ATTRIBUTE a[KEY_HEAD_N + 16];
+	CK_ULONG n = KEY_HEAD_N;
+	CK_OBJECT_HANDLE hk;
 	CK_SESSION_HANDLE s;
-	uint8_t id[P11_ID_LEN];
-	char label[48];
+	struct key_head h;
 	CK_RV rv;
 
 	/* The openssl engine checks the parts and gives the canonical public attributes (and, for a secret key,
@@ -297,19 +306,12 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 			*out = soft;
 		return rv;
 	}
-	if (!kms_rand(id, sizeof(id))) {
+	rv = key_head(&h, cls, kt, true, kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true),
+		      kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false), a);
+	if (rv != CKR_OK) {
 		kms_key_material_free(&soft);
-		return CKR_FUNCTION_FAILED;
+		return rv;
 	}
-	backend_label(id, label, sizeof(label));
-	ADD(CKA_CLASS, &cls, sizeof(cls));
-	ADD(CKA_KEY_TYPE, &kt, sizeof(kt));
-	ADD(CKA_TOKEN, &yes, 1);
-	ADD(CKA_PRIVATE, &yes, 1);
-	ADD(CKA_SENSITIVE, &sens, 1);
-	ADD(CKA_EXTRACTABLE, &extr, 1);
-	ADD(CKA_ID, id, sizeof(id));
-	ADD(CKA_LABEL, label, strlen(label));
 	ADD(CKA_SIGN, &yes, 1);
 	if (cls == CKO_SECRET_KEY || kt == CKK_RSA)
 		ADD(CKA_DECRYPT, &yes, 1);
@@ -325,7 +327,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 	}
 	rv = p11_session_get(in, &s);
 	if (rv == CKR_OK) {
-		rv = in->f->C_CreateObject(s, a, n, &h);
+		rv = in->f->C_CreateObject(s, a, n, &hk);
 		p11_session_put(in, s, rv);
 	}
 	kms_secure_free(soft.blob);
@@ -337,7 +339,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 		return rv;
 	}
 	out->pub = soft.pub;
-	return blob_make(cls, kt, id, out);
+	return blob_make(cls, kt, h.id, out);
 }
 
 /* Signature length from the public attributes: RSA modulus bytes, or from CKA_EC_POINT's length. */

@@ -14,52 +14,16 @@
 #include "common/osslctx.h"
 #include "engines/pkcs11/p11.h"
 
-static const char *hash_name(CK_MECHANISM_TYPE m)
-{
-	switch (m) {
-	case CKM_SHA_1:
-		return "SHA1";
-	case CKM_SHA224:
-		return "SHA224";
-	case CKM_SHA256:
-		return "SHA256";
-	case CKM_SHA384:
-		return "SHA384";
-	case CKM_SHA512:
-		return "SHA512";
-	default:
-		return NULL;
-	}
-}
-
-static const char *mgf_name(CK_RSA_PKCS_MGF_TYPE m)
-{
-	switch (m) {
-	case CKG_MGF1_SHA1:
-		return "SHA1";
-	case CKG_MGF1_SHA224:
-		return "SHA224";
-	case CKG_MGF1_SHA256:
-		return "SHA256";
-	case CKG_MGF1_SHA384:
-		return "SHA384";
-	case CKG_MGF1_SHA512:
-		return "SHA512";
-	default:
-		return NULL;
-	}
-}
-
 bool p11_oaep_params_ok(const CK_RSA_PKCS_OAEP_PARAMS *p)
 {
-	return hash_name(p->hashAlg) && mgf_name(p->mgf) &&
+	return p11_hash_of(P11_BY_HASH, p->hashAlg) && p11_hash_of(P11_BY_MGF, p->mgf) &&
 	       (p->source == 0 || p->source == CKZ_DATA_SPECIFIED) && (p->pSourceData || !p->ulSourceDataLen);
 }
 
 CK_RV p11_oaep_unpad(const CK_RSA_PKCS_OAEP_PARAMS *p, const uint8_t *em, size_t k, uint8_t *out, size_t *outlen)
 {
-	EVP_MD *md = EVP_MD_fetch(kms_libctx(), hash_name(p->hashAlg), NULL);
-	EVP_MD *mgf = EVP_MD_fetch(kms_libctx(), mgf_name(p->mgf), NULL);
+	EVP_MD *md = EVP_MD_fetch(kms_libctx(), p11_hash_of(P11_BY_HASH, p->hashAlg)->name, NULL);
+	EVP_MD *mgf = EVP_MD_fetch(kms_libctx(), p11_hash_of(P11_BY_MGF, p->mgf)->name, NULL);
 	int n = -1;
 
 	if (md && mgf && k <= INT_MAX && *outlen <= INT_MAX && p->ulSourceDataLen <= INT_MAX)

@@ -27,60 +27,40 @@ struct p11_op {
 	bool multi;
 };
 
-size_t p11_hash_len(CK_MECHANISM_TYPE m)
+/* The hashes kms11 knows, with the mechanisms and MGF named after each. */
+static const struct p11_hash p11_hashes[] = {
+	{"SHA1", 20, CKM_SHA_1, CKM_ECDSA_SHA1, CKM_SHA_1_HMAC, CKG_MGF1_SHA1},
+	{"SHA224", 28, CKM_SHA224, CKM_ECDSA_SHA224, CKM_SHA224_HMAC, CKG_MGF1_SHA224},
+	{"SHA256", 32, CKM_SHA256, CKM_ECDSA_SHA256, CKM_SHA256_HMAC, CKG_MGF1_SHA256},
+	{"SHA384", 48, CKM_SHA384, CKM_ECDSA_SHA384, CKM_SHA384_HMAC, CKG_MGF1_SHA384},
+	{"SHA512", 64, CKM_SHA512, CKM_ECDSA_SHA512, CKM_SHA512_HMAC, CKG_MGF1_SHA512},
+};
+
+const struct p11_hash *p11_hash_of(enum p11_hash_by by, CK_ULONG v)
 {
-	switch (m) {
-	case CKM_SHA_1:
-		return 20;
-	case CKM_SHA224:
-		return 28;
-	case CKM_SHA256:
-		return 32;
-	case CKM_SHA384:
-		return 48;
-	case CKM_SHA512:
-		return 64;
-	default:
-		return 0;
+	for (size_t i = 0; i < sizeof(p11_hashes) / sizeof(p11_hashes[0]); i++) {
+		const struct p11_hash *h = &p11_hashes[i];
+
+		if ((by == P11_BY_HASH && h->hash == v) || (by == P11_BY_ECDSA && h->ecdsa == v) ||
+		    (by == P11_BY_HMAC && h->hmac == v) || (by == P11_BY_MGF && h->mgf == v))
+			return h;
 	}
+	return NULL;
 }
 
-static const char *ecdsa_hash(CK_MECHANISM_TYPE m)
+size_t p11_hash_len(CK_MECHANISM_TYPE m)
 {
-	switch (m) {
-	case CKM_ECDSA_SHA1:
-		return "SHA1";
-	case CKM_ECDSA_SHA224:
-		return "SHA224";
-	case CKM_ECDSA_SHA256:
-		return "SHA256";
-	case CKM_ECDSA_SHA384:
-		return "SHA384";
-	case CKM_ECDSA_SHA512:
-		return "SHA512";
-	default:
-		return NULL;
-	}
+	const struct p11_hash *h = p11_hash_of(P11_BY_HASH, m);
+
+	return h ? h->len : 0;
 }
 
 /* Output size of an HMAC or CMAC signature. */
-static size_t mac_len(const CK_MECHANISM *m)
+static size_t mac_len(CK_MECHANISM_TYPE m)
 {
-	switch (m->mechanism) {
-	case CKM_SHA_1_HMAC:
-		return 20;
-	case CKM_SHA224_HMAC:
-		return 28;
-	case CKM_SHA256_HMAC:
-		return 32;
-	case CKM_SHA384_HMAC:
-		return 48;
-	case CKM_SHA512_HMAC:
-	default:
-		return 64;
-	case CKM_AES_CMAC:
-		return 16;
-	}
+	const struct p11_hash *h = p11_hash_of(P11_BY_HMAC, m);
+
+	return m == CKM_AES_CMAC ? 16 : h ? h->len : 64;
 }
 
 /* What the caller sees of a backend code: a lost session or device is the device's failure, not a kms11
@@ -206,7 +186,7 @@ CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, s
 	struct p11_inst *in = inst;
 	struct p11_key *k = (struct p11_key *)key;
 	struct p11_op *op;
-	const char *hash;
+	const struct p11_hash *hash;
 	CK_RV rv;
 
 	op = calloc(1, sizeof(*op));
@@ -225,9 +205,9 @@ CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, s
 		*out = (struct kms_engine_op *)op;
 		return CKR_OK;
 	}
-	hash = ecdsa_hash(mech->mechanism);
+	hash = p11_hash_of(P11_BY_ECDSA, mech->mechanism);
 	if (hash && kind == KMS_OP_SIGN) {
-		EVP_MD *md = EVP_MD_fetch(kms_libctx(), hash, NULL);
+		EVP_MD *md = EVP_MD_fetch(kms_libctx(), hash->name, NULL);
 
 		op->md = EVP_MD_CTX_new();
 		if (!md || !op->md || !EVP_DigestInit_ex(op->md, md, NULL)) {
@@ -288,7 +268,7 @@ size_t p11_op_outlen(struct kms_engine_op *vop, size_t inlen)
 	case KMS_OP_SIGN:
 		if (op->key && op->key->cls == CKO_PRIVATE_KEY)
 			return op->key->siglen;
-		return mac_len(&(CK_MECHANISM){op->mech, NULL, 0});
+		return mac_len(op->mech);
 	case KMS_OP_DIGEST:
 		return p11_hash_len(op->mech);
 	case KMS_OP_DECRYPT:

@@ -93,6 +93,15 @@ void p11_op_free(struct kms_engine_op *op);
  * (CKR_ENCRYPTED_DATA_INVALID for any failure, in constant time). */
 bool p11_oaep_params_ok(const CK_RSA_PKCS_OAEP_PARAMS *p);
 CK_RV p11_oaep_unpad(const CK_RSA_PKCS_OAEP_PARAMS *p, const uint8_t *em, size_t k, uint8_t *out, size_t *outlen);
+/* A hash and the mechanisms named after it (ops.c), found by one of them; NULL for none. */
+struct p11_hash {
+	const char *name; /* OpenSSL's */
+	size_t len;
+	CK_MECHANISM_TYPE hash, ecdsa, hmac;
+	CK_RSA_PKCS_MGF_TYPE mgf;
+};
+enum p11_hash_by { P11_BY_HASH, P11_BY_ECDSA, P11_BY_HMAC, P11_BY_MGF };
+const struct p11_hash *p11_hash_of(enum p11_hash_by by, CK_ULONG v);
 /* Digest size of a hash mechanism, 0 for another. */
 size_t p11_hash_len(CK_MECHANISM_TYPE m);
 
