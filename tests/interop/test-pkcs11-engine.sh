@@ -217,6 +217,29 @@ print(len(all_), len(present), bool(flags & PyKCS11.CKF_TOKEN_PRESENT), bool(fla
 PY
 )" = "2 1 False True CKR_TOKEN_NOT_PRESENT 64" ]
 
+# Another part of the application uses SoftHSMv2 too: kms11 shares the library it started, and when that part closes
+# every session of the backend token (which also logs it out), kms11 opens its sessions again, logs in again and
+# signs on, without an error to its caller.
+: >"$KMS11_LOG"
+kms_check "a library shared with the application: kms11 recovers when the backend's sessions are closed under it" \
+	[ "$($PY - "$KMS11_MODULE" "$SH" <<'PY'
+import sys, PyKCS11
+sh = PyKCS11.PyKCS11Lib(); sh.load(sys.argv[2])        # the application starts SoftHSMv2 first
+kl = PyKCS11.PyKCS11Lib(); kl.load(sys.argv[1])        # then kms11, which finds it started
+bslot = [s for s in sh.getSlotList(tokenPresent=True) if sh.getTokenInfo(s).label.strip() == "kms11-backend"][0]
+kslot = [s for s in kl.getSlotList(tokenPresent=True) if kl.getTokenInfo(s).label.strip() == "hsm"][0]
+s = kl.openSession(kslot); s.login("1234")
+k = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_ID, (1,))])[0]
+m = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
+before = len(s.sign(k, b"before", m))
+sh.closeAllSessions(bslot)                             # kms11's pooled backend sessions are gone, and the login
+after = [len(s.sign(k, b"after %d" % i, m)) for i in range(3)]
+print(before, after)
+PY
+)" = "256 [256, 256, 256]" ]
+grep -q "its sessions are opened again" "$KMS11_LOG" && kms_ok "the log says the sessions were opened again" ||
+	kms_fail "the log says the sessions were opened again"
+
 # A process signs, the backend token is deleted under it, and it signs again: a clear error or a signature, never a
 # crash; after the token is made again (new keys) the process is not left hanging.
 kms_check "the backend token deleted while a process signs: no crash, a clear code" [ "$($PY - "$KMS11_MODULE" <<'PY'
