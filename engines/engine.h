@@ -186,10 +186,11 @@ struct kms_engine_ops {
 	 * (CKO_SECRET_KEY or CKO_PRIVATE_KEY) and key type kt, as import() would make it. For a
 	 * secret key, value_len (CKA_VALUE_LEN of the template, 0 when absent) truncates a padded
 	 * value. A private key's pub carries CKA_KEY_TYPE; CKR_TEMPLATE_INCONSISTENT when it is not kt.
-	 * CKR_WRAPPED_KEY_INVALID, CKR_WRAPPED_KEY_LEN_RANGE, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT. */
+	 * CKR_WRAPPED_KEY_INVALID, CKR_WRAPPED_KEY_LEN_RANGE, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT. tmpl is the new
+	 * key's template (CKA_TOKEN, CKA_SENSITIVE, CKA_EXTRACTABLE for an engine that makes the key elsewhere). */
 	CK_RV (*unwrap)(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping,
 			CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen,
-			struct kms_key_material *out);
+			const struct kms_attrs *tmpl, struct kms_key_material *out);
 	/* C_DeriveKey: derives a secret key of type p->key_type and p->len bytes (0: the natural
 	 * length of the derivation) from base with mech (p->mech is mech->mechanism). Output as
 	 * generate_secret. CKR_MECHANISM_PARAM_INVALID for a bad peer key or KDF,

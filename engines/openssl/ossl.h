@@ -144,7 +144,8 @@ static inline bool ossl_op_is_sym(const struct kms_engine_op *op)
 CK_RV ossl_wrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *wrapping, struct kms_engine_key *key,
 		uint8_t **out, size_t *outlen);
 CK_RV ossl_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping, CK_OBJECT_CLASS cls,
-		  CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen, struct kms_key_material *out);
+		  CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen, const struct kms_attrs *tmpl,
+		  struct kms_key_material *out);
 /* derive.c: C_DeriveKey with ECDH (NIST curves and X25519). */
 CK_RV ossl_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *base,
 		  const struct kms_secretgen_params *p, struct kms_key_material *out);

@@ -358,7 +358,8 @@ static CK_RV material_from(struct ossl_inst *in, CK_OBJECT_CLASS cls, CK_KEY_TYP
 }
 
 CK_RV ossl_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping, CK_OBJECT_CLASS cls,
-		  CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen, struct kms_key_material *out)
+		  CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen, const struct kms_attrs *tmpl,
+		  struct kms_key_material *out)
 {
 	uint8_t *pl = NULL;
 	size_t len = 0;

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/pkcs11x.h"
 #include "engines/pkcs11/p11.h"
 
 /* CK_INTERFACE of PKCS#11 3.0 (p11-kit 0.24's header predates it). */
@@ -255,7 +256,8 @@ static const CK_MECHANISM_TYPE forwarded[] = {
 	CKM_ECDSA_SHA384, CKM_ECDSA_SHA512, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, CKM_AES_KEY_GEN,
 	CKM_GENERIC_SECRET_KEY_GEN, CKM_AES_ECB, CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_CTR, CKM_AES_GCM,
 	CKM_AES_CMAC, CKM_SHA_1_HMAC, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC, CKM_SHA512_HMAC,
-	CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512,
+	CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD,
+	CKM_AES_KEY_WRAP_KWP, CKM_RSA_AES_KEY_WRAP, CKM_ECDH1_DERIVE,
 };
 
 /* The backend's mechanisms that kms11 forwards, with the backend's sizes and flags. */

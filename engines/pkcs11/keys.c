@@ -15,7 +15,7 @@
 #define BLOB_MAGIC "KP11"
 #define BLOB_LEN (4 + 1 + 4 + 4 + P11_ID_LEN)
 
-static CK_RV blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out)
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out)
 {
 	uint8_t *b = kms_secure_alloc(BLOB_LEN);
 
@@ -50,39 +50,27 @@ static void backend_label(const uint8_t *id, char *label, size_t len)
 		o += (size_t)snprintf(label + o, len - o, "%02x", id[i]);
 }
 
-/* What every backend private or secret key kms11 makes carries: its class and type, CKA_TOKEN, CKA_PRIVATE,
- * CKA_SENSITIVE, CKA_EXTRACTABLE, and a fresh CKA_ID with the label made from it. */
-struct key_head {
-	CK_OBJECT_CLASS cls;
-	CK_KEY_TYPE kt;
-	CK_BBOOL yes, tok, sens, extr;
-	uint8_t id[P11_ID_LEN];
-	char label[48];
-};
-#define KEY_HEAD_N 8
-
-/* Fills h and its KEY_HEAD_N attributes into a; CKR_FUNCTION_FAILED when no random id can be made. */
-static CK_RV key_head(struct key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
+CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
 		      CK_ATTRIBUTE *a)
 {
-	*h = (struct key_head){cls, kt, CK_TRUE, tok ? CK_TRUE : CK_FALSE, sens ? CK_TRUE : CK_FALSE,
+	*h = (struct p11_key_head){cls, kt, CK_TRUE, tok ? CK_TRUE : CK_FALSE, sens ? CK_TRUE : CK_FALSE,
 			       extr ? CK_TRUE : CK_FALSE, {0}, {0}};
 	if (!kms_rand(h->id, sizeof(h->id)))
 		return CKR_FUNCTION_FAILED;
 	backend_label(h->id, h->label, sizeof(h->label));
 	a[0] = (CK_ATTRIBUTE){CKA_CLASS, &h->cls, sizeof(h->cls)};
-	a[1] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &h->kt, sizeof(h->kt)};
-	a[2] = (CK_ATTRIBUTE){CKA_TOKEN, &h->tok, 1};
-	a[3] = (CK_ATTRIBUTE){CKA_PRIVATE, &h->yes, 1};
-	a[4] = (CK_ATTRIBUTE){CKA_SENSITIVE, &h->sens, 1};
-	a[5] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &h->extr, 1};
-	a[6] = (CK_ATTRIBUTE){CKA_ID, h->id, sizeof(h->id)};
-	a[7] = (CK_ATTRIBUTE){CKA_LABEL, h->label, strlen(h->label)};
+	a[1] = (CK_ATTRIBUTE){CKA_TOKEN, &h->tok, 1};
+	a[2] = (CK_ATTRIBUTE){CKA_PRIVATE, &h->yes, 1};
+	a[3] = (CK_ATTRIBUTE){CKA_SENSITIVE, &h->sens, 1};
+	a[4] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &h->extr, 1};
+	a[5] = (CK_ATTRIBUTE){CKA_ID, h->id, sizeof(h->id)};
+	a[6] = (CK_ATTRIBUTE){CKA_LABEL, h->label, strlen(h->label)};
+	a[7] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &h->kt, sizeof(h->kt)};
 	return CKR_OK;
 }
 
 /* Reads one attribute of a backend object into a malloc'd buffer. */
-static CK_RV get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+CK_RV p11_get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
 		      uint8_t **val, CK_ULONG *len)
 {
 	CK_ATTRIBUTE a = {type, NULL, 0};
@@ -106,7 +94,7 @@ static CK_RV get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 }
 
 /* The canonical public attributes of the backend public key hpub, through the openssl engine's import. */
-static CK_RV public_from_backend(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE hpub, CK_KEY_TYPE kt,
+CK_RV p11_public_from_backend(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE hpub, CK_KEY_TYPE kt,
 				 struct kms_attrs *pub)
 {
 	static const CK_ATTRIBUTE_TYPE rsa[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
@@ -120,7 +108,7 @@ static CK_RV public_from_backend(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OB
 		uint8_t *v = NULL;
 		CK_ULONG vl = 0;
 
-		rv = get_attr(in, s, hpub, want[i], &v, &vl);
+		rv = p11_get_attr(in, s, hpub, want[i], &v, &vl);
 		if (rv == CKR_OK && kms_attrs_set(&tmpl, want[i], v, vl) != 0)
 			rv = CKR_HOST_MEMORY;
 		free(v);
@@ -152,11 +140,11 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	struct p11_inst *in = inst;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = p->token ? CK_TRUE : CK_FALSE, rsa;
 	CK_MECHANISM mech = {p->mech, NULL, 0};
-	CK_ATTRIBUTE pa[10], ka[KEY_HEAD_N + 4], *a;
+	CK_ATTRIBUTE pa[10], ka[P11_KEY_HEAD_N + 4], *a;
 	CK_ULONG npa, nka, n, bits = p->modulus_bits;
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_SESSION_HANDLE s;
-	struct key_head h;
+	struct p11_key_head h;
 	CK_KEY_TYPE kt;
 	CK_RV rv;
 
@@ -173,7 +161,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
-	rv = key_head(&h, CKO_PRIVATE_KEY, kt, p->token, p->sensitive, p->extractable, ka);
+	rv = p11_key_head(&h, CKO_PRIVATE_KEY, kt, p->token, p->sensitive, p->extractable, ka);
 	if (rv != CKR_OK)
 		return rv;
 	a = pa;
@@ -195,7 +183,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	}
 	npa = n;
 	a = ka;
-	n = KEY_HEAD_N;
+	n = P11_KEY_HEAD_N;
 	ADD(CKA_SIGN, &yes, 1);
 	ADD(CKA_DECRYPT, &rsa, 1);
 	ADD(CKA_UNWRAP, &no, 1);
@@ -211,9 +199,9 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 		p11_session_put(in, s, rv);
 		return rv;
 	}
-	rv = public_from_backend(in, s, hpub, kt, &out->pub);
+	rv = p11_public_from_backend(in, s, hpub, kt, &out->pub);
 	if (rv == CKR_OK)
-		rv = blob_make(CKO_PRIVATE_KEY, kt, h.id, out);
+		rv = p11_blob_make(CKO_PRIVATE_KEY, kt, h.id, out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hpriv);
 		in->f->C_DestroyObject(s, hpub);
@@ -229,11 +217,11 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 	CK_KEY_TYPE kt = p->key_type;
 	CK_BBOOL yes = CK_TRUE;
 	CK_MECHANISM mech = {p->mech, NULL, 0};
-	CK_ULONG vlen = p->len, n = KEY_HEAD_N;
-	CK_ATTRIBUTE a[KEY_HEAD_N + 8];
+	CK_ULONG vlen = p->len, n = P11_KEY_HEAD_N;
+	CK_ATTRIBUTE a[P11_KEY_HEAD_N + 8];
 	CK_OBJECT_HANDLE hk;
 	CK_SESSION_HANDLE s;
-	struct key_head h;
+	struct p11_key_head h;
 	uint8_t *kcv = NULL;
 	CK_ULONG kcvlen = 0;
 	bool aes = kt == CKK_AES;
@@ -241,7 +229,7 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 
 	if (p->mech != CKM_AES_KEY_GEN && p->mech != CKM_GENERIC_SECRET_KEY_GEN)
 		return CKR_MECHANISM_INVALID;
-	rv = key_head(&h, CKO_SECRET_KEY, kt, p->token, p->sensitive, p->extractable, a);
+	rv = p11_key_head(&h, CKO_SECRET_KEY, kt, p->token, p->sensitive, p->extractable, a);
 	if (rv != CKR_OK)
 		return rv;
 	ADD(CKA_VALUE_LEN, &vlen, sizeof(vlen));
@@ -263,14 +251,14 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 		return rv;
 	}
 	/* A backend without CKA_CHECK_VALUE leaves the attribute out. */
-	(void)get_attr(in, s, hk, CKA_CHECK_VALUE, &kcv, &kcvlen);
+	(void)p11_get_attr(in, s, hk, CKA_CHECK_VALUE, &kcv, &kcvlen);
 	if (kms_attrs_set_ulong(&out->pub, CKA_KEY_TYPE, kt) != 0 ||
 	    kms_attrs_set_ulong(&out->pub, CKA_VALUE_LEN, p->len) != 0 ||
 	    (kcv && kcvlen && kms_attrs_set(&out->pub, CKA_CHECK_VALUE, kcv, kcvlen) != 0))
 		rv = CKR_HOST_MEMORY;
 	free(kcv);
 	if (rv == CKR_OK)
-		rv = blob_make(CKO_SECRET_KEY, kt, h.id, out);
+		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hk);
 		kms_key_material_free(out);
@@ -291,11 +279,11 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 	struct p11_inst *in = inst;
 	struct kms_key_material soft = {.pub = KMS_ATTRS_INIT};
 	CK_BBOOL yes = CK_TRUE;
-	CK_ATTRIBUTE a[KEY_HEAD_N + 16];
-	CK_ULONG n = KEY_HEAD_N;
+	CK_ATTRIBUTE a[P11_KEY_HEAD_N + 16];
+	CK_ULONG n = P11_KEY_HEAD_N;
 	CK_OBJECT_HANDLE hk;
 	CK_SESSION_HANDLE s;
-	struct key_head h;
+	struct p11_key_head h;
 	CK_RV rv;
 
 	/* The openssl engine checks the parts and gives the canonical public attributes (and, for a secret key,
@@ -306,7 +294,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 			*out = soft;
 		return rv;
 	}
-	rv = key_head(&h, cls, kt, true, kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true),
+	rv = p11_key_head(&h, cls, kt, true, kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true),
 		      kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false), a);
 	if (rv != CKR_OK) {
 		kms_key_material_free(&soft);
@@ -339,7 +327,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 		return rv;
 	}
 	out->pub = soft.pub;
-	return blob_make(cls, kt, h.id, out);
+	return p11_blob_make(cls, kt, h.id, out);
 }
 
 /* Signature length from the public attributes: RSA modulus bytes, or from CKA_EC_POINT's length. */
@@ -375,9 +363,18 @@ CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob
 	k->in = in;
 	k->cls = cls;
 	if (cls == CKO_PUBLIC_KEY) {
+		static const CK_ATTRIBUTE_TYPE parts[] = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
+							  CKA_EC_POINT};
+
 		rv = kms_engine_openssl.load(in->soft, cls, blob, blob_len, pub, &k->soft);
+		for (size_t i = 0; rv == CKR_OK && i < sizeof(parts) / sizeof(parts[0]); i++) {
+			const struct kms_attr *a = kms_attrs_get(pub, parts[i]);
+
+			if (a && kms_attrs_set(&k->pub, a->type, a->val, a->len) != 0)
+				rv = CKR_HOST_MEMORY;
+		}
 		if (rv != CKR_OK) {
-			free(k);
+			p11_unload((struct kms_engine_key *)k);
 			return rv;
 		}
 		*key = (struct kms_engine_key *)k;
@@ -402,6 +399,7 @@ void p11_unload(struct kms_engine_key *key)
 		return;
 	if (k->soft)
 		kms_engine_openssl.unload(k->soft);
+	kms_attrs_free(&k->pub);
 	free(k);
 }
 
@@ -420,7 +418,7 @@ CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8
 		return CKR_DEVICE_ERROR;
 	rv = p11_key_handle(k->in, s, k, &h);
 	if (rv == CKR_OK)
-		rv = get_attr(k->in, s, h, type, val, &vl);
+		rv = p11_get_attr(k->in, s, h, type, val, &vl);
 	p11_session_put(k->in, s, rv);
 	if (rv == CKR_OK)
 		*len = vl;

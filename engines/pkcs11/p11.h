@@ -43,6 +43,7 @@ struct p11_key {
 	unsigned long epoch;
 	size_t siglen;              /* RSA: modulus bytes; EC: 2 * field bytes; Edwards: 64 or 114 */
 	struct kms_engine_key *soft; /* a public key: the openssl engine's key */
+	struct kms_attrs pub;       /* a public key: its parts, to make a backend object of it for wrapping */
 };
 
 /* backend.c */
@@ -64,6 +65,28 @@ CK_RV p11_set_pin(void *inst, const char *old, size_t oldlen, const char *pin, s
 const char *p11_rv_name(CK_RV rv);
 
 /* keys.c */
+/* What every backend private or secret key kms11 makes carries: its class, CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE,
+ * CKA_EXTRACTABLE, a fresh CKA_ID with the label made from it, and last its key type (leave that one out, with
+ * P11_KEY_HEAD_N - 1 attributes, when the backend is to take it from what it unwraps). */
+struct p11_key_head {
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_BBOOL yes, tok, sens, extr;
+	uint8_t id[P11_ID_LEN];
+	char label[48];
+};
+#define P11_KEY_HEAD_N 8
+/* Fills h and its P11_KEY_HEAD_N attributes into a; CKR_FUNCTION_FAILED when no random id can be made. */
+CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
+		   CK_ATTRIBUTE *a);
+/* The blob that references the backend objects holding CKA_ID id. */
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out);
+/* One attribute of a backend object, malloc'd; the backend's code on failure. */
+CK_RV p11_get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+		   uint8_t **val, CK_ULONG *len);
+/* The canonical public attributes of backend object h (RSA modulus and exponent, or EC parameters and point). */
+CK_RV p11_public_from_backend(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt,
+			      struct kms_attrs *pub);
 CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct kms_key_material *out);
 CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, struct kms_key_material *out);
 CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct kms_attrs *tmpl,
@@ -75,6 +98,15 @@ CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8
 CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);
 /* The backend handle of a key for this epoch (found again by CKA_ID when the epoch moved). */
 CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k, CK_OBJECT_HANDLE *h);
+
+/* wrap.c */
+CK_RV p11_wrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *wrapping, struct kms_engine_key *key,
+	       uint8_t **out, size_t *outlen);
+CK_RV p11_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping, CK_OBJECT_CLASS cls,
+		 CK_KEY_TYPE kt, size_t value_len, const uint8_t *in, size_t inlen, const struct kms_attrs *tmpl,
+		 struct kms_key_material *out);
+CK_RV p11_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *base,
+		 const struct kms_secretgen_params *p, struct kms_key_material *out);
 
 /* ops.c */
 CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, struct kms_engine_key *key,

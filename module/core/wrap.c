@@ -223,7 +223,7 @@ CK_RV kms_obj_unwrap(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	if (rv == CKR_OK)
 		rv = kms_obj_key(s, u, KMS_USE_RECIPIENT, &uk);
 	if (rv == CKR_OK)
-		rv = s->tok->eng->unwrap(s->tok->einst, mech, uk->k, cls, kt, vlen, in, inlen, &km);
+		rv = s->tok->eng->unwrap(s->tok->einst, mech, uk->k, cls, kt, vlen, in, inlen, &a, &km);
 	if (rv != CKR_OK)
 		goto out;
 	if (kt == CK_UNAVAILABLE_INFORMATION && kms_attrs_get_ulong(&km.pub, CKA_KEY_TYPE, &kt) != 0) {
@@ -320,6 +320,9 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	p.key_type = kt;
 	p.len = vlen;
 	p.salt_key = sk ? sk->k : NULL;
+	p.token = kms_attrs_get_bool(&a, CKA_TOKEN, false);
+	p.sensitive = kms_attrs_get_bool(&a, CKA_SENSITIVE, true);
+	p.extractable = kms_attrs_get_bool(&a, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->derive(s->tok->einst, mech, bk->k, &p, &km);
 	if (rv != CKR_OK)
 		goto out;

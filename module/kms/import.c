@@ -404,6 +404,21 @@ int kms_wrapping_key(struct kms_login *l, struct kms_key *out, struct kms_err *e
 	return ret;
 }
 
+/* KMS_E_INPUT saying so when the token does not offer mechanism m for use (CKF_WRAP, CKF_UNWRAP): a pkcs11-engine
+ * token offers only what its backend has. */
+static int need_mech(struct kms_token *tok, CK_MECHANISM_TYPE m, const char *mname, CK_FLAGS use, const char *what,
+		     struct kms_err *e)
+{
+	const struct kms_engine_mech *em = kms_mech_find(tok, m);
+	char label[33];
+
+	if (em && (em->flags & use))
+		return KMS_OK;
+	kms_token_label(tok, label);
+	return kms_fail(e, KMS_E_INPUT, "%s: the token '%s' (%s engine) does not offer %s, which it needs", what, label,
+			tok->eng->name, mname);
+}
+
 int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, const uint8_t *wrapped, size_t len,
 			   struct kms_key *out, struct kms_err *e)
 {
@@ -431,6 +446,8 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 			break;
 	if (!in->c.algorithm || i == sizeof(kinds) / sizeof(kinds[0]))
 		return kms_fail(e, KMS_E_INPUT, "algorithm: a wrapped key is AES, HMAC, RSA, ECDSA or Ed25519");
+	if ((ret = need_mech(l->tok, CKM_RSA_AES_KEY_WRAP, "CKM_RSA_AES_KEY_WRAP", CKF_UNWRAP, "wrapped", e)) != KMS_OK)
+		return ret;
 	if ((ret = kms_name_free(l->tok, in->c.name, NULL, e)) != KMS_OK || (ret = kms_create_facts(&in->c, &facts, e)) != KMS_OK ||
 	    (ret = kms_wrapping_key(l, &wk, e)) != KMS_OK) {
 		kms_attrs_free(&facts);
@@ -545,6 +562,10 @@ int kms_key_export(struct kms_login *l, struct kms_key *k, const uint8_t *wrap_p
 		return kms_fail(e, KMS_E_INPUT, "the key has no private or secret part to export (a public key)");
 	if (!kms_attrs_get_bool(secret, CKA_EXTRACTABLE, false))
 		return kms_fail(e, KMS_E_DENIED, "the key was not made extractable: it never leaves the token");
+	ret = wrap_pub ? need_mech(l->tok, CKM_RSA_AES_KEY_WRAP, "CKM_RSA_AES_KEY_WRAP", CKF_WRAP, "export", e)
+		       : need_mech(l->tok, CKM_AES_KEY_WRAP_KWP, "CKM_AES_KEY_WRAP_KWP", CKF_WRAP, "export", e);
+	if (ret != KMS_OK)
+		return ret;
 	/* A session key to wrap under: the receiver's RSA public key, or a fresh AES key kms11 then opens itself. */
 	if (wrap_pub) {
 		const char *alg;

@@ -113,6 +113,42 @@ assert len(ct) == 13 + 16, len(ct)
 assert bytes(s.decrypt(k, ct, m)) == b"hsm plaintext"
 PY
 
+# --- C_WrapKey, C_UnwrapKey and C_DeriveKey happen in the backend ---
+kms_run "generate an extractable AES wrapping key" "${P[@]}" --keygen --key-type AES:32 --label kek --id 41 --usage-wrap --extractable
+kms_run "generate an extractable 32-byte generic key" "${P[@]}" --keygen --key-type GENERIC:32 --label gen --id 42 --extractable
+kms_run "read the wrapping key (the backend gives it: extractable, not sensitive)" "${P[@]}" --read-object --type secrkey --id 41 \
+	-o "$KMS_TMP/kek.bin"
+kms_run "read the generic key" "${P[@]}" --read-object --type secrkey --id 42 -o "$KMS_TMP/gen.bin"
+kms_run "wrap it with AES-KEY-WRAP" "${P[@]}" --wrap -m AES-KEY-WRAP --id 41 --application-id 42 -o "$KMS_TMP/wrapped"
+kms_check "the wrapped key equals RFC 3394 computed by cryptography" $PY - "$KMS_TMP" <<'PY'
+import sys
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+d = sys.argv[1]
+sys.exit(0 if aes_key_wrap(open(d + "/kek.bin", "rb").read(), open(d + "/gen.bin", "rb").read()) ==
+         open(d + "/wrapped", "rb").read() else 1)
+PY
+kms_run "unwrap it as a new key" "${P[@]}" --unwrap -m AES-KEY-WRAP --id 41 -i "$KMS_TMP/wrapped" --key-type GENERIC:32 \
+	--application-id 43 --application-label unwrapped --extractable
+kms_run "read the unwrapped key" "${P[@]}" --read-object --type secrkey --id 43 -o "$KMS_TMP/unwrapped.bin"
+kms_check "it has the original value" cmp -s "$KMS_TMP/unwrapped.bin" "$KMS_TMP/gen.bin"
+kms_run "generate a P-256 derive key pair" "${P[@]}" --keypairgen --key-type EC:prime256v1 --label dh --id 51 --usage-derive
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$KMS_TMP/peer.pem"
+openssl pkey -in "$KMS_TMP/peer.pem" -pubout -outform DER -out "$KMS_TMP/peer.der"
+kms_run "ECDH1-DERIVE in the backend" "${P[@]}" --derive -m ECDH1-DERIVE --id 51 -i "$KMS_TMP/peer.der" -o "$KMS_TMP/z.bin"
+kms_try "${P11[@]}" --token-label hsm --read-object --type pubkey --id 51 -o "$KMS_TMP/mine.der" || true
+kms_try openssl pkeyutl -derive -inkey "$KMS_TMP/peer.pem" -peerkey "$KMS_TMP/mine.der" -peerform DER -out "$KMS_TMP/zref.bin" || true
+kms_check "the shared secret equals openssl pkeyutl -derive" cmp -s "$KMS_TMP/z.bin" "$KMS_TMP/zref.bin"
+# (the derived key is a session object: it lives in kms11's backend session, gone with that process)
+kms_check "the backend holds the wrapping, generic and unwrapped keys too (4 secret keys)" [ "$(backend_count secret)" = 4 ]
+# What the backend lacks is named: SoftHSMv2 2.6 has no CKM_RSA_AES_KEY_WRAP (bring your own key) nor CKM_AES_KEY_WRAP_KWP.
+printf 'x' >"$KMS_TMP/junk"
+kms_expect 2 "import --wrapped on the HSM token" "${K[@]}" key import --engine-id hsm --algorithm AES --name byok \
+	--wrapped "$(base64 -w0 "$KMS_TMP/junk")"
+kms_check "says which mechanism the backend lacks" grep -q "does not offer CKM_RSA_AES_KEY_WRAP" "$KMS_TMP/err.json"
+for id in 41 42 43; do "${P[@]}" --delete-object --type secrkey --id $id >/dev/null 2>&1 || kms_die "delete secret $id"; done
+for t in privkey pubkey; do "${P[@]}" --delete-object --type $t --id 51 >/dev/null 2>&1 || kms_die "delete dh $t"; done
+kms_check "deleting them through kms11 deleted them in the backend" [ "$(backend_count secret)" = 1 ]
+
 # --- two tokens in one store: listed, filtered, each on its own engine ---
 kms_expect 0 "key create on the HSM token" "${K[@]}" key create --engine-id hsm --algorithm ECDSA --name hsm-signer
 kms_check "engine_id hsm" [ "$(kms_json "$KMS_TMP/out.json" 'd["engine_id"]')" = hsm ]
