@@ -91,6 +91,14 @@ struct kms_key_material {
 	size_t blob_len;
 };
 
+/* What an engine's adopt found. */
+struct kms_adopt {
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	bool sensitive, extractable;
+	struct kms_key_material km;
+};
+
 /* Frees pub and wipes and frees blob. */
 void kms_key_material_free(struct kms_key_material *km);
 
@@ -216,6 +224,12 @@ struct kms_engine_ops {
 	CK_RV (*destroy)(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);
 	/* False while the engine's token is not reachable (its slot shows no token); NULL: always present. */
 	bool (*present)(void *inst);
+	/* Takes a key the engine holds but kms11 did not make (pkcs11: a backend private or secret key named by its
+	 * label, or by its CKA_ID when label is NULL): its class, type, sensitivity and key material as generate gives
+	 * it. CKR_KEY_HANDLE_INVALID for none, CKR_TEMPLATE_INCONSISTENT when more than one key answers (or its CKA_ID
+	 * is not its own), CKR_TEMPLATE_INCOMPLETE for a private key without a public key to serve,
+	 * CKR_ACTION_PROHIBITED for a key kms11 made. */
+	CK_RV (*adopt)(void *inst, const char *label, const uint8_t *id, size_t idlen, struct kms_adopt *out);
 };
 
 /* The engine registry: returns the engine of that name, or NULL. */

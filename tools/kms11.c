@@ -338,6 +338,18 @@ static const struct opt o_import[] = {
 	OPT_USER_PIN,
 	OPT_END,
 };
+static const struct opt o_adopt[] = {
+	{"tag", "T", "a tag (repeat for more)"},
+	{"backend-label", "L", "the backend key's CKA_LABEL"},
+	{"backend-id", "HEX", "the backend key's CKA_ID in hex"},
+	{"engine-id", "TOKEN", "the pkcs11-engine token whose backend holds the key (default: the first)"},
+	{"name", "NAME", "the key's name, unique within its token"},
+	{"description", "TEXT", "a description"},
+	{"metadata", "JSON", "a JSON object"},
+	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	OPT_USER_PIN,
+	OPT_END,
+};
 static const struct opt o_read[] = {
 	OPT_ENGINE_LOOK,
 	OPT_END,
@@ -518,6 +530,46 @@ static int run_query(const struct verb *v, struct args *a)
 	ret = kms_key_query(&q, kind, &out, &e);
 	kms_mgr_stop();
 	return ret == KMS_OK ? print_json(out) : say_err(&e);
+}
+
+static int run_adopt(const struct verb *v, struct args *a)
+{
+	const char *blabel = OPT(a, v, "backend-label"), *bidhex = OPT(a, v, "backend-id");
+	struct kms_create c;
+	struct kms_err e = {0};
+	struct kms_login l;
+	struct kms_key k;
+	uint8_t *bid = NULL;
+	size_t bidlen = 0;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	c.algorithm = "AES"; /* the naming facts only; the algorithm is the backend key's */
+	c.engine_id = OPT(a, v, "engine-id");
+	c.name = OPT(a, v, "name");
+	c.description = OPT(a, v, "description");
+	c.metadata = OPT(a, v, "metadata");
+	c.tags = a->rep[0];
+	c.ntags = a->nrep[0];
+	c.expiration = OPT(a, v, "expiration-date");
+	if (!blabel == !bidhex)
+		return fail(2, "backend-label: give exactly one of --backend-label and --backend-id");
+	if (blabel && (!*blabel || strlen(blabel) > 255))
+		return fail(2, "backend-label: 1 to 255 bytes");
+	if (bidhex && (kms_hex_decode(bidhex, &bid, &bidlen) != 0 || bidlen == 0 || bidlen > 64)) {
+		free(bid);
+		return fail(2, "backend-id: 1 to 64 bytes in hex");
+	}
+	if (kms_create_check(&c, &e) != KMS_OK) {
+		free(bid);
+		return say_err(&e);
+	}
+	if ((ret = token_open(v, a, c.engine_id, &l)) == 0) {
+		ret = kms_key_adopt(&l, &c, blabel, bid, bidlen, &k, &e);
+		ret = key_close(ret, &e, &k, &l, true);
+	}
+	free(bid);
+	return ret;
 }
 
 static int run_import(const struct verb *v, struct args *a)
@@ -1343,6 +1395,8 @@ static int run_store_check(const struct verb *v, struct args *a)
 static const struct verb verbs[] = {
 	{"key", "create", NULL, "makes a key; prints it", o_create, true, run_create},
 	{"key", "import", NULL, "imports a private, public or secret key; prints it", o_import, true, run_import},
+	{"key", "adopt", NULL, "makes a kms11 key of a key its HSM holds already (pkcs11 engine); prints it", o_adopt,
+	 true, run_adopt},
 	{"key", "list", NULL, "lists keys, filtered and sorted, a page at a time", o_list, true, run_query},
 	{"key", "count", NULL, "counts the keys a filter selects: {\"count\": N}", o_count, true, run_query},
 	{"key", "stats", NULL, "key counts by engine, algorithm and state (filters apply)", o_count, true, run_query},

@@ -11,33 +11,40 @@
 #include "common/util.h"
 #include "engines/pkcs11/p11.h"
 
-/* Blob: "KP11", version 1, class (u32 BE), key type (u32 BE), CKA_ID of the backend objects. */
+/* Blob: "KP11", version 1, class (u32 BE), key type (u32 BE), the length of the backend objects' CKA_ID (1 byte,
+ * 1 to P11_ID_MAX) and that CKA_ID. */
 #define BLOB_MAGIC "KP11"
-#define BLOB_LEN (4 + 1 + 4 + 4 + P11_ID_LEN)
+#define BLOB_HEAD (4 + 1 + 4 + 4 + 1)
 
-CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out)
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, size_t idlen, struct kms_key_material *out)
 {
-	uint8_t *b = kms_secure_alloc(BLOB_LEN);
+	uint8_t *b;
 
+	if (idlen == 0 || idlen > P11_ID_MAX)
+		return CKR_GENERAL_ERROR;
+	b = kms_secure_alloc(BLOB_HEAD + idlen);
 	if (!b)
 		return CKR_HOST_MEMORY;
 	memcpy(b, BLOB_MAGIC, 4);
 	b[4] = 1;
 	kms_be32_put(b + 5, (uint32_t)cls);
 	kms_be32_put(b + 9, (uint32_t)kt);
-	memcpy(b + 13, id, P11_ID_LEN);
+	b[13] = (uint8_t)idlen;
+	memcpy(b + BLOB_HEAD, id, idlen);
 	out->blob = b;
-	out->blob_len = BLOB_LEN;
+	out->blob_len = BLOB_HEAD + idlen;
 	return CKR_OK;
 }
 
-static CK_RV blob_read(const uint8_t *b, size_t len, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt, uint8_t *id)
+static CK_RV blob_read(const uint8_t *b, size_t len, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt, uint8_t *id, size_t *idlen)
 {
-	if (!b || len != BLOB_LEN || memcmp(b, BLOB_MAGIC, 4) != 0 || b[4] != 1)
+	if (!b || len <= BLOB_HEAD || memcmp(b, BLOB_MAGIC, 4) != 0 || b[4] != 1 || b[13] == 0 || b[13] > P11_ID_MAX ||
+	    len != BLOB_HEAD + (size_t)b[13])
 		return CKR_GENERAL_ERROR;
 	*cls = kms_be32_get(b + 5);
 	*kt = kms_be32_get(b + 9);
-	memcpy(id, b + 13, P11_ID_LEN);
+	*idlen = b[13];
+	memcpy(id, b + BLOB_HEAD, *idlen);
 	return CKR_OK;
 }
 
@@ -201,7 +208,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	}
 	rv = p11_public_from_backend(in, s, hpub, kt, &out->pub);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_PRIVATE_KEY, kt, h.id, out);
+		rv = p11_blob_make(CKO_PRIVATE_KEY, kt, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hpriv);
 		in->f->C_DestroyObject(s, hpub);
@@ -258,7 +265,7 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 		rv = CKR_HOST_MEMORY;
 	free(kcv);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, out);
+		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hk);
 		kms_key_material_free(out);
@@ -327,7 +334,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 		return rv;
 	}
 	out->pub = soft.pub;
-	return p11_blob_make(cls, kt, h.id, out);
+	return p11_blob_make(cls, kt, h.id, sizeof(h.id), out);
 }
 
 /* Signature length from the public attributes: RSA modulus bytes, or from CKA_EC_POINT's length. */
@@ -380,7 +387,7 @@ CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob
 		*key = (struct kms_engine_key *)k;
 		return CKR_OK;
 	}
-	if (blob_read(blob, blob_len, &bcls, &k->kt, k->id) != CKR_OK || bcls != cls) {
+	if (blob_read(blob, blob_len, &bcls, &k->kt, k->id, &k->idlen) != CKR_OK || bcls != cls) {
 		KMS_ERR("token '%s': a key's reference is not one of the pkcs11 engine's", in->label);
 		free(k);
 		return CKR_GENERAL_ERROR;
@@ -425,12 +432,11 @@ CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8
 	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
 }
 
-/* Finds the backend objects of class cls (CK_UNAVAILABLE_INFORMATION: any) holding CKA_ID id. */
-static CK_RV find_by_id(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const uint8_t *id,
-			CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n)
+CK_RV p11_find(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE by, const void *v,
+	       size_t vlen, CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n)
 {
-	CK_ATTRIBUTE t[2] = {{CKA_ID, (void *)id, P11_ID_LEN}, {CKA_CLASS, &cls, sizeof(cls)}};
-	CK_RV rv = in->f->C_FindObjectsInit(s, t, cls == CK_UNAVAILABLE_INFORMATION ? 1 : 2);
+	CK_ATTRIBUTE t[2] = {{by, (void *)v, vlen}, {CKA_CLASS, &cls, sizeof(cls)}};
+	CK_RV rv = in->f->C_FindObjectsInit(s, t, 2);
 
 	if (rv != CKR_OK)
 		return rv;
@@ -450,7 +456,7 @@ CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k
 		*h = __atomic_load_n(&k->h, __ATOMIC_RELAXED);
 		return CKR_OK;
 	}
-	rv = find_by_id(in, s, k->cls, k->id, &found, 1, &n);
+	rv = p11_find(in, s, k->cls, CKA_ID, k->id, k->idlen, &found, 1, &n);
 	if (rv != CKR_OK)
 		return rv;
 	if (n == 0) {
@@ -466,10 +472,12 @@ CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k
 
 CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len)
 {
+	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY};
 	struct p11_inst *in = inst;
 	CK_OBJECT_CLASS bcls;
 	CK_KEY_TYPE kt;
-	uint8_t id[P11_ID_LEN];
+	uint8_t id[P11_ID_MAX];
+	size_t idlen;
 	CK_OBJECT_HANDLE hs[8];
 	CK_SESSION_HANDLE s;
 	CK_ULONG n = 0;
@@ -477,16 +485,143 @@ CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t b
 
 	if (cls == CKO_PUBLIC_KEY || !blob)
 		return CKR_OK;
-	if (blob_read(blob, blob_len, &bcls, &kt, id) != CKR_OK)
+	if (blob_read(blob, blob_len, &bcls, &kt, id, &idlen) != CKR_OK)
 		return CKR_GENERAL_ERROR;
 	rv = p11_session_get(in, &s);
 	if (rv != CKR_OK)
 		return rv;
-	rv = find_by_id(in, s, CK_UNAVAILABLE_INFORMATION, id, hs, 8, &n);
-	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
-		rv = in->f->C_DestroyObject(s, hs[i]);
+	/* The key's objects only: a certificate the backend keeps under the same CKA_ID stays. */
+	for (size_t c = 0; rv == CKR_OK && c < sizeof(classes) / sizeof(classes[0]); c++) {
+		rv = p11_find(in, s, classes[c], CKA_ID, id, idlen, hs, 8, &n);
+		for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
+			rv = in->f->C_DestroyObject(s, hs[i]);
+	}
 	if (rv != CKR_OK)
 		KMS_ERR("token '%s': the backend did not destroy a key's objects: %s", in->label, p11_rv_name(rv));
 	p11_session_put(in, s, rv);
 	return rv;
+}
+
+/* The one private or secret key of the backend whose attribute `by` is v: CKR_KEY_HANDLE_INVALID for none,
+ * CKR_TEMPLATE_INCONSISTENT for more than one. */
+static CK_RV adopt_find(struct p11_inst *in, CK_SESSION_HANDLE s, CK_ATTRIBUTE_TYPE by, const void *v, size_t vlen,
+			CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h)
+{
+	CK_OBJECT_HANDLE hp[2], hs[2];
+	CK_ULONG np = 0, ns = 0;
+	CK_RV rv = p11_find(in, s, CKO_PRIVATE_KEY, by, v, vlen, hp, 2, &np);
+
+	if (rv == CKR_OK)
+		rv = p11_find(in, s, CKO_SECRET_KEY, by, v, vlen, hs, 2, &ns);
+	if (rv != CKR_OK)
+		return rv;
+	if (np + ns == 0)
+		return CKR_KEY_HANDLE_INVALID;
+	if (np + ns > 1)
+		return CKR_TEMPLATE_INCONSISTENT;
+	*cls = np ? CKO_PRIVATE_KEY : CKO_SECRET_KEY;
+	*h = np ? hp[0] : hs[0];
+	return CKR_OK;
+}
+
+/* A CK_BBOOL attribute of a backend object; dflt when it cannot be read. */
+static bool bool_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, bool dflt)
+{
+	uint8_t *v = NULL;
+	CK_ULONG vl = 0;
+	bool r = dflt;
+
+	if (p11_get_attr(in, s, h, type, &v, &vl) == CKR_OK && vl == 1)
+		r = v[0] != 0;
+	free(v);
+	return r;
+}
+
+static CK_RV adopt_in(struct p11_inst *in, CK_SESSION_HANDLE s, const char *label, const uint8_t *id, size_t idlen,
+		      struct kms_adopt *out)
+{
+	CK_OBJECT_HANDLE h, hpub[2];
+	CK_ULONG npub = 0;
+	uint8_t *v = NULL, *bid = NULL;
+	CK_ULONG vl = 0, bidlen = 0;
+	CK_OBJECT_CLASS c2;
+	CK_RV rv;
+
+	rv = label ? adopt_find(in, s, CKA_LABEL, label, strlen(label), &out->cls, &h)
+		   : adopt_find(in, s, CKA_ID, id, idlen, &out->cls, &h);
+	if (rv != CKR_OK)
+		return rv;
+	/* The reference is the key's CKA_ID: it must name this key alone. */
+	rv = p11_get_attr(in, s, h, CKA_ID, &bid, &bidlen);
+	if (rv == CKR_OK && (bidlen == 0 || bidlen > P11_ID_MAX))
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (rv == CKR_OK && adopt_find(in, s, CKA_ID, bid, bidlen, &c2, &h) != CKR_OK)
+		rv = CKR_TEMPLATE_INCONSISTENT;
+	if (rv == CKR_OK && p11_get_attr(in, s, h, CKA_LABEL, &v, &vl) == CKR_OK && vl >= 6 && !memcmp(v, "kms11-", 6))
+		rv = CKR_ACTION_PROHIBITED; /* made by kms11: a key of kms11 already */
+	free(v);
+	v = NULL;
+	if (rv == CKR_OK)
+		rv = p11_get_attr(in, s, h, CKA_KEY_TYPE, &v, &vl);
+	if (rv == CKR_OK && vl == sizeof(CK_ULONG))
+		memcpy(&out->kt, v, sizeof(out->kt));
+	else if (rv == CKR_OK)
+		rv = CKR_GENERAL_ERROR;
+	free(v);
+	v = NULL;
+	if (rv != CKR_OK) {
+		free(bid);
+		return rv;
+	}
+	out->sensitive = bool_attr(in, s, h, CKA_SENSITIVE, true);
+	out->extractable = bool_attr(in, s, h, CKA_EXTRACTABLE, false);
+	if (out->cls == CKO_SECRET_KEY) {
+		CK_ULONG len = 0;
+
+		if (p11_get_attr(in, s, h, CKA_VALUE_LEN, &v, &vl) == CKR_OK && vl == sizeof(CK_ULONG))
+			memcpy(&len, v, sizeof(len));
+		free(v);
+		v = NULL;
+		if (kms_attrs_set_ulong(&out->km.pub, CKA_KEY_TYPE, out->kt) != 0 ||
+		    kms_attrs_set_ulong(&out->km.pub, CKA_VALUE_LEN, len) != 0)
+			rv = CKR_HOST_MEMORY;
+		if (rv == CKR_OK && p11_get_attr(in, s, h, CKA_CHECK_VALUE, &v, &vl) == CKR_OK && vl &&
+		    kms_attrs_set(&out->km.pub, CKA_CHECK_VALUE, v, vl) != 0)
+			rv = CKR_HOST_MEMORY;
+		free(v);
+	} else {
+		/* The public parts: from the public key of the same CKA_ID, else (RSA) from the private key itself. */
+		rv = p11_find(in, s, CKO_PUBLIC_KEY, CKA_ID, bid, bidlen, hpub, 2, &npub);
+		if (rv == CKR_OK && npub == 1)
+			rv = p11_public_from_backend(in, s, hpub[0], out->kt, &out->km.pub);
+		else if (rv == CKR_OK && out->kt == CKK_RSA)
+			rv = p11_public_from_backend(in, s, h, out->kt, &out->km.pub);
+		else if (rv == CKR_OK)
+			rv = CKR_TEMPLATE_INCOMPLETE; /* no public key to serve */
+		if (rv == CKR_OK && out->kt == CKK_RSA) {
+			const struct kms_attr *m = kms_attrs_get(&out->km.pub, CKA_MODULUS);
+
+			if (m && (kms_attrs_set_ulong(&out->km.pub, CKA_MODULUS_BITS, m->len * 8) != 0))
+				rv = CKR_HOST_MEMORY;
+		}
+	}
+	if (rv == CKR_OK)
+		rv = p11_blob_make(out->cls, out->kt, bid, bidlen, &out->km);
+	free(bid);
+	return rv;
+}
+
+CK_RV p11_adopt(void *inst, const char *label, const uint8_t *id, size_t idlen, struct kms_adopt *out)
+{
+	struct p11_inst *in = inst;
+	CK_SESSION_HANDLE s;
+	CK_RV rv = p11_session_get(in, &s);
+
+	if (rv != CKR_OK)
+		return CKR_DEVICE_ERROR;
+	rv = adopt_in(in, s, label, id, idlen, out);
+	p11_session_put(in, s, rv);
+	if (rv != CKR_OK)
+		kms_key_material_free(&out->km);
+	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
 }

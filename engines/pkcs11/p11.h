@@ -32,13 +32,16 @@ struct p11_inst {
 	void *soft;                 /* an openssl engine instance: public-key operations and key formats */
 };
 
-/* The reference an engine blob holds: the backend objects' CKA_ID and the key's class. */
+/* The reference an engine blob holds: the backend objects' CKA_ID and the key's class. kms11 makes 16-byte ids; an
+ * adopted key keeps the backend's, up to P11_ID_MAX bytes. */
 #define P11_ID_LEN 16
+#define P11_ID_MAX 64
 struct p11_key {
 	struct p11_inst *in;
 	CK_OBJECT_CLASS cls;
 	CK_KEY_TYPE kt;
-	uint8_t id[P11_ID_LEN];
+	uint8_t id[P11_ID_MAX];
+	size_t idlen;
 	CK_OBJECT_HANDLE h;         /* the backend private or secret key, valid while epoch matches */
 	unsigned long epoch;
 	size_t siglen;              /* RSA: modulus bytes; EC: 2 * field bytes; Edwards: 64 or 114 */
@@ -80,7 +83,10 @@ struct p11_key_head {
 CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
 		   CK_ATTRIBUTE *a);
 /* The blob that references the backend objects holding CKA_ID id. */
-CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, struct kms_key_material *out);
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, size_t idlen, struct kms_key_material *out);
+/* Up to max backend objects of class cls whose attribute `by` is v; the backend's code. */
+CK_RV p11_find(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE by, const void *v,
+	       size_t vlen, CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n);
 /* One attribute of a backend object, malloc'd; the backend's code on failure. */
 CK_RV p11_get_attr(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
 		   uint8_t **val, CK_ULONG *len);
@@ -96,6 +102,7 @@ CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob
 void p11_unload(struct kms_engine_key *key);
 CK_RV p11_private_attr(struct kms_engine_key *key, CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
 CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob_len);
+CK_RV p11_adopt(void *inst, const char *label, const uint8_t *id, size_t idlen, struct kms_adopt *out);
 /* The backend handle of a key for this epoch (found again by CKA_ID when the epoch moved). */
 CK_RV p11_key_handle(struct p11_inst *in, CK_SESSION_HANDLE s, struct p11_key *k, CK_OBJECT_HANDLE *h);
 

@@ -187,4 +187,5 @@ const struct kms_engine_ops kms_engine_pkcs11 = {
 	.set_pin = p11_set_pin,
 	.destroy = p11_destroy,
 	.present = p11_present,
+	.adopt = p11_adopt,
 };

@@ -178,7 +178,7 @@ CK_RV p11_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *un
 	if (rv == CKR_OK)
 		rv = new_key_pub(in, s, hk, cls, &kt, out);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(cls, kt, h.id, out);
+		rv = p11_blob_make(cls, kt, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		if (hk != CK_INVALID_HANDLE)
 			in->f->C_DestroyObject(s, hk);
@@ -219,7 +219,7 @@ CK_RV p11_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *ba
 	if (rv == CKR_OK)
 		rv = new_key_pub(in, s, hk, CKO_SECRET_KEY, &kt, out);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, out);
+		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		if (hk != CK_INVALID_HANDLE)
 			in->f->C_DestroyObject(s, hk);

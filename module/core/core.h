@@ -306,6 +306,13 @@ int kms_obj_private_default(struct kms_session *s, struct kms_attrs *a);
 /* Stores a data object made by the module itself (CKM_HKDF_DATA) from the caller's template a, CKA_VALUE
  * included: checked as C_CreateObject checks it, then committed; *h its handle. */
 CK_RV kms_obj_create_data(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_HANDLE *h);
+/* Makes kms11 objects for a key the token's engine holds but kms11 did not make (engine adopt: the pkcs11 engine's
+ * backend key by label, or by CKA_ID when label is NULL): a key pair (*hpub and *hkey) or a secret key (*hkey),
+ * with the common attributes given (label, CKA_TOKEN, CKA_PRIVATE, ...), in the session's facts. The engine's
+ * codes; CKR_FUNCTION_NOT_SUPPORTED for an engine that holds no keys elsewhere. */
+CK_RV kms_obj_adopt(struct kms_session *s, const char *label, const uint8_t *id, size_t idlen,
+		    const struct kms_attrs *common_priv, const struct kms_attrs *common_pub, CK_OBJECT_HANDLE *hpub,
+		    CK_OBJECT_HANDLE *hkey);
 CK_RV kms_obj_store_key(struct kms_session *s, struct kms_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
 			struct kms_key_material *km, CK_MECHANISM_TYPE genmech, bool was_sensitive, bool was_unextractable,
 			CK_OBJECT_HANDLE *h);

@@ -664,3 +664,100 @@ out:
 	kms_attrs_free(&a);
 	return rv;
 }
+
+/* CKR_ACTION_PROHIBITED when a token object of class cls already holds the engine reference blob (a key adopted
+ * twice would have its material destroyed with either). Each such object's seal is opened: adoption is rare. */
+static CK_RV adopt_taken(struct kms_token *tok, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t bloblen)
+{
+	struct kms_attrs t = KMS_ATTRS_INIT;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	CK_RV rv = kms_attrs_set_ulong(&t, CKA_CLASS, cls) ? CKR_HOST_MEMORY : CKR_OK;
+
+	if (rv == CKR_OK)
+		rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
+	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+		struct kms_attrs a = KMS_ATTRS_INIT;
+		uint8_t *b = NULL;
+		size_t bl = 0;
+
+		if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
+			continue;
+		if (kms_token_unseal(tok, ids[i], &a, &b, &bl) == CKR_OK && bl == bloblen && !memcmp(b, blob, bl))
+			rv = CKR_ACTION_PROHIBITED;
+		kms_secure_free(b);
+		kms_attrs_free(&a);
+	}
+	free(ids);
+	kms_attrs_free(&t);
+	return rv;
+}
+
+CK_RV kms_obj_adopt(struct kms_session *s, const char *label, const uint8_t *id, size_t idlen,
+		    const struct kms_attrs *common_priv, const struct kms_attrs *common_pub, CK_OBJECT_HANDLE *hpub,
+		    CK_OBJECT_HANDLE *hkey)
+{
+	struct kms_adopt ad = {.km = {.pub = KMS_ATTRS_INIT}};
+	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT;
+	CK_RV rv;
+	int e = 0;
+
+	*hpub = *hkey = CK_INVALID_HANDLE;
+	if (!s->tok->eng->adopt)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	rv = kms_obj_may_write(s, true, true);
+	if (rv != CKR_OK)
+		return rv;
+	rv = s->tok->eng->adopt(s->tok->einst, label, id, idlen, &ad);
+	if (rv != CKR_OK)
+		return rv;
+	rv = adopt_taken(s->tok, ad.cls, ad.km.blob, ad.km.blob_len);
+	if (rv != CKR_OK)
+		goto out;
+	e |= kms_attrs_copy(&priv, common_priv);
+	e |= kms_attrs_set_bool(&priv, CKA_SENSITIVE, ad.sensitive);
+	e |= kms_attrs_set_bool(&priv, CKA_EXTRACTABLE, ad.extractable);
+	if (e) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	/* Where the key has been before kms11 is not known: never "always sensitive" nor "never extractable". */
+	if (ad.cls == CKO_SECRET_KEY) {
+		rv = kms_obj_store_key(s, &priv, CKO_SECRET_KEY, ad.kt, &ad.km, CK_UNAVAILABLE_INFORMATION, false, false,
+				       hkey);
+		goto out;
+	}
+	e |= kms_attrs_copy(&pub, common_pub);
+	e |= kms_attrs_set_ulong(&pub, CKA_CLASS, CKO_PUBLIC_KEY);
+	e |= kms_attrs_set_ulong(&priv, CKA_CLASS, CKO_PRIVATE_KEY);
+	e |= kms_attrs_set_ulong(&pub, CKA_KEY_TYPE, ad.kt);
+	e |= kms_attrs_set_ulong(&priv, CKA_KEY_TYPE, ad.kt);
+	e |= kms_attrs_set_bool(&pub, CKA_LOCAL, false) || kms_attrs_set_bool(&priv, CKA_LOCAL, false);
+	e |= kms_attrs_set_ulong(&pub, CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
+	e |= kms_attrs_set_ulong(&priv, CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
+	if (e) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	rv = merge_public(&pub, &ad.km, CKO_PUBLIC_KEY);
+	if (rv == CKR_OK)
+		rv = merge_public(&priv, &ad.km, CKO_PRIVATE_KEY);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_defaults(&pub, CKO_PUBLIC_KEY, ad.kt);
+	if (rv == CKR_OK)
+		rv = kms_tmpl_defaults(&priv, CKO_PRIVATE_KEY, ad.kt);
+	if (rv == CKR_OK && (kms_attrs_set_bool(&priv, CKA_ALWAYS_SENSITIVE, false) ||
+			     kms_attrs_set_bool(&priv, CKA_NEVER_EXTRACTABLE, false)))
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = add_identity(s, &pub);
+	if (rv == CKR_OK)
+		rv = add_identity(s, &priv);
+	if (rv == CKR_OK)
+		rv = pair_commit(s, &pub, &priv, &ad.km.blob, ad.km.blob_len, hpub, hkey);
+out:
+	kms_key_material_free(&ad.km);
+	kms_attrs_free(&pub);
+	kms_attrs_free(&priv);
+	return rv;
+}

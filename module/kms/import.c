@@ -627,3 +627,69 @@ int kms_key_export(struct kms_login *l, struct kms_key *k, const uint8_t *wrap_p
 	kms_attrs_free(&wp);
 	return ret;
 }
+
+/* ---- adopting a key the engine holds already ---- */
+
+int kms_key_adopt(struct kms_login *l, const struct kms_create *c, const char *blabel, const uint8_t *bid, size_t bidlen,
+		  struct kms_key *out, struct kms_err *e)
+{
+	struct kms_attrs priv = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT;
+	CK_OBJECT_HANDLE hpub = 0, hkey = 0;
+	const struct kms_attr *kid;
+	char *kidstr = NULL, label[33];
+	CK_RV rv;
+	int ret, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!l->tok->eng->adopt) {
+		kms_token_label(l->tok, label);
+		return kms_fail(e, KMS_E_INPUT, "engine_id: the token '%s' (%s engine) holds no keys it did not make",
+				label, l->tok->eng->name);
+	}
+	if ((ret = kms_name_free(l->tok, c->name, NULL, e)) != KMS_OK || (ret = kms_create_facts(c, &facts, e)) != KMS_OK)
+		goto out;
+	err |= kms_attrs_set_bool(&priv, CKA_TOKEN, true);
+	err |= kms_attrs_set(&priv, CKA_LABEL, c->name, strlen(c->name));
+	err |= kms_attrs_set_bool(&priv, CKA_PRIVATE, true);
+	err |= kms_attrs_set_bool(&pub, CKA_TOKEN, true);
+	err |= kms_attrs_set(&pub, CKA_LABEL, c->name, strlen(c->name));
+	if (err) {
+		ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	l->s->facts = &facts;
+	rv = kms_obj_adopt(l->s, blabel, bid, bidlen, &priv, &pub, &hpub, &hkey);
+	l->s->facts = NULL;
+	switch (rv) {
+	case CKR_OK:
+		break;
+	case CKR_KEY_HANDLE_INVALID:
+		ret = kms_fail(e, KMS_E_NOTFOUND, "the backend holds no private or secret key with that %s",
+			       blabel ? "label" : "CKA_ID");
+		goto out;
+	case CKR_TEMPLATE_INCONSISTENT:
+		ret = kms_fail(e, KMS_E_INPUT, "%s: more than one backend key answers to it (or to its CKA_ID); name it by "
+			       "a CKA_ID no other key has", blabel ? "backend_label" : "backend_id");
+		goto out;
+	case CKR_TEMPLATE_INCOMPLETE:
+		ret = kms_fail(e, KMS_E_INPUT, "the backend private key has no public key of the same CKA_ID to serve");
+		goto out;
+	case CKR_ACTION_PROHIBITED:
+		ret = kms_fail(e, KMS_E_CONFLICT, "the backend key is a kms11 key already (made or adopted before)");
+		goto out;
+	default:
+		ret = kms_fail_rv(e, "adopt", rv);
+		goto out;
+	}
+	rv = kms_obj_read(l->tok, hkey, &r);
+	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
+	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
+	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+out:
+	kms_attrs_free(&priv);
+	kms_attrs_free(&pub);
+	kms_attrs_free(&facts);
+	kms_attrs_free(&r);
+	free(kidstr);
+	return ret;
+}

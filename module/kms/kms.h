@@ -124,6 +124,13 @@ int kms_import_check(const struct kms_import *in, struct kms_err *e);
  * one cannot be made, the private one is removed again). */
 int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e);
 
+/* Adopts a key the token's engine holds but kms11 did not make (a pkcs11-engine token: the backend's private or
+ * secret key named by blabel, or by its CKA_ID bid when blabel is NULL); c names it (name, tags, metadata, ...).
+ * KMS_E_NOTFOUND for no such key, KMS_E_INPUT when several answer or the engine adopts nothing, KMS_E_CONFLICT for
+ * a key kms11 made. */
+int kms_key_adopt(struct kms_login *l, const struct kms_create *c, const char *blabel, const uint8_t *bid, size_t bidlen,
+		  struct kms_key *out, struct kms_err *e);
+
 /* The token's wrapping key for keys brought in (RSA-3072, named kms11-wrapping-key), made on first use. */
 int kms_wrapping_key(struct kms_login *l, struct kms_key *out, struct kms_err *e);
 /* Imports a key wrapped with CKM_RSA_AES_KEY_WRAP under the token's wrapping key (RSA-OAEP-SHA-256 of a fresh AES-256

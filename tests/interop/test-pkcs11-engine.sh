@@ -190,6 +190,41 @@ kms_check "destroys it in the backend" [ "$(backend_count priv)" = 1 ]
 kms_expect 0 "key delete of the AES key" "${K[@]}" key delete aes
 kms_check "destroys it in the backend" [ "$(backend_count secret)" = 0 ]
 
+# --- keys the backend held before: not listed until adopted, then ordinary kms11 keys ---
+"${K[@]}" key list --engine-id hsm --page-size 100 >"$KMS_TMP/before.json"
+kms_run "SoftHSMv2 itself makes a key pair" pkcs11-tool --module "$SH" --token-label kms11-backend --login --pin "$KMS_PIN" \
+	--keypairgen --key-type EC:prime256v1 --label legacy-signer --id 0a0b
+kms_run "and an AES key" pkcs11-tool --module "$SH" --token-label kms11-backend --login --pin "$KMS_PIN" \
+	--keygen --key-type AES:32 --label legacy-aes --id 0c0d --sensitive
+kms_expect 0 "key list" "${K[@]}" key list --engine-id hsm --page-size 100
+kms_check "does not show them (nothing is adopted silently)" cmp -s "$KMS_TMP/out.json" "$KMS_TMP/before.json"
+kms_expect 2 "key adopt without a backend key" "${K[@]}" key adopt --engine-id hsm --name x
+kms_expect 2 "key adopt with a bad --backend-id" "${K[@]}" key adopt --engine-id hsm --backend-id 0g --name x
+kms_expect 3 "key adopt of a label the backend lacks" "${K[@]}" key adopt --engine-id hsm --backend-label nosuch --name x
+kms_expect 2 "key adopt on the openssl token" "${K[@]}" key adopt --engine-id soft --backend-label legacy-signer --name x
+kms_expect 0 "key adopt the key pair by label" "${K[@]}" key adopt --engine-id hsm --backend-label legacy-signer \
+	--name adopted --tag legacy
+kms_check "an ECDSA key pair named adopted, tagged legacy" [ "$(kms_json "$KMS_TMP/out.json" \
+	'(d["algorithm"], d["has_private_key"], d["name"], d["tags"], d["engine_id"])')" = "('ECDSA', True, 'adopted', ['legacy'], 'hsm')" ]
+kms_expect 4 "the same backend key again" "${K[@]}" key adopt --engine-id hsm --backend-id 0a0b --name again
+kms_expect 0 "key adopt the AES key by CKA_ID" "${K[@]}" key adopt --engine-id hsm --backend-id 0c0d --name adopted-aes
+kms_expect 4 "the AES key again" "${K[@]}" key adopt --engine-id hsm --backend-label legacy-aes --name again
+kms_expect 0 "the adopted key pair signs" "${K[@]}" key sign adopted --algorithm ECDSA_SHA_256 --message "$msg"
+asig=$(kms_json "$KMS_TMP/out.json" 'd["signature"]')
+kms_expect 0 "public-key of the adopted key" "${K[@]}" key public-key adopted
+kms_json "$KMS_TMP/out.json" 'd["public_key"]' | base64 -d >"$KMS_TMP/adopted.pem"
+printf 'kms11 management plane' >"$KMS_TMP/amsg"
+printf '%s' "$asig" | base64 -d >"$KMS_TMP/asig.der"
+kms_run "openssl verifies the adopted key's signature" openssl dgst -sha256 -verify "$KMS_TMP/adopted.pem" -signature "$KMS_TMP/asig.der" \
+	"$KMS_TMP/amsg"
+kms_expect 0 "the adopted AES key encrypts" "${K[@]}" key encrypt adopted-aes --plaintext "$msg"
+kms_expect 0 "and decrypts" "${K[@]}" key decrypt adopted-aes --ciphertext "$(kms_json "$KMS_TMP/out.json" 'd["ciphertext"]')"
+kms_check "to the plaintext" [ "$(kms_json "$KMS_TMP/out.json" 'd["plaintext"]')" = "$msg" ]
+n0=$(backend_count priv)
+kms_expect 0 "deleting the adopted key pair" "${K[@]}" key delete adopted
+kms_check "destroys it in the backend" [ "$(backend_count priv)" = $((n0 - 1)) ]
+"${K[@]}" key delete adopted-aes >/dev/null || kms_die "delete adopted-aes"
+
 # --- failures ---
 # init_rv CONF: C_Initialize's result (a CKR name) for that configuration.
 init_rv() {
