@@ -31,6 +31,10 @@ struct opt {
 
 /* The options many verbs share, and the end of a table. */
 #define OPT_ENGINE_LOOK {"engine-id", "TOKEN", "look in this token only"}
+/* The naming options of a new key. */
+#define OPT_NAMING                                                                  \
+	{"name", "NAME", "the key's name, unique within its token"},                   \
+	    {"description", "TEXT", "a description"}, {"metadata", "JSON", "a JSON object"}
 #define OPT_USER_PIN {"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"}
 #define OPT_END {NULL, NULL, NULL}
 
@@ -313,9 +317,7 @@ static const struct opt o_create[] = {
 	{"algorithm", "A", "RSA, ECDSA, Ed25519, AES or HMAC"},
 	{"size", "N", "RSA 2048|3072|4096, ECDSA 256|384|521, AES 128|192|256, HMAC 256|384|512"},
 	{"engine-id", "TOKEN", "the token that makes the key (default: the first)"},
-	{"name", "NAME", "the key's name, unique within its token"},
-	{"description", "TEXT", "a description"},
-	{"metadata", "JSON", "a JSON object"},
+	OPT_NAMING,
 	{"extractable", NULL, "the key may be exported (default: never)"},
 	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
 	OPT_USER_PIN,
@@ -330,9 +332,7 @@ static const struct opt o_import[] = {
 	{"passphrase", "P", "the passphrase of an encrypted PKCS#8 key"},
 	{"wrapped", "B64", "key material wrapped for this token (kms11 wrapping-key), with --algorithm"},
 	{"engine-id", "TOKEN", "the token that takes the key (default: the first)"},
-	{"name", "NAME", "the key's name, unique within its token"},
-	{"description", "TEXT", "a description"},
-	{"metadata", "JSON", "a JSON object"},
+	OPT_NAMING,
 	{"extractable", NULL, "the key may be exported (default: never)"},
 	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
 	OPT_USER_PIN,
@@ -343,9 +343,7 @@ static const struct opt o_adopt[] = {
 	{"backend-label", "L", "the backend key's CKA_LABEL"},
 	{"backend-id", "HEX", "the backend key's CKA_ID in hex"},
 	{"engine-id", "TOKEN", "the pkcs11-engine token whose backend holds the key (default: the first)"},
-	{"name", "NAME", "the key's name, unique within its token"},
-	{"description", "TEXT", "a description"},
-	{"metadata", "JSON", "a JSON object"},
+	OPT_NAMING,
 	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
 	OPT_USER_PIN,
 	OPT_END,

@@ -144,6 +144,25 @@ static CK_ULONG new_key_template(CK_ATTRIBUTE *a, bool have_kt, CK_ULONG *vlen, 
 	return n;
 }
 
+/* The end of a call that made backend key hk (rv its result so far): its public attributes and blob, or, on a
+ * failure, the backend object destroyed again; returns the session and gives the caller's code. */
+static CK_RV new_key_done(struct p11_inst *in, CK_SESSION_HANDLE s, CK_RV rv, CK_OBJECT_HANDLE hk, CK_OBJECT_CLASS cls,
+			  CK_KEY_TYPE kt, const struct p11_key_head *h, const char *what, struct kms_key_material *out)
+{
+	if (rv == CKR_OK)
+		rv = new_key_pub(in, s, hk, cls, &kt, out);
+	if (rv == CKR_OK)
+		rv = p11_blob_make(cls, kt, h->id, sizeof(h->id), out);
+	if (rv != CKR_OK) {
+		if (hk != CK_INVALID_HANDLE)
+			in->f->C_DestroyObject(s, hk);
+		kms_key_material_free(out);
+		KMS_INFO("token '%s': the backend did not %s the key: %s", in->label, what, p11_rv_name(rv));
+	}
+	p11_session_put(in, s, rv);
+	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
+}
+
 CK_RV p11_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *unwrapping, CK_OBJECT_CLASS cls,
 		 CK_KEY_TYPE kt, size_t value_len, const uint8_t *wrapped, size_t wlen, const struct kms_attrs *tmpl,
 		 struct kms_key_material *out)
@@ -175,18 +194,7 @@ CK_RV p11_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *un
 	rv = p11_key_handle(in, s, uk, &hu);
 	if (rv == CKR_OK)
 		rv = in->f->C_UnwrapKey(s, &m, hu, (CK_BYTE_PTR)wrapped, wlen, a, n, &hk);
-	if (rv == CKR_OK)
-		rv = new_key_pub(in, s, hk, cls, &kt, out);
-	if (rv == CKR_OK)
-		rv = p11_blob_make(cls, kt, h.id, sizeof(h.id), out);
-	if (rv != CKR_OK) {
-		if (hk != CK_INVALID_HANDLE)
-			in->f->C_DestroyObject(s, hk);
-		kms_key_material_free(out);
-		KMS_INFO("token '%s': the backend did not unwrap the key: %s", in->label, p11_rv_name(rv));
-	}
-	p11_session_put(in, s, rv);
-	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
+	return new_key_done(in, s, rv, hk, cls, kt, &h, "unwrap", out);
 }
 
 CK_RV p11_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *base,
@@ -216,16 +224,5 @@ CK_RV p11_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *ba
 	rv = p11_key_handle(in, s, bk, &hb);
 	if (rv == CKR_OK)
 		rv = in->f->C_DeriveKey(s, &m, hb, a, n, &hk);
-	if (rv == CKR_OK)
-		rv = new_key_pub(in, s, hk, CKO_SECRET_KEY, &kt, out);
-	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, sizeof(h.id), out);
-	if (rv != CKR_OK) {
-		if (hk != CK_INVALID_HANDLE)
-			in->f->C_DestroyObject(s, hk);
-		kms_key_material_free(out);
-		KMS_INFO("token '%s': the backend did not derive the key: %s", in->label, p11_rv_name(rv));
-	}
-	p11_session_put(in, s, rv);
-	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
+	return new_key_done(in, s, rv, hk, CKO_SECRET_KEY, kt, &h, "derive", out);
 }
