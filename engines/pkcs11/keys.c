@@ -487,6 +487,15 @@ CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t b
 		return CKR_OK;
 	if (blob_read(blob, blob_len, &bcls, &kt, id, &idlen) != CKR_OK)
 		return CKR_GENERAL_ERROR;
+	/* Private objects are found only by a logged-in backend: without that nothing is destroyed, not even the
+	 * public half. With a PIN file the engine logs in by itself (C_InitToken, where only the SO PIN is given). */
+	pthread_mutex_lock(&in->lock);
+	rv = in->logged_in ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
+	pthread_mutex_unlock(&in->lock);
+	if (rv != CKR_OK && in->pin_file)
+		rv = p11_login(in, NULL, 0);
+	if (rv != CKR_OK)
+		return rv;
 	rv = p11_session_get(in, &s);
 	if (rv != CKR_OK)
 		return rv;

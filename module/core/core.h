@@ -223,6 +223,9 @@ CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs 
  * CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR (logged) when it is missing or does not open. */
 CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
 		       size_t *bloblen);
+/* The same with the token key of any login (the SO's at C_InitToken). */
+CK_RV kms_token_unseal_any(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
+			   size_t *bloblen);
 /* True when a and b agree on every attribute bound into a seal. */
 bool kms_seal_guards_equal(const struct kms_attrs *a, const struct kms_attrs *b);
 /* True for a data object's attributes. */

@@ -692,8 +692,15 @@ static void drop_locked(struct kms_token *tok, struct drop_ctx *c)
 	c->ids = calloc(tok->sobjs.n + 1, sizeof(*c->ids));
 	if (c->ids) {
 		kms_map_each(&tok->sobjs, drop_collect, c);
-		for (size_t i = 0; i < c->n; i++)
-			kms_obj_put(kms_map_del(&tok->sobjs, c->ids[i]));
+		for (size_t i = 0; i < c->n; i++) {
+			struct kms_obj *o = kms_map_del(&tok->sobjs, c->ids[i]);
+
+			/* a session key an engine holds elsewhere goes there too (pkcs11: a backend session object) */
+			if (o && engine_destroy(tok, o) != CKR_OK)
+				KMS_WARN("token '%s': a session key's %s engine object was not destroyed", tok->conf_label,
+					 tok->eng->name);
+			kms_obj_put(o);
+		}
 	}
 	free(c->ids);
 }

@@ -171,6 +171,12 @@ CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const struct kms_attr
 	return unseal_record(tok, true, id, a, blob, bloblen);
 }
 
+CK_RV kms_token_unseal_any(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
+			   size_t *bloblen)
+{
+	return unseal_record(tok, false, id, a, blob, bloblen);
+}
+
 /* Seals value into next under its own attributes (the clear CKA_VALUE removed). */
 static CK_RV seal_into_record(struct kms_token *tok, uint64_t id, struct kms_attrs *next, const uint8_t *val,
 			      size_t len)

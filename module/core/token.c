@@ -602,6 +602,58 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 	return rv;
 }
 
+/* Destroys in the engine every key of the token's objects (C_InitToken of a pkcs11-engine token), opening their
+ * seals with the token key the SO PIN gave; no session exists meanwhile. An engine error stops it (the records
+ * stay, and so does the token). */
+static CK_RV engine_purge_all(struct kms_token *tok, uint8_t *tkey)
+{
+	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_SECRET_KEY};
+	CK_RV rv = CKR_OK;
+
+	kms_lock_wr(&tok->lock);
+	tok->token_key = tkey;
+	kms_lock_unlock(&tok->lock);
+	for (size_t c = 0; rv == CKR_OK && c < 2; c++) {
+		struct kms_attrs t = KMS_ATTRS_INIT;
+		uint64_t *ids = NULL;
+		size_t n = 0;
+
+		rv = kms_attrs_set_ulong(&t, CKA_CLASS, classes[c]) ? CKR_HOST_MEMORY : CKR_OK;
+		if (rv == CKR_OK)
+			rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
+		for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+			struct kms_attrs a = KMS_ATTRS_INIT;
+			uint8_t *blob = NULL;
+			size_t bl = 0;
+
+			if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
+				continue;
+			rv = kms_token_unseal_any(tok, ids[i], &a, &blob, &bl);
+			if (rv == CKR_OK)
+				rv = tok->eng->destroy(tok->einst, classes[c], blob, bl);
+			kms_secure_free(blob);
+			kms_attrs_free(&a);
+		}
+		free(ids);
+		kms_attrs_free(&t);
+	}
+	kms_lock_wr(&tok->lock);
+	tok->token_key = NULL;
+	kms_lock_unlock(&tok->lock);
+	if (tok->eng->logout)
+		tok->eng->logout(tok->einst);
+	if (rv == CKR_USER_NOT_LOGGED_IN) {
+		KMS_WARN("token '%s': initialised again without the %s engine's own PIN: the keys it made stay where it "
+			 "keeps them (a PIN file in the token's settings lets it destroy them)", tok->conf_label,
+			 tok->eng->name);
+		return CKR_OK;
+	}
+	if (rv != CKR_OK)
+		KMS_ERR("token '%s': its %s engine did not destroy its keys (0x%lx): the token is not initialised again",
+			tok->conf_label, tok->eng->name, (unsigned long)rv);
+	return rv;
+}
+
 /* C_InitToken once no process has a session on the token. */
 static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
 {
@@ -615,6 +667,9 @@ static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_l
 		return rv;
 	if (rec_ulong(&rec, TR_FLAGS) & TRF_INITIALIZED) {
 		rv = pin_check(tok, CKU_SO, so_pin, so_len, &tkey, NULL);
+		/* An engine that holds keys elsewhere destroys them there first: a token made anew leaves none behind. */
+		if (rv == CKR_OK && tok->eng->destroy)
+			rv = engine_purge_all(tok, tkey);
 		kms_secure_free(tkey);
 	}
 	kms_attrs_free(&rec);

@@ -225,6 +225,47 @@ kms_expect 0 "deleting the adopted key pair" "${K[@]}" key delete adopted
 kms_check "destroys it in the backend" [ "$(backend_count priv)" = $((n0 - 1)) ]
 "${K[@]}" key delete adopted-aes >/dev/null || kms_die "delete adopted-aes"
 
+# A session key lives in a backend session object and goes when the kms11 session that made it closes.
+kms_check "a session key's backend object goes with the kms11 session" [ "$($PY - "$KMS11_MODULE" "$SH" <<'PY'
+import sys, PyKCS11
+sh = PyKCS11.PyKCS11Lib(); sh.load(sys.argv[2])
+kl = PyKCS11.PyKCS11Lib(); kl.load(sys.argv[1])
+bslot = [s for s in sh.getSlotList(tokenPresent=True) if sh.getTokenInfo(s).label.strip() == "kms11-backend"][0]
+kslot = [s for s in kl.getSlotList(tokenPresent=True) if kl.getTokenInfo(s).label.strip() == "hsm"][0]
+b = sh.openSession(bslot)
+def secrets():
+    return len(b.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_TOKEN, False)]))
+k = kl.openSession(kslot, PyKCS11.CKF_RW_SESSION); k.login("1234")
+before = secrets()
+k.generateKey([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES),
+               (PyKCS11.CKA_VALUE_LEN, 32), (PyKCS11.CKA_TOKEN, False)], PyKCS11.Mechanism(PyKCS11.CKM_AES_KEY_GEN))
+during = secrets()
+k2 = kl.openSession(kslot)        # another kms11 session keeps the login
+k.closeSession()
+print(before, during, secrets())
+PY
+)" = "0 1 0" ]
+
+# Initialising the HSM token again destroys the keys it made in the backend (the SO PIN opens their references) when
+# the engine can log in to the backend by itself (a PIN file); without one it leaves them, all of them, and says so.
+printf '%s\n' "$KMS_PIN" >"$KMS_TMP/right.pin"
+chmod 0600 "$KMS_TMP/right.pin"
+sed "s|^backend-token = kms11-backend$|backend-token = kms11-backend\nbackend-pin-file = $KMS_TMP/right.pin|" "$KMS11_CONF" \
+	>"$KMS_TMP/withpin.conf"
+kms_check "before: the backend holds kms11's keys" [ "$(backend_count priv)" -gt 0 ]
+kms_expect 0 "token init --force of the HSM token (backend PIN file)" env KMS11_CONF="$KMS_TMP/withpin.conf" "${K[@]}" \
+	token init --engine-id hsm --force --label hsm --so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
+got="$(backend_count priv) $(backend_count pub) $(backend_count secret)"
+kms_check "after: none is left in the backend ($got)" [ "$got" = "0 0 0" ]
+kms_run "a new RSA key" "${P[@]}" --keypairgen --key-type rsa:2048 --label rsa --id 01
+: >"$KMS11_LOG"
+kms_expect 0 "token init --force without a PIN file" "${K[@]}" token init --engine-id hsm --force --label hsm \
+	--so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
+got="$(backend_count priv) $(backend_count pub)"
+kms_check "leaves the key whole in the backend ($got)" [ "$got" = "1 1" ]
+kms_check "and says so" grep -q "initialised again without the pkcs11 engine's own PIN" "$KMS11_LOG"
+kms_run "a new RSA key for what follows" "${P[@]}" --keypairgen --key-type rsa:2048 --label rsa --id 01
+
 # --- failures ---
 # init_rv CONF: C_Initialize's result (a CKR name) for that configuration.
 init_rv() {
@@ -262,8 +303,6 @@ except PyKCS11.PyKCS11Error as e:
 PY
 )" = CKR_DEVICE_ERROR ]
 kms_check "and the log says the backend refused the PIN in the PIN file" grep -q "refused its login: CKR_PIN_INCORRECT (the PIN in the backend PIN file is wrong)" "$KMS11_LOG"
-printf '%s\n' "$KMS_PIN" >"$KMS_TMP/right.pin"
-chmod 0600 "$KMS_TMP/right.pin"
 sed "s|$KMS_TMP/wrong.pin|$KMS_TMP/right.pin|" "$KMS_TMP/c2.conf" >"$KMS_TMP/c3.conf"
 kms_run "with the right PIN file the HSM token signs" env KMS11_CONF="$KMS_TMP/c3.conf" "${P[@]}" --sign -m SHA256-RSA-PKCS --id 01 \
 	-i "$KMS_TMP/msg" -o "$KMS_TMP/rsa2.sig"
