@@ -223,6 +223,10 @@ CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs 
  * CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR (logged) when it is missing or does not open. */
 CK_RV kms_token_unseal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
 		       size_t *bloblen);
+/* Calls fn with the opened blob of each token object of class cls (the token key of any login opens them), in
+ * id order; stops at the first error (a seal that does not open, or fn's) and returns it. */
+CK_RV kms_token_each_blob(struct kms_token *tok, CK_OBJECT_CLASS cls,
+			  CK_RV (*fn)(void *ctx, uint64_t id, const uint8_t *blob, size_t len), void *ctx);
 /* The same with the token key of any login (the SO's at C_InitToken). */
 CK_RV kms_token_unseal_any(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, uint8_t **blob,
 			   size_t *bloblen);

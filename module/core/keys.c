@@ -665,9 +665,21 @@ out:
 	return rv;
 }
 
-/* CKR_ACTION_PROHIBITED when a token object of class cls already holds the engine reference blob (a key adopted
- * twice would have its material destroyed with either). Each such object's seal is opened: adoption is rare. */
-static CK_RV adopt_taken(struct kms_token *tok, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t bloblen)
+struct taken_ctx {
+	const uint8_t *blob;
+	size_t len;
+};
+
+static CK_RV taken_cb(void *vctx, uint64_t id, const uint8_t *blob, size_t len)
+{
+	const struct taken_ctx *c = vctx;
+
+	(void)id;
+	return len == c->len && !memcmp(blob, c->blob, len) ? CKR_ACTION_PROHIBITED : CKR_OK;
+}
+
+CK_RV kms_token_each_blob(struct kms_token *tok, CK_OBJECT_CLASS cls,
+			  CK_RV (*fn)(void *ctx, uint64_t id, const uint8_t *blob, size_t len), void *ctx)
 {
 	struct kms_attrs t = KMS_ATTRS_INIT;
 	uint64_t *ids = NULL;
@@ -683,8 +695,9 @@ static CK_RV adopt_taken(struct kms_token *tok, CK_OBJECT_CLASS cls, const uint8
 
 		if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
 			continue;
-		if (kms_token_unseal(tok, ids[i], &a, &b, &bl) == CKR_OK && bl == bloblen && !memcmp(b, blob, bl))
-			rv = CKR_ACTION_PROHIBITED;
+		rv = kms_token_unseal_any(tok, ids[i], &a, &b, &bl);
+		if (rv == CKR_OK)
+			rv = fn(ctx, ids[i], b, bl);
 		kms_secure_free(b);
 		kms_attrs_free(&a);
 	}
@@ -711,7 +724,9 @@ CK_RV kms_obj_adopt(struct kms_session *s, const char *label, const uint8_t *id,
 	rv = s->tok->eng->adopt(s->tok->einst, label, id, idlen, &ad);
 	if (rv != CKR_OK)
 		return rv;
-	rv = adopt_taken(s->tok, ad.cls, ad.km.blob, ad.km.blob_len);
+	/* A key adopted twice would have its material destroyed with either: each such object's seal is opened
+	 * (adoption is rare). */
+	rv = kms_token_each_blob(s->tok, ad.cls, taken_cb, &(struct taken_ctx){ad.km.blob, ad.km.blob_len});
 	if (rv != CKR_OK)
 		goto out;
 	e |= kms_attrs_copy(&priv, common_priv);

@@ -605,38 +605,31 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 /* Destroys in the engine every key of the token's objects (C_InitToken of a pkcs11-engine token), opening their
  * seals with the token key the SO PIN gave; no session exists meanwhile. An engine error stops it (the records
  * stay, and so does the token). */
+struct purge_ctx {
+	struct kms_token *tok;
+	CK_OBJECT_CLASS cls;
+};
+
+static CK_RV purge_cb(void *vctx, uint64_t id, const uint8_t *blob, size_t len)
+{
+	const struct purge_ctx *c = vctx;
+
+	(void)id;
+	return c->tok->eng->destroy(c->tok->einst, c->cls, blob, len);
+}
+
 static CK_RV engine_purge_all(struct kms_token *tok, uint8_t *tkey)
 {
-	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_SECRET_KEY};
-	CK_RV rv = CKR_OK;
+	struct purge_ctx c = {tok, CKO_PRIVATE_KEY};
+	CK_RV rv;
 
 	kms_lock_wr(&tok->lock);
 	tok->token_key = tkey;
 	kms_lock_unlock(&tok->lock);
-	for (size_t c = 0; rv == CKR_OK && c < 2; c++) {
-		struct kms_attrs t = KMS_ATTRS_INIT;
-		uint64_t *ids = NULL;
-		size_t n = 0;
-
-		rv = kms_attrs_set_ulong(&t, CKA_CLASS, classes[c]) ? CKR_HOST_MEMORY : CKR_OK;
-		if (rv == CKR_OK)
-			rv = kms_find_ids(tok, 0, &t, true, &ids, &n);
-		for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-			struct kms_attrs a = KMS_ATTRS_INIT;
-			uint8_t *blob = NULL;
-			size_t bl = 0;
-
-			if ((ids[i] & KMS_SESSION_OBJ_BIT) || kms_obj_read(tok, ids[i], &a) != CKR_OK)
-				continue;
-			rv = kms_token_unseal_any(tok, ids[i], &a, &blob, &bl);
-			if (rv == CKR_OK)
-				rv = tok->eng->destroy(tok->einst, classes[c], blob, bl);
-			kms_secure_free(blob);
-			kms_attrs_free(&a);
-		}
-		free(ids);
-		kms_attrs_free(&t);
-	}
+	rv = kms_token_each_blob(tok, CKO_PRIVATE_KEY, purge_cb, &c);
+	c.cls = CKO_SECRET_KEY;
+	if (rv == CKR_OK)
+		rv = kms_token_each_blob(tok, CKO_SECRET_KEY, purge_cb, &c);
 	kms_lock_wr(&tok->lock);
 	tok->token_key = NULL;
 	kms_lock_unlock(&tok->lock);
