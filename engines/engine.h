@@ -61,9 +61,9 @@ struct kms_keygen_params {
 	size_t pub_exp_len;
 	const uint8_t *ec_params;   /* CKA_EC_PARAMS as given: DER OID, or DER PrintableString curve name */
 	size_t ec_params_len;
-	/* The private key's CKA_TOKEN, CKA_SENSITIVE and CKA_EXTRACTABLE (an engine that holds keys elsewhere
-	 * creates them so; the openssl engine ignores them). */
-	bool token, sensitive, extractable;
+	/* The private key's CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE and CKA_EXTRACTABLE (an engine that holds keys
+	 * elsewhere creates them so; the openssl engine ignores them). */
+	bool token, priv, sensitive, extractable;
 };
 
 /* Parameters of a secret key generation (C_GenerateKey), parsed by the core. */
@@ -73,7 +73,7 @@ struct kms_secretgen_params {
 	size_t len;             /* CKA_VALUE_LEN in bytes */
 	/* Derivation only: CKM_HKDF_* with CKF_HKDF_SALT_KEY, the salt key the core resolved (else NULL). */
 	struct kms_engine_key *salt_key;
-	bool token, sensitive, extractable; /* as in kms_keygen_params */
+	bool token, priv, sensitive, extractable; /* as in kms_keygen_params */
 };
 
 /*

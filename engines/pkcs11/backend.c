@@ -351,6 +351,9 @@ void p11_backend_close(struct p11_inst *in)
 		in->f->C_Logout(in->pool[0]);
 	in->logged_in = false;
 	pool_drain_locked(in);
+	if (in->have_keeper)
+		in->f->C_CloseSession(in->keeper);
+	in->have_keeper = false;
 	kms_secure_free(in->pin);
 	in->pin = NULL;
 	pthread_mutex_unlock(&in->lock);
@@ -363,6 +366,7 @@ void p11_backend_forget(struct p11_inst *in)
 {
 	/* The sessions and the library's state are the parent's: nothing is called; lib_get starts it again. */
 	in->npool = 0;
+	in->have_keeper = false;
 	in->lib = NULL;
 	in->f = NULL;
 	in->logged_in = false;
@@ -585,4 +589,44 @@ CK_RV p11_set_pin(void *inst, const char *old, size_t oldlen, const char *pin, s
 	pthread_mutex_unlock(&in->lock);
 	kms_secure_free(copy);
 	return CKR_OK;
+}
+
+/*
+ * A backend session object lives as long as the backend session that made it. Operations' sessions are closed
+ * when an operation is left half-done (PKCS#11 2.40 has no other way to end it), so session keys are made in a
+ * keeper session of their own, which no operation uses and which stays open until the backend is lost or the
+ * engine stops. Its lock keeps it to one call at a time.
+ */
+CK_RV p11_maker_get(struct p11_inst *in, bool token, CK_SESSION_HANDLE *s)
+{
+	CK_RV rv = CKR_OK;
+
+	if (token)
+		return p11_session_get(in, s);
+	pthread_mutex_lock(&in->keeper_lock);
+	pthread_mutex_lock(&in->lock);
+	if (!in->f)
+		rv = CKR_DEVICE_ERROR;
+	else if (!in->have_keeper && (rv = session_open_locked(in, &in->keeper)) == CKR_OK)
+		in->have_keeper = true;
+	*s = in->keeper;
+	pthread_mutex_unlock(&in->lock);
+	if (rv != CKR_OK)
+		pthread_mutex_unlock(&in->keeper_lock);
+	return rv;
+}
+
+void p11_maker_put(struct p11_inst *in, bool token, CK_SESSION_HANDLE s, CK_RV rv)
+{
+	if (token) {
+		p11_session_put(in, s, rv);
+		return;
+	}
+	if (p11_rv_lost(rv)) {
+		pthread_mutex_lock(&in->lock);
+		in->f->C_CloseSession(s);
+		in->have_keeper = false;
+		pthread_mutex_unlock(&in->lock);
+	}
+	pthread_mutex_unlock(&in->keeper_lock);
 }

@@ -11,12 +11,14 @@
 #include "common/util.h"
 #include "engines/pkcs11/p11.h"
 
-/* Blob: "KP11", version 1, class (u32 BE), key type (u32 BE), the length of the backend objects' CKA_ID (1 byte,
- * 1 to P11_ID_MAX) and that CKA_ID. */
+/* Blob: "KP11", version 1, class (u32 BE), key type (u32 BE), flags (1 byte: 1 when the backend key is
+ * CKA_PRIVATE), the length of the backend objects' CKA_ID (1 byte, 1 to P11_ID_MAX) and that CKA_ID. */
 #define BLOB_MAGIC "KP11"
-#define BLOB_HEAD (4 + 1 + 4 + 4 + 1)
+#define BLOB_HEAD (4 + 1 + 4 + 4 + 1 + 1)
+#define BLOB_PRIVATE 1
 
-CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, size_t idlen, struct kms_key_material *out)
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool priv, const uint8_t *id, size_t idlen,
+		    struct kms_key_material *out)
 {
 	uint8_t *b;
 
@@ -29,21 +31,24 @@ CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, size
 	b[4] = 1;
 	kms_be32_put(b + 5, (uint32_t)cls);
 	kms_be32_put(b + 9, (uint32_t)kt);
-	b[13] = (uint8_t)idlen;
+	b[13] = priv ? BLOB_PRIVATE : 0;
+	b[14] = (uint8_t)idlen;
 	memcpy(b + BLOB_HEAD, id, idlen);
 	out->blob = b;
 	out->blob_len = BLOB_HEAD + idlen;
 	return CKR_OK;
 }
 
-static CK_RV blob_read(const uint8_t *b, size_t len, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt, uint8_t *id, size_t *idlen)
+static CK_RV blob_read(const uint8_t *b, size_t len, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt, bool *priv, uint8_t *id,
+		       size_t *idlen)
 {
-	if (!b || len <= BLOB_HEAD || memcmp(b, BLOB_MAGIC, 4) != 0 || b[4] != 1 || b[13] == 0 || b[13] > P11_ID_MAX ||
-	    len != BLOB_HEAD + (size_t)b[13])
+	if (!b || len <= BLOB_HEAD || memcmp(b, BLOB_MAGIC, 4) != 0 || b[4] != 1 || b[14] == 0 || b[14] > P11_ID_MAX ||
+	    len != BLOB_HEAD + (size_t)b[14])
 		return CKR_GENERAL_ERROR;
 	*cls = kms_be32_get(b + 5);
 	*kt = kms_be32_get(b + 9);
-	*idlen = b[13];
+	*priv = (b[13] & BLOB_PRIVATE) != 0;
+	*idlen = b[14];
 	memcpy(id, b + BLOB_HEAD, *idlen);
 	return CKR_OK;
 }
@@ -57,17 +62,17 @@ static void backend_label(const uint8_t *id, char *label, size_t len)
 		o += (size_t)snprintf(label + o, len - o, "%02x", id[i]);
 }
 
-CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
-		      CK_ATTRIBUTE *a)
+CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool priv, bool sens,
+		   bool extr, CK_ATTRIBUTE *a)
 {
-	*h = (struct p11_key_head){cls, kt, CK_TRUE, tok ? CK_TRUE : CK_FALSE, sens ? CK_TRUE : CK_FALSE,
-			       extr ? CK_TRUE : CK_FALSE, {0}, {0}};
+	*h = (struct p11_key_head){cls, kt, tok ? CK_TRUE : CK_FALSE, priv ? CK_TRUE : CK_FALSE,
+			       sens ? CK_TRUE : CK_FALSE, extr ? CK_TRUE : CK_FALSE, {0}, {0}};
 	if (!kms_rand(h->id, sizeof(h->id)))
 		return CKR_FUNCTION_FAILED;
 	backend_label(h->id, h->label, sizeof(h->label));
 	a[0] = (CK_ATTRIBUTE){CKA_CLASS, &h->cls, sizeof(h->cls)};
 	a[1] = (CK_ATTRIBUTE){CKA_TOKEN, &h->tok, 1};
-	a[2] = (CK_ATTRIBUTE){CKA_PRIVATE, &h->yes, 1};
+	a[2] = (CK_ATTRIBUTE){CKA_PRIVATE, &h->priv, 1};
 	a[3] = (CK_ATTRIBUTE){CKA_SENSITIVE, &h->sens, 1};
 	a[4] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &h->extr, 1};
 	a[5] = (CK_ATTRIBUTE){CKA_ID, h->id, sizeof(h->id)};
@@ -168,7 +173,7 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	default:
 		return CKR_MECHANISM_INVALID;
 	}
-	rv = p11_key_head(&h, CKO_PRIVATE_KEY, kt, p->token, p->sensitive, p->extractable, ka);
+	rv = p11_key_head(&h, CKO_PRIVATE_KEY, kt, p->token, p->priv, p->sensitive, p->extractable, ka);
 	if (rv != CKR_OK)
 		return rv;
 	a = pa;
@@ -197,24 +202,24 @@ CK_RV p11_generate_pair(void *inst, const struct kms_keygen_params *p, struct km
 	ADD(CKA_DERIVE, kt == CKK_EC ? &yes : &no, 1);
 	nka = n;
 
-	rv = p11_session_get(in, &s);
+	rv = p11_maker_get(in, p->token, &s);
 	if (rv != CKR_OK)
 		return rv;
 	rv = in->f->C_GenerateKeyPair(s, &mech, pa, npa, ka, nka, &hpub, &hpriv);
 	if (rv != CKR_OK) {
 		KMS_INFO("token '%s': the backend did not generate the key pair: %s", in->label, p11_rv_name(rv));
-		p11_session_put(in, s, rv);
+		p11_maker_put(in, p->token, s, rv);
 		return rv;
 	}
 	rv = p11_public_from_backend(in, s, hpub, kt, &out->pub);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_PRIVATE_KEY, kt, h.id, sizeof(h.id), out);
+		rv = p11_blob_make(CKO_PRIVATE_KEY, kt, h.priv, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hpriv);
 		in->f->C_DestroyObject(s, hpub);
 		kms_key_material_free(out);
 	}
-	p11_session_put(in, s, CKR_OK);
+	p11_maker_put(in, p->token, s, CKR_OK);
 	return rv;
 }
 
@@ -236,7 +241,7 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 
 	if (p->mech != CKM_AES_KEY_GEN && p->mech != CKM_GENERIC_SECRET_KEY_GEN)
 		return CKR_MECHANISM_INVALID;
-	rv = p11_key_head(&h, CKO_SECRET_KEY, kt, p->token, p->sensitive, p->extractable, a);
+	rv = p11_key_head(&h, CKO_SECRET_KEY, kt, p->token, p->priv, p->sensitive, p->extractable, a);
 	if (rv != CKR_OK)
 		return rv;
 	ADD(CKA_VALUE_LEN, &vlen, sizeof(vlen));
@@ -248,13 +253,13 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 		ADD(CKA_WRAP, &yes, 1);
 		ADD(CKA_UNWRAP, &yes, 1);
 	}
-	rv = p11_session_get(in, &s);
+	rv = p11_maker_get(in, p->token, &s);
 	if (rv != CKR_OK)
 		return rv;
 	rv = in->f->C_GenerateKey(s, &mech, a, n, &hk);
 	if (rv != CKR_OK) {
 		KMS_INFO("token '%s': the backend did not generate the secret key: %s", in->label, p11_rv_name(rv));
-		p11_session_put(in, s, rv);
+		p11_maker_put(in, p->token, s, rv);
 		return rv;
 	}
 	/* A backend without CKA_CHECK_VALUE leaves the attribute out. */
@@ -265,12 +270,12 @@ CK_RV p11_generate_secret(void *inst, const struct kms_secretgen_params *p, stru
 		rv = CKR_HOST_MEMORY;
 	free(kcv);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.id, sizeof(h.id), out);
+		rv = p11_blob_make(CKO_SECRET_KEY, kt, h.priv, h.id, sizeof(h.id), out);
 	if (rv != CKR_OK) {
 		in->f->C_DestroyObject(s, hk);
 		kms_key_material_free(out);
 	}
-	p11_session_put(in, s, CKR_OK);
+	p11_maker_put(in, p->token, s, CKR_OK);
 	return rv;
 }
 
@@ -301,8 +306,8 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 			*out = soft;
 		return rv;
 	}
-	rv = p11_key_head(&h, cls, kt, true, kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true),
-		      kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false), a);
+	rv = p11_key_head(&h, cls, kt, true, kms_attrs_get_bool(tmpl, CKA_PRIVATE, true),
+			  kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true), kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false), a);
 	if (rv != CKR_OK) {
 		kms_key_material_free(&soft);
 		return rv;
@@ -334,7 +339,7 @@ CK_RV p11_import(void *inst, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const struct k
 		return rv;
 	}
 	out->pub = soft.pub;
-	return p11_blob_make(cls, kt, h.id, sizeof(h.id), out);
+	return p11_blob_make(cls, kt, h.priv, h.id, sizeof(h.id), out);
 }
 
 /* Signature length from the public attributes: RSA modulus bytes, or from CKA_EC_POINT's length. */
@@ -363,6 +368,7 @@ CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob
 	struct p11_inst *in = inst;
 	struct p11_key *k = calloc(1, sizeof(*k));
 	CK_OBJECT_CLASS bcls;
+	bool bpriv;
 	CK_RV rv;
 
 	if (!k)
@@ -387,7 +393,7 @@ CK_RV p11_load(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t blob
 		*key = (struct kms_engine_key *)k;
 		return CKR_OK;
 	}
-	if (blob_read(blob, blob_len, &bcls, &k->kt, k->id, &k->idlen) != CKR_OK || bcls != cls) {
+	if (blob_read(blob, blob_len, &bcls, &k->kt, &bpriv, k->id, &k->idlen) != CKR_OK || bcls != cls) {
 		KMS_ERR("token '%s': a key's reference is not one of the pkcs11 engine's", in->label);
 		free(k);
 		return CKR_GENERAL_ERROR;
@@ -476,6 +482,7 @@ CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t b
 	struct p11_inst *in = inst;
 	CK_OBJECT_CLASS bcls;
 	CK_KEY_TYPE kt;
+	bool bpriv;
 	uint8_t id[P11_ID_MAX];
 	size_t idlen;
 	CK_OBJECT_HANDLE hs[8];
@@ -485,12 +492,12 @@ CK_RV p11_destroy(void *inst, CK_OBJECT_CLASS cls, const uint8_t *blob, size_t b
 
 	if (cls == CKO_PUBLIC_KEY || !blob)
 		return CKR_OK;
-	if (blob_read(blob, blob_len, &bcls, &kt, id, &idlen) != CKR_OK)
+	if (blob_read(blob, blob_len, &bcls, &kt, &bpriv, id, &idlen) != CKR_OK)
 		return CKR_GENERAL_ERROR;
-	/* Private objects are found only by a logged-in backend: without that nothing is destroyed, not even the
-	 * public half. With a PIN file the engine logs in by itself (C_InitToken, where only the SO PIN is given). */
+	/* A private backend object is found only by a logged-in backend: without that nothing is destroyed, not even
+	 * the public half. With a PIN file the engine logs in by itself (C_InitToken, where only the SO PIN is given). */
 	pthread_mutex_lock(&in->lock);
-	rv = in->logged_in ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
+	rv = in->logged_in || !bpriv ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
 	pthread_mutex_unlock(&in->lock);
 	if (rv != CKR_OK && in->pin_file)
 		rv = p11_login(in, NULL, 0);
@@ -615,7 +622,7 @@ static CK_RV adopt_in(struct p11_inst *in, CK_SESSION_HANDLE s, const char *labe
 		}
 	}
 	if (rv == CKR_OK)
-		rv = p11_blob_make(out->cls, out->kt, bid, bidlen, &out->km);
+		rv = p11_blob_make(out->cls, out->kt, bool_attr(in, s, h, CKA_PRIVATE, true), bid, bidlen, &out->km);
 	free(bid);
 	return rv;
 }

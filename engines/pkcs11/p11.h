@@ -21,6 +21,9 @@ struct p11_inst {
 	CK_SLOT_ID slot;
 	bool have_slot;
 	pthread_mutex_t lock;       /* guards the pool, the slot, the PIN and the epoch */
+	pthread_mutex_t keeper_lock; /* one call at a time in the keeper session */
+	CK_SESSION_HANDLE keeper;   /* where session keys are made (backend.c) */
+	bool have_keeper;
 	CK_SESSION_HANDLE *pool;    /* idle backend sessions */
 	size_t npool, cap;
 	unsigned long epoch;        /* moves when the backend's sessions were lost: object handles are found again */
@@ -60,6 +63,10 @@ CK_RV p11_session_get(struct p11_inst *in, CK_SESSION_HANDLE *s);
 /* Returns a session to the pool; when rv says the session or the device was lost, closes it instead and, for a
  * lost device, ends every pooled session (the next p11_session_get starts again). */
 void p11_session_put(struct p11_inst *in, CK_SESSION_HANDLE s, CK_RV rv);
+/* The session to make a key in: a pooled one for a token key, the keeper session (held until p11_maker_put) for a
+ * session key, whose backend object must outlive any operation's session. */
+CK_RV p11_maker_get(struct p11_inst *in, bool token, CK_SESSION_HANDLE *s);
+void p11_maker_put(struct p11_inst *in, bool token, CK_SESSION_HANDLE s, CK_RV rv);
 /* True for codes that mean the session, the token or the device is gone. */
 bool p11_rv_lost(CK_RV rv);
 CK_RV p11_login(void *inst, const char *pin, size_t len);
@@ -74,16 +81,17 @@ const char *p11_rv_name(CK_RV rv);
 struct p11_key_head {
 	CK_OBJECT_CLASS cls;
 	CK_KEY_TYPE kt;
-	CK_BBOOL yes, tok, sens, extr;
+	CK_BBOOL tok, priv, sens, extr;
 	uint8_t id[P11_ID_LEN];
 	char label[48];
 };
 #define P11_KEY_HEAD_N 8
 /* Fills h and its P11_KEY_HEAD_N attributes into a; CKR_FUNCTION_FAILED when no random id can be made. */
-CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool sens, bool extr,
-		   CK_ATTRIBUTE *a);
+CK_RV p11_key_head(struct p11_key_head *h, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool tok, bool priv, bool sens,
+		   bool extr, CK_ATTRIBUTE *a);
 /* The blob that references the backend objects holding CKA_ID id. */
-CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, const uint8_t *id, size_t idlen, struct kms_key_material *out);
+CK_RV p11_blob_make(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, bool priv, const uint8_t *id, size_t idlen,
+		    struct kms_key_material *out);
 /* Up to max backend objects of class cls whose attribute `by` is v; the backend's code. */
 CK_RV p11_find(struct p11_inst *in, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE by, const void *v,
 	       size_t vlen, CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n);

@@ -22,6 +22,7 @@ static void p11_shutdown(void *vinst)
 	if (in->soft)
 		kms_engine_openssl.shutdown(in->soft);
 	pthread_mutex_destroy(&in->lock);
+	pthread_mutex_destroy(&in->keeper_lock);
 	free(in->pool);
 	free(in->mechs);
 	free(in->library);
@@ -99,6 +100,11 @@ static CK_RV p11_init(const struct kms_engine_conf *conf, void **out)
 	if (!in)
 		return CKR_HOST_MEMORY;
 	if (pthread_mutex_init(&in->lock, NULL) != 0) {
+		free(in);
+		return CKR_CANT_LOCK;
+	}
+	if (pthread_mutex_init(&in->keeper_lock, NULL) != 0) {
+		pthread_mutex_destroy(&in->lock);
 		free(in);
 		return CKR_CANT_LOCK;
 	}

@@ -152,14 +152,14 @@ static CK_RV new_key_done(struct p11_inst *in, CK_SESSION_HANDLE s, CK_RV rv, CK
 	if (rv == CKR_OK)
 		rv = new_key_pub(in, s, hk, cls, &kt, out);
 	if (rv == CKR_OK)
-		rv = p11_blob_make(cls, kt, h->id, sizeof(h->id), out);
+		rv = p11_blob_make(cls, kt, h->priv, h->id, sizeof(h->id), out);
 	if (rv != CKR_OK) {
 		if (hk != CK_INVALID_HANDLE)
 			in->f->C_DestroyObject(s, hk);
 		kms_key_material_free(out);
 		KMS_INFO("token '%s': the backend did not %s the key: %s", in->label, what, p11_rv_name(rv));
 	}
-	p11_session_put(in, s, rv);
+	p11_maker_put(in, h->tok == CK_TRUE, s, rv);
 	return p11_rv_lost(rv) ? CKR_DEVICE_ERROR : rv;
 }
 
@@ -181,14 +181,14 @@ CK_RV p11_unwrap(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *un
 	if (uk->soft)
 		return CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
 	rv = p11_key_head(&h, cls, kt, kms_attrs_get_bool(tmpl, CKA_TOKEN, false),
-			  kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true), kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false),
-			  a);
+			  kms_attrs_get_bool(tmpl, CKA_PRIVATE, true), kms_attrs_get_bool(tmpl, CKA_SENSITIVE, true),
+			  kms_attrs_get_bool(tmpl, CKA_EXTRACTABLE, false), a);
 	if (rv != CKR_OK)
 		return rv;
 	/* The unwrapped value gives the length; SoftHSMv2 refuses CKA_VALUE_LEN here (CKR_ATTRIBUTE_READ_ONLY). */
 	vlen = 0;
 	n = new_key_template(a, kt != CK_UNAVAILABLE_INFORMATION, &vlen, &yes, cls);
-	rv = p11_session_get(in, &s);
+	rv = p11_maker_get(in, h.tok == CK_TRUE, &s);
 	if (rv != CKR_OK)
 		return CKR_DEVICE_ERROR;
 	rv = p11_key_handle(in, s, uk, &hu);
@@ -214,11 +214,11 @@ CK_RV p11_derive(void *inst, const CK_MECHANISM *mech, struct kms_engine_key *ba
 
 	if (bk->soft)
 		return CKR_KEY_TYPE_INCONSISTENT;
-	rv = p11_key_head(&h, CKO_SECRET_KEY, kt, p->token, p->sensitive, p->extractable, a);
+	rv = p11_key_head(&h, CKO_SECRET_KEY, kt, p->token, p->priv, p->sensitive, p->extractable, a);
 	if (rv != CKR_OK)
 		return rv;
 	n = new_key_template(a, true, &vlen, &yes, CKO_SECRET_KEY);
-	rv = p11_session_get(in, &s);
+	rv = p11_maker_get(in, h.tok == CK_TRUE, &s);
 	if (rv != CKR_OK)
 		return CKR_DEVICE_ERROR;
 	rv = p11_key_handle(in, s, bk, &hb);

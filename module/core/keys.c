@@ -465,6 +465,7 @@ CK_RV kms_obj_generate_pair(struct kms_session *s, CK_MECHANISM *mech, CK_ATTRIB
 		goto out;
 
 	p.token = kms_attrs_get_bool(&priv, CKA_TOKEN, false);
+	p.priv = kms_attrs_get_bool(&priv, CKA_PRIVATE, true);
 	p.sensitive = kms_attrs_get_bool(&priv, CKA_SENSITIVE, true);
 	p.extractable = kms_attrs_get_bool(&priv, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->generate_pair(s->tok->einst, &p, &km);
@@ -654,6 +655,7 @@ CK_RV kms_obj_generate_secret(struct kms_session *s, CK_MECHANISM *mech, CK_ATTR
 	p.key_type = kt;
 	p.len = len;
 	p.token = kms_attrs_get_bool(&a, CKA_TOKEN, false);
+	p.priv = kms_attrs_get_bool(&a, CKA_PRIVATE, true);
 	p.sensitive = kms_attrs_get_bool(&a, CKA_SENSITIVE, true);
 	p.extractable = kms_attrs_get_bool(&a, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->generate_secret(s->tok->einst, &p, &km);

@@ -321,6 +321,7 @@ CK_RV kms_obj_derive(struct kms_session *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE
 	p.len = vlen;
 	p.salt_key = sk ? sk->k : NULL;
 	p.token = kms_attrs_get_bool(&a, CKA_TOKEN, false);
+	p.priv = kms_attrs_get_bool(&a, CKA_PRIVATE, true);
 	p.sensitive = kms_attrs_get_bool(&a, CKA_SENSITIVE, true);
 	p.extractable = kms_attrs_get_bool(&a, CKA_EXTRACTABLE, false);
 	rv = s->tok->eng->derive(s->tok->einst, mech, bk->k, &p, &km);

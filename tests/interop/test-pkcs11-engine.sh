@@ -266,6 +266,23 @@ kms_check "leaves the key whole in the backend ($got)" [ "$got" = "1 1" ]
 kms_check "and says so" grep -q "initialised again without the pkcs11 engine's own PIN" "$KMS11_LOG"
 kms_run "a new RSA key for what follows" "${P[@]}" --keypairgen --key-type rsa:2048 --label rsa --id 01
 
+# An operation left half-done ends its backend session; a session key made before lives on (it was made in a
+# session no operation uses).
+kms_check "a session key outlives a backend session closed under a half-done operation" [ "$($PY - "$KMS11_MODULE" <<'PY'
+import sys, PyKCS11
+kl = PyKCS11.PyKCS11Lib(); kl.load(sys.argv[1])
+kslot = [s for s in kl.getSlotList(tokenPresent=True) if kl.getTokenInfo(s).label.strip() == "hsm"][0]
+a = kl.openSession(kslot, PyKCS11.CKF_RW_SESSION); a.login("1234")
+key = a.generateKey([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES),
+                     (PyKCS11.CKA_VALUE_LEN, 32), (PyKCS11.CKA_TOKEN, False)], PyKCS11.Mechanism(PyKCS11.CKM_AES_KEY_GEN))
+m = PyKCS11.Mechanism(PyKCS11.CKM_AES_ECB)
+b = kl.openSession(kslot)
+rv = b.lib.C_EncryptInit(b.session, m.to_native(), key)   # started, never finished
+b.closeSession()
+print(PyKCS11.CKR[rv], len(a.encrypt(key, bytes(32), m)))
+PY
+)" = "CKR_OK 32" ]
+
 # --- failures ---
 # init_rv CONF: C_Initialize's result (a CKR name) for that configuration.
 init_rv() {
