@@ -35,6 +35,9 @@ struct opt {
 #define OPT_NAMING                                                                  \
 	{"name", "NAME", "the key's name, unique within its token"},                   \
 	    {"description", "TEXT", "a description"}, {"metadata", "JSON", "a JSON object"}
+/* A new key's tags (first, so that it may repeat) and expiration date. */
+#define OPT_TAG {"tag", "T", "a tag (repeat for more)"}
+#define OPT_EXPIRATION {"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"}
 #define OPT_USER_PIN {"pin", "PIN", "the user PIN (else KMS11_PIN, else a prompt)"}
 #define OPT_END {NULL, NULL, NULL}
 
@@ -313,18 +316,18 @@ static json_t *b64_json(const uint8_t *p, size_t n)
 /* ---- key verbs ---- */
 
 static const struct opt o_create[] = {
-	{"tag", "T", "a tag (repeat for more)"},
+	OPT_TAG,
 	{"algorithm", "A", "RSA, ECDSA, Ed25519, AES or HMAC"},
 	{"size", "N", "RSA 2048|3072|4096, ECDSA 256|384|521, AES 128|192|256, HMAC 256|384|512"},
 	{"engine-id", "TOKEN", "the token that makes the key (default: the first)"},
 	OPT_NAMING,
 	{"extractable", NULL, "the key may be exported (default: never)"},
-	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	OPT_EXPIRATION,
 	OPT_USER_PIN,
 	OPT_END,
 };
 static const struct opt o_import[] = {
-	{"tag", "T", "a tag (repeat for more)"},
+	OPT_TAG,
 	{"private-key", "B64", "base64 of a PEM or DER private key (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)"},
 	{"public-key", "B64", "base64 of a PEM or DER public key (SPKI): a key without its private half"},
 	{"secret", "B64", "base64 of a secret key's bytes (with --algorithm AES or HMAC)"},
@@ -334,17 +337,17 @@ static const struct opt o_import[] = {
 	{"engine-id", "TOKEN", "the token that takes the key (default: the first)"},
 	OPT_NAMING,
 	{"extractable", NULL, "the key may be exported (default: never)"},
-	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	OPT_EXPIRATION,
 	OPT_USER_PIN,
 	OPT_END,
 };
 static const struct opt o_adopt[] = {
-	{"tag", "T", "a tag (repeat for more)"},
+	OPT_TAG,
 	{"backend-label", "L", "the backend key's CKA_LABEL"},
 	{"backend-id", "HEX", "the backend key's CKA_ID in hex"},
 	{"engine-id", "TOKEN", "the pkcs11-engine token whose backend holds the key (default: the first)"},
 	OPT_NAMING,
-	{"expiration-date", "ISO8601", "after it the key no longer signs, encrypts or wraps"},
+	OPT_EXPIRATION,
 	OPT_USER_PIN,
 	OPT_END,
 };

@@ -22,15 +22,13 @@ bool p11_oaep_params_ok(const CK_RSA_PKCS_OAEP_PARAMS *p)
 
 CK_RV p11_oaep_unpad(const CK_RSA_PKCS_OAEP_PARAMS *p, const uint8_t *em, size_t k, uint8_t *out, size_t *outlen)
 {
-	EVP_MD *md = EVP_MD_fetch(kms_libctx(), p11_hash_of(P11_BY_HASH, p->hashAlg)->name, NULL);
-	EVP_MD *mgf = EVP_MD_fetch(kms_libctx(), p11_hash_of(P11_BY_MGF, p->mgf)->name, NULL);
+	const EVP_MD *md = p11_hash_md(p11_hash_of(P11_BY_HASH, p->hashAlg));
+	const EVP_MD *mgf = p11_hash_md(p11_hash_of(P11_BY_MGF, p->mgf));
 	int n = -1;
 
 	if (md && mgf && k <= INT_MAX && *outlen <= INT_MAX && p->ulSourceDataLen <= INT_MAX)
 		n = RSA_padding_check_PKCS1_OAEP_mgf1(out, (int)*outlen, em, (int)k, (int)k, p->pSourceData,
 						      (int)p->ulSourceDataLen, md, mgf);
-	EVP_MD_free(md);
-	EVP_MD_free(mgf);
 	if (n < 0)
 		return CKR_ENCRYPTED_DATA_INVALID;
 	*outlen = (size_t)n;

@@ -36,6 +36,23 @@ static const struct p11_hash p11_hashes[] = {
 	{"SHA512", 64, CKM_SHA512, CKM_ECDSA_SHA512, CKM_SHA512_HMAC, CKG_MGF1_SHA512},
 };
 
+/* The hashes fetched once from kms11's process-long library context, so that no operation fetches one. */
+#define P11_NHASH (sizeof(p11_hashes) / sizeof(p11_hashes[0]))
+static EVP_MD *p11_mds[P11_NHASH];
+static pthread_once_t p11_mds_once = PTHREAD_ONCE_INIT;
+
+static void p11_mds_fetch(void)
+{
+	for (size_t i = 0; i < P11_NHASH; i++)
+		p11_mds[i] = EVP_MD_fetch(kms_libctx(), p11_hashes[i].name, NULL);
+}
+
+const EVP_MD *p11_hash_md(const struct p11_hash *h)
+{
+	pthread_once(&p11_mds_once, p11_mds_fetch);
+	return p11_mds[h - p11_hashes];
+}
+
 const struct p11_hash *p11_hash_of(enum p11_hash_by by, CK_ULONG v)
 {
 	for (size_t i = 0; i < sizeof(p11_hashes) / sizeof(p11_hashes[0]); i++) {
@@ -207,15 +224,13 @@ CK_RV p11_op_init(void *inst, enum kms_op_kind kind, const CK_MECHANISM *mech, s
 	}
 	hash = p11_hash_of(P11_BY_ECDSA, mech->mechanism);
 	if (hash && kind == KMS_OP_SIGN) {
-		EVP_MD *md = EVP_MD_fetch(kms_libctx(), hash->name, NULL);
+		const EVP_MD *md = p11_hash_md(hash);
 
 		op->md = EVP_MD_CTX_new();
 		if (!md || !op->md || !EVP_DigestInit_ex(op->md, md, NULL)) {
-			EVP_MD_free(md);
 			p11_op_free((struct kms_engine_op *)op);
 			return CKR_HOST_MEMORY;
 		}
-		EVP_MD_free(md);
 	}
 	if (mech->mechanism == CKM_AES_GCM) {
 		const CK_GCM_PARAMS *gp = mech->pParameter;

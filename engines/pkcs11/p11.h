@@ -149,6 +149,8 @@ struct p11_hash {
 };
 enum p11_hash_by { P11_BY_HASH, P11_BY_ECDSA, P11_BY_HMAC, P11_BY_MGF };
 const struct p11_hash *p11_hash_of(enum p11_hash_by by, CK_ULONG v);
+/* Its EVP_MD in kms11's library context, fetched once per process; NULL when OpenSSL lacks it. */
+const EVP_MD *p11_hash_md(const struct p11_hash *h);
 /* Digest size of a hash mechanism, 0 for another. */
 size_t p11_hash_len(CK_MECHANISM_TYPE m);
 

@@ -254,15 +254,26 @@ int kms_import_check(const struct kms_import *in, struct kms_err *e)
 	}
 }
 
+/* *out gets the key whose new object h (key pair half or secret key) the call just made. */
+static int load_made(struct kms_token *tok, CK_OBJECT_HANDLE h, struct kms_key *out, struct kms_err *e)
+{
+	struct kms_attrs r = KMS_ATTRS_INIT;
+	const struct kms_attr *kid = kms_obj_read(tok, h, &r) == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
+	char *kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
+	int ret = kidstr ? kms_key_load(tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+
+	free(kidstr);
+	kms_attrs_free(&r);
+	return ret;
+}
+
 int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e)
 {
-	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT;
+	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT;
 	CK_OBJECT_HANDLE hpub = 0, hpriv = 0;
 	EVP_PKEY *pk = NULL;
 	const char *alg = NULL;
 	unsigned long bits = 0;
-	const struct kms_attr *kid;
-	char *kidstr = NULL;
 	CK_RV rv;
 	int ret;
 
@@ -324,17 +335,12 @@ int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_
 		ret = kms_fail_rv(e, "import", rv);
 		goto out;
 	}
-	rv = kms_obj_read(l->tok, hpriv ? hpriv : hpub, &r);
-	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
-	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
-	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+	ret = load_made(l->tok, hpriv ? hpriv : hpub, out, e);
 out:
 	EVP_PKEY_free(pk);
 	kms_attrs_free(&pub);
 	kms_attrs_free(&priv);
 	kms_attrs_free(&facts);
-	kms_attrs_free(&r);
-	free(kidstr);
 	return ret;
 }
 
@@ -434,8 +440,7 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 	struct rsa_aes ra;
 	CK_ATTRIBUTE *ck = NULL;
 	CK_OBJECT_HANDLE h = 0, hpub = 0;
-	const struct kms_attr *kid, *spki;
-	char *kidstr = NULL;
+	const struct kms_attr *spki;
 	size_t i;
 	int ret, err = 0;
 	CK_RV rv;
@@ -505,13 +510,9 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 		ret = kms_fail_rv(e, "unwrap", rv);
 		goto out;
 	}
-	rv = kms_obj_read(l->tok, h, &r);
-	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
-	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
-	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+	ret = load_made(l->tok, h, out, e);
 out:
 	free(ck);
-	free(kidstr);
 	kms_key_free(&wk);
 	kms_attrs_free(&t);
 	kms_attrs_free(&facts);
@@ -633,10 +634,9 @@ int kms_key_export(struct kms_login *l, struct kms_key *k, const uint8_t *wrap_p
 int kms_key_adopt(struct kms_login *l, const struct kms_create *c, const char *blabel, const uint8_t *bid, size_t bidlen,
 		  struct kms_key *out, struct kms_err *e)
 {
-	struct kms_attrs priv = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT;
+	struct kms_attrs priv = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT;
 	CK_OBJECT_HANDLE hpub = 0, hkey = 0;
-	const struct kms_attr *kid;
-	char *kidstr = NULL, label[33];
+	char label[33];
 	CK_RV rv;
 	int ret, err = 0;
 
@@ -681,15 +681,10 @@ int kms_key_adopt(struct kms_login *l, const struct kms_create *c, const char *b
 		ret = kms_fail_rv(e, "adopt", rv);
 		goto out;
 	}
-	rv = kms_obj_read(l->tok, hkey, &r);
-	kid = rv == CKR_OK ? kms_attrs_get(&r, CKA_KMS11_KEY_ID) : NULL;
-	kidstr = kid ? strndup((const char *)kid->val, kid->len) : NULL;
-	ret = kidstr ? kms_key_load(l->tok, kidstr, out, e) : kms_fail(e, KMS_E_INTERNAL, "the new key cannot be read back");
+	ret = load_made(l->tok, hkey, out, e);
 out:
 	kms_attrs_free(&priv);
 	kms_attrs_free(&pub);
 	kms_attrs_free(&facts);
-	kms_attrs_free(&r);
-	free(kidstr);
 	return ret;
 }
