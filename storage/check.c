@@ -102,7 +102,8 @@ CK_RV kms_store_verify(const char *dir, struct kms_store_report *r)
 		const char *name;
 	} refs[] = {{KMS_DB_OBJ_TOKEN, "obj_token"}, {KMS_DB_LABEL, "idx_label"}, {KMS_DB_ID, "idx_id"},
 		    {KMS_DB_CLASS, "idx_class"}, {KMS_DB_KEYTYPE, "idx_keytype"}, {KMS_DB_KEYID, "idx_keyid"},
-		    {KMS_DB_ALIAS, "idx_alias"}, {KMS_DB_TAG, "idx_tag"}, {KMS_DB_STATE, "idx_state"}};
+		    {KMS_DB_ALIAS, "idx_alias"}, {KMS_DB_TAG, "idx_tag"}, {KMS_DB_STATE, "idx_state"},
+		    {KMS_DB_CREATED, "idx_created"}};
 	struct kms_store s = {0};
 	MDB_txn *txn = NULL;
 	MDB_val k = {6, (void *)"schema"}, v;

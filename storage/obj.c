@@ -4,6 +4,7 @@
 #include "storage/store-int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,30 @@ static int kms_record_ulong(const uint8_t *rec, size_t len, uint64_t type, uint6
 		return -1;
 	memcpy(&ul, v, sizeof(ul));
 	*out = ul;
+	return 0;
+}
+
+/* Index key token(4) || creation time (u64 BE, biased by 2^63) || key id, for a record with a key id of
+ * 1..KMS_STORE_KID_MAX bytes; -1 for others. An unreadable or missing creation time counts as 0. */
+static int kms_ikey_created(struct kms_ikey *ik, uint32_t no, const uint8_t *rec, size_t len)
+{
+	const uint8_t *kid, *v;
+	size_t kidlen, vl;
+	char text[32];
+	time_t t = 0;
+
+	if (kms_record_find(rec, len, CKA_KMS11_KEY_ID, &kid, &kidlen) < 0 || kidlen == 0 || kidlen > KMS_STORE_KID_MAX)
+		return -1;
+	if (kms_record_find(rec, len, CKA_KMS11_CREATED, &v, &vl) == 0) {
+		snprintf(text, sizeof(text), "%.*s", (int)(vl < sizeof(text) - 1 ? vl : sizeof(text) - 1), (const char *)v);
+		if (kms_time_parse(text, &t) != 0)
+			t = 0;
+	}
+	kms_be32_put(ik->buf, no);
+	kms_be64_put(ik->buf + 4, (uint64_t)(int64_t)t ^ (1ull << 63));
+	memcpy(ik->buf + 12, kid, kidlen);
+	ik->k.mv_data = ik->buf;
+	ik->k.mv_size = 12 + kidlen;
 	return 0;
 }
 
@@ -200,12 +225,14 @@ int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id
 		if (rc)
 			return rc;
 	}
-	/* Key objects by lifecycle state, a missing state counted as its default (enabled). */
+	/* Key objects by lifecycle state, a missing state counted as its default (enabled), and by creation time. */
 	if (kms_record_ulong(rec, len, CKA_CLASS, &u) == 0 && kms_attr_is_key_class((unsigned long)u)) {
 		if (kms_record_ulong(rec, len, CKA_KMS11_STATE, &u) < 0)
 			u = KMS11_STATE_ENABLED;
 		kms_ikey_u64(&ik, no, u);
 		rc = kms_index_op(txn, s->dbi[KMS_DB_STATE], &ik.k, &iv, add);
+		if (rc == 0 && kms_ikey_created(&ik, no, rec, len) == 0)
+			rc = kms_index_op(txn, s->dbi[KMS_DB_CREATED], &ik.k, &iv, add);
 		if (rc)
 			return rc;
 	}
@@ -623,6 +650,7 @@ struct kms_find {
 	uint32_t no;
 	const struct kms_attrs *tmpl;
 	bool include_private;
+	bool raw; /* the index's ids as they are, no record read */
 	uint64_t *ids;
 	size_t n, cap;
 };
@@ -638,6 +666,8 @@ static int kms_find_check(struct kms_find *f, uint64_t id)
 	bool is_key;
 	int rc;
 
+	if (f->raw)
+		return kms_ids_push(&f->ids, &f->n, &f->cap, id);
 	kms_be64_put(idbuf, id);
 	rc = kms_mdb_get(f->s, f->txn, f->s->dbi[KMS_DB_OBJ_TOKEN], &idk, &tv);
 	if (rc)
@@ -704,9 +734,9 @@ static int kms_u64_cmp(const void *a, const void *b)
 }
 
 static CK_RV store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
-			    uint64_t **ids, size_t *n)
+			    bool raw, uint64_t **ids, size_t *n)
 {
-	struct kms_find f = { .s = s, .no = no, .tmpl = tmpl, .include_private = include_private };
+	struct kms_find f = { .s = s, .no = no, .tmpl = tmpl, .include_private = include_private, .raw = raw };
 	const struct kms_attr *at;
 	const uint8_t *el;
 	size_t ellen;
@@ -969,11 +999,125 @@ CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id)
 CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
 			 uint64_t **ids, size_t *n)
 {
-	KMS_STORE_GUARDED(s, store_obj_find(s, no, tmpl, include_private, ids, n));
+	KMS_STORE_GUARDED(s, store_obj_find(s, no, tmpl, include_private, false, ids, n));
+}
+
+CK_RV kms_store_index_ids(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, uint64_t **ids, size_t *n)
+{
+	KMS_STORE_GUARDED(s, store_obj_find(s, no, tmpl, true, true, ids, n));
+}
+
+/* Copies the index entry under the cursor (key k) into e: its time, key id and ids. */
+static int kms_centry_take(struct kms_store *s, MDB_cursor *c, const MDB_val *k, struct kms_store_centry *e)
+{
+	MDB_val dk, v;
+	size_t cnt = 0;
+	int rc;
+
+	e->t = (int64_t)(kms_be64_get((const uint8_t *)k->mv_data + 4) ^ (1ull << 63));
+	memcpy(e->kid, (const uint8_t *)k->mv_data + 12, k->mv_size - 12);
+	e->kid[k->mv_size - 12] = '\0';
+	rc = mdb_cursor_count(c, &cnt);
+	e->nids = (size_t)cnt;
+	for (size_t i = 0; rc == 0 && i < e->nids && i < KMS_STORE_CENTRY_IDS; i++) {
+		rc = kms_mdb_cget(s, c, &dk, &v, i ? MDB_NEXT_DUP : MDB_FIRST_DUP);
+		if (rc == 0)
+			e->ids[i] = v.mv_size == 8 ? kms_be64_get(v.mv_data) : 0;
+	}
+	return rc;
+}
+
+static CK_RV store_created_read(struct kms_store *s, uint32_t no, bool desc, const struct kms_store_cpos *from,
+				struct kms_store_centry *out, size_t max, size_t *n)
+{
+	uint8_t kb[4 + 8 + KMS_STORE_KID_MAX + 1];
+	size_t bl = 4;
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	MDB_val k;
+	CK_RV rv;
+	int rc;
+
+	if (!s || !out || !n)
+		return CKR_ARGUMENTS_BAD;
+	*n = 0;
+	kms_be32_put(kb, no);
+	if (from) {
+		size_t kl = from->kid ? strnlen(from->kid, KMS_STORE_KID_MAX) : 0;
+
+		kms_be64_put(kb + 4, (uint64_t)from->t ^ (1ull << 63));
+		memcpy(kb + 12, from->kid ? from->kid : "", kl);
+		bl = 12 + kl;
+		if (!from->kid)
+			kb[bl++] = 0xff; /* above every key id, which are text */
+	} else if (desc) {
+		memset(kb + 4, 0xff, 9);
+		bl = 13;
+	}
+	rc = kms_store_rbegin(s, &txn);
+	if (rc == 0)
+		rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_CREATED], &c);
+	if (rc == 0) {
+		/* Onto the first key strictly past the bound in the walk's direction. */
+		k.mv_size = bl;
+		k.mv_data = kb;
+		rc = kms_mdb_cget(s, c, &k, &(MDB_val){0, NULL}, MDB_SET_RANGE);
+		if (!desc && rc == 0 && k.mv_size == bl && memcmp(k.mv_data, kb, bl) == 0)
+			rc = kms_mdb_cget(s, c, &k, &(MDB_val){0, NULL}, MDB_NEXT_NODUP);
+		else if (desc && (rc == 0 || rc == MDB_NOTFOUND))
+			rc = kms_mdb_cget(s, c, &k, &(MDB_val){0, NULL}, rc == 0 ? MDB_PREV_NODUP : MDB_LAST);
+	}
+	while (rc == 0 && *n < max) {
+		if (k.mv_size < 13 || memcmp(k.mv_data, kb, 4) != 0)
+			break; /* another token's */
+		if (k.mv_size - 12 <= KMS_STORE_KID_MAX) {
+			rc = kms_centry_take(s, c, &k, &out[*n]);
+			if (rc)
+				break;
+			(*n)++;
+		}
+		rc = kms_mdb_cget(s, c, &k, &(MDB_val){0, NULL}, desc ? MDB_PREV_NODUP : MDB_NEXT_NODUP);
+	}
+	rv = kms_store_rv(rc == MDB_NOTFOUND ? 0 : rc, CKR_DEVICE_ERROR, "creation index");
+	if (c)
+		kms_store_cursor_close(c);
+	if (txn)
+		kms_store_rend(s, txn);
+	return rv;
+}
+
+CK_RV kms_store_created_read(struct kms_store *s, uint32_t no, bool desc, const struct kms_store_cpos *from,
+			     struct kms_store_centry *out, size_t max, size_t *n)
+{
+	KMS_STORE_GUARDED(s, store_created_read(s, no, desc, from, out, max, n));
 }
 
 CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
 			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
 {
 	KMS_STORE_GUARDED(s, store_key_update(s, no, kid, kidlen, fn, ctx, n));
+}
+
+static CK_RV store_created_count(struct kms_store *s, uint64_t *n)
+{
+	MDB_txn *txn = NULL;
+	MDB_stat st;
+	int rc;
+
+	if (!s || !n)
+		return CKR_ARGUMENTS_BAD;
+	*n = 0;
+	rc = kms_store_rbegin(s, &txn);
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "read");
+	rc = mdb_stat(txn, s->dbi[KMS_DB_CREATED], &st);
+	if (rc == 0)
+		*n = st.ms_entries;
+	kms_store_rend(s, txn);
+	return kms_store_rv(rc, CKR_DEVICE_ERROR, "creation index");
+}
+
+CK_RV kms_store_created_count(struct kms_store *s, uint64_t *n)
+{
+	KMS_STORE_GUARDED(s, store_created_count(s, n));
 }

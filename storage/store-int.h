@@ -29,6 +29,7 @@ enum kms_store_db {
 	KMS_DB_ALIAS,
 	KMS_DB_TAG,
 	KMS_DB_STATE,
+	KMS_DB_CREATED,
 	KMS_DB_COUNT
 };
 

@@ -19,8 +19,8 @@
 #include "common/util.h"
 
 /* 1: objects, token records, label/id/class/key type indexes. 2: adds the key id, alias and tag indexes.
- * 3: adds the state index. An older store gets the new indexes filled from its records when it is opened. */
-#define KMS_STORE_SCHEMA 3u
+ * 3: adds the state index. 4: adds the creation-time index. An older store gets the new indexes filled from its records when it is opened. */
+#define KMS_STORE_SCHEMA 4u
 #define KMS_STORE_MAPSIZE (16ull << 30)
 #define KMS_STORE_MAXREADERS 512
 #define KMS_STORE_ID_LIMIT (1ull << 62)
@@ -40,6 +40,7 @@ static const struct {
 	[KMS_DB_ALIAS] = { "idx_alias", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_TAG] = { "idx_tag", MDB_DUPSORT | MDB_DUPFIXED },
 	[KMS_DB_STATE] = { "idx_state", MDB_DUPSORT | MDB_DUPFIXED },
+	[KMS_DB_CREATED] = { "idx_created", MDB_DUPSORT | MDB_DUPFIXED },
 };
 
 CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)

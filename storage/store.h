@@ -25,6 +25,9 @@
  *   idx_alias    0(4) || one alias (store-wide: an alias belongs to one key id, enforced on write) -> ids
  *   idx_tag      token(4) || one tag -> ids
  *   idx_state    token(4) || CKA_KMS11_STATE (u64 BE; enabled when absent), key objects only -> ids
+ *   idx_created  token(4) || CKA_KMS11_CREATED as seconds since the epoch (u64 BE, plus 2^63; 0 when absent or
+ *                unreadable) || CKA_KMS11_KEY_ID bytes, key objects with a key id of 1..KMS_STORE_KID_MAX bytes
+ *                only -> ids: the keys of a token in creation order, for list pages that read no more than they show
  *   meta         "schema" -> u32 version; "next_id" -> u64; "token:<label>" -> token record;
  *                "tokno:<label>" -> u32 token number; "next_tokno" -> u32
  * Index keys longer than LMDB's key limit use the SHA-256 of the value instead of the value
@@ -157,5 +160,36 @@ CK_RV kms_store_obj_del(struct kms_store *s, uint64_t id);
  * ascending order. */
 CK_RV kms_store_obj_find(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, bool include_private,
 			 uint64_t **ids, size_t *n);
+/* As kms_store_obj_find without reading a record: the ids held by the index entry the template's most selective
+ * attribute names (a superset of kms_store_obj_find's answer: the other attributes, CKA_PRIVATE and the token of an
+ * alias's objects are not checked), sorted, without duplicates; every object of the token for a template no index
+ * answers. A cheap prefilter for a walk of idx_created. */
+CK_RV kms_store_index_ids(struct kms_store *s, uint32_t no, const struct kms_attrs *tmpl, uint64_t **ids, size_t *n);
+
+/* One entry of the creation-time index: a key id, the creation time of some of the key's objects (a key with
+ * versions has one entry per distinct creation time), and those objects' ids (the first KMS_STORE_CENTRY_IDS of
+ * them; nids counts them all). */
+#define KMS_STORE_KID_MAX 79
+#define KMS_STORE_CENTRY_IDS 8
+struct kms_store_centry {
+	int64_t t;
+	char kid[KMS_STORE_KID_MAX + 1];
+	size_t nids;
+	uint64_t ids[KMS_STORE_CENTRY_IDS];
+};
+/* A position in a token's creation-time index: time t with key id kid; kid "" is before every key id of t, kid
+ * NULL after every one. */
+struct kms_store_cpos {
+	int64_t t;
+	const char *kid;
+};
+/* Reads up to max entries of token no's creation-time index into out, in ascending (time, key id) order (key ids
+ * compared as bytes), or descending when desc, beginning strictly past from in that direction (from the start when
+ * from is NULL). *n < max means the walk reached the end. One read transaction. */
+CK_RV kms_store_created_read(struct kms_store *s, uint32_t no, bool desc, const struct kms_store_cpos *from,
+			     struct kms_store_centry *out, size_t max, size_t *n);
+/* The number of entries (key objects with a key id) in the creation-time index of every token: LMDB's count,
+ * read without a walk. */
+CK_RV kms_store_created_count(struct kms_store *s, uint64_t *n);
 
 #endif
