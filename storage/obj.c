@@ -118,20 +118,21 @@ static int kms_ikey_alias(const struct kms_store *s, struct kms_ikey *ik, const 
 	return kms_ikey_bytes(s, ik, 0, v, len);
 }
 
-/* KMS_STORE_ALIAS_TAKEN when an object other than id, of another key (a different CKA_KMS11_KEY_ID), holds
- * the alias whose index key is k. rec is id's record. */
-static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64_t id, const uint8_t *rec,
-			   size_t len)
+/* taken when an object other than id, of another key (a different CKA_KMS11_KEY_ID), holds index key k of dbi; with
+ * keys_only, only key objects count. rec is id's record. */
+static int kms_other_key_holds(struct kms_store *s, MDB_txn *txn, enum kms_store_db db, MDB_val *k, uint64_t id,
+			       const uint8_t *rec, size_t len, bool keys_only, int taken)
 {
 	const uint8_t *mine = NULL, *theirs;
 	size_t minelen = 0, theirlen;
+	uint64_t cls;
 	MDB_cursor *c;
 	MDB_val key = *k, v, r;
 	int rc;
 
 	if (kms_record_find(rec, len, CKA_KMS11_KEY_ID, &mine, &minelen) < 0)
 		mine = NULL;
-	rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_ALIAS], &c);
+	rc = kms_store_cursor_open(txn, s->dbi[db], &c);
 	if (rc)
 		return rc;
 	for (rc = kms_mdb_cget(s, c, &key, &v, MDB_SET_KEY); rc == 0; rc = kms_mdb_cget(s, c, &key, &v, MDB_NEXT_DUP)) {
@@ -142,14 +143,41 @@ static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64
 			continue;
 		if (rc)
 			break;
+		if (keys_only && (kms_record_ulong(r.mv_data, r.mv_size, CKA_CLASS, &cls) < 0 ||
+				  !kms_attr_is_key_class((unsigned long)cls)))
+			continue;
 		if (!mine || kms_record_find(r.mv_data, r.mv_size, CKA_KMS11_KEY_ID, &theirs, &theirlen) < 0 ||
 		    theirlen != minelen || memcmp(theirs, mine, minelen) != 0) {
-			rc = KMS_STORE_ALIAS_TAKEN;
+			rc = taken;
 			break;
 		}
 	}
 	kms_store_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* KMS_STORE_ALIAS_TAKEN when an object of another key holds the alias whose index key is k. */
+static int kms_alias_check(struct kms_store *s, MDB_txn *txn, MDB_val *k, uint64_t id, const uint8_t *rec,
+			   size_t len)
+{
+	return kms_other_key_holds(s, txn, KMS_DB_ALIAS, k, id, rec, len, false, KMS_STORE_ALIAS_TAKEN);
+}
+
+/* KMS_STORE_NAME_TAKEN when key object id (record rec) of token no has a CKA_LABEL that a key object of another
+ * key of the token has too. */
+static int kms_label_check(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len)
+{
+	const uint8_t *label;
+	size_t ll;
+	uint64_t cls;
+	struct kms_ikey ik;
+	int rc;
+
+	if (kms_record_ulong(rec, len, CKA_CLASS, &cls) < 0 || !kms_attr_is_key_class((unsigned long)cls) ||
+	    kms_record_find(rec, len, CKA_LABEL, &label, &ll) < 0 || ll == 0)
+		return 0;
+	rc = kms_ikey_bytes(s, &ik, no, label, ll);
+	return rc ? rc : kms_other_key_holds(s, txn, KMS_DB_LABEL, &ik.k, id, rec, len, true, KMS_STORE_NAME_TAKEN);
 }
 
 /* Index entries of the list attributes: one per tag (per token) and one per alias (store-wide, unique). */
@@ -385,7 +413,7 @@ static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *
 	}
 	rc = kms_store_wbegin(s, &txn);
 	/* The key's existing objects change first (they do not include the new ones). */
-	if (rc == 0 && chg)
+	if (rc == 0 && chg && chg->fn)
 		rc = kms_key_update_txn(s, txn, no, chg->kid, chg->kidlen, chg->fn, chg->ctx, NULL, &fnrv);
 	if (rc == 0 && fnrv != CKR_OK) {
 		rv = fnrv;
@@ -393,6 +421,13 @@ static CK_RV kms_obj_put_many(struct kms_store *s, uint32_t no, const uint64_t *
 	}
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = kms_obj_put_txn(s, txn, no, ids[i], recs[i], lens[i], create);
+	if (rc == MDB_KEYEXIST) {
+		KMS_ERR("store: object %llu already exists", (unsigned long long)ids[i - 1]);
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	for (i = 0; rc == 0 && chg && chg->unique_label && i < n; i++)
+		rc = kms_label_check(s, txn, no, ids[i], recs[i], lens[i]);
 	if (rc == MDB_KEYEXIST) {
 		KMS_ERR("store: object %llu already exists", (unsigned long long)ids[i - 1]);
 		rv = CKR_DEVICE_ERROR;
@@ -437,7 +472,7 @@ static CK_RV store_obj_create_many(struct kms_store *s, uint32_t no, const uint6
 static CK_RV store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
 				  const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg)
 {
-	if (!s || !n || !ids || !attrs || (chg && (!chg->kid || !chg->kidlen || !chg->fn)))
+	if (!s || !n || !ids || !attrs || (chg && chg->fn && (!chg->kid || !chg->kidlen)))
 		return CKR_ARGUMENTS_BAD;
 	return kms_obj_put_many(s, no, ids, attrs, n, true, chg);
 }
@@ -922,8 +957,34 @@ static int kms_key_update_txn(struct kms_store *s, MDB_txn *txn, uint32_t no, co
 	return rc;
 }
 
-static CK_RV store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
-			      kms_store_objs_update_fn fn, void *ctx, size_t *n)
+/* The name rule over the objects of key kid after a change (kms_store_key_change). */
+static int kms_key_labels_check(struct kms_store *s, MDB_txn *txn, uint32_t no, const uint8_t *kid, size_t kidlen)
+{
+	MDB_cursor *c = NULL;
+	struct kms_ikey ik;
+	MDB_val k, v, r;
+	int rc = kms_ikey_bytes(s, &ik, no, kid, kidlen);
+
+	if (rc == 0)
+		rc = kms_store_cursor_open(txn, s->dbi[KMS_DB_KEYID], &c);
+	k = ik.k;
+	for (rc = rc ? rc : kms_mdb_cget(s, c, &k, &v, MDB_SET_KEY); rc == 0; rc = kms_mdb_cget(s, c, &k, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size != 8)
+			continue;
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_OBJECTS], &v, &r);
+		if (rc == 0)
+			rc = kms_label_check(s, txn, no, kms_be64_get(v.mv_data), r.mv_data, r.mv_size);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc)
+			break;
+	}
+	if (c)
+		kms_store_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static CK_RV store_key_change(struct kms_store *s, uint32_t no, const struct kms_store_key_change *chg, size_t *n)
 {
 	MDB_txn *txn = NULL;
 	CK_RV rv = CKR_OK;
@@ -931,11 +992,13 @@ static CK_RV store_key_update(struct kms_store *s, uint32_t no, const uint8_t *k
 
 	if (n)
 		*n = 0;
-	if (!s || !fn || !kid || !kidlen)
+	if (!s || !chg || !chg->fn || !chg->kid || !chg->kidlen)
 		return CKR_ARGUMENTS_BAD;
 	rc = kms_store_wbegin(s, &txn);
 	if (rc == 0)
-		rc = kms_key_update_txn(s, txn, no, kid, kidlen, fn, ctx, n, &rv);
+		rc = kms_key_update_txn(s, txn, no, chg->kid, chg->kidlen, chg->fn, chg->ctx, n, &rv);
+	if (rv == CKR_OK && rc == 0 && chg->unique_label)
+		rc = kms_key_labels_check(s, txn, no, chg->kid, chg->kidlen);
 	if (rv == CKR_OK && rc == 0) {
 		rc = kms_store_commit(txn);
 		txn = NULL;
@@ -1095,7 +1158,14 @@ CK_RV kms_store_created_read(struct kms_store *s, uint32_t no, bool desc, const 
 CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
 			   kms_store_objs_update_fn fn, void *ctx, size_t *n)
 {
-	KMS_STORE_GUARDED(s, store_key_update(s, no, kid, kidlen, fn, ctx, n));
+	struct kms_store_key_change chg = { kid, kidlen, fn, ctx, false };
+
+	KMS_STORE_GUARDED(s, store_key_change(s, no, &chg, n));
+}
+
+CK_RV kms_store_key_change(struct kms_store *s, uint32_t no, const struct kms_store_key_change *chg, size_t *n)
+{
+	KMS_STORE_GUARDED(s, store_key_change(s, no, chg, n));
 }
 
 static CK_RV store_created_count(struct kms_store *s, uint64_t *n)

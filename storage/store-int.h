@@ -92,6 +92,8 @@ void kms_store_txn_untrack(MDB_txn *txn);
 enum kms_index_op { KMS_INDEX_ADD, KMS_INDEX_DEL, KMS_INDEX_CHECK };
 /* What kms_index_record returns when an alias is held by another key (see store.h). */
 #define KMS_STORE_ALIAS_TAKEN EEXIST
+/* ... and when a name is held by another key of the token (kms_store_key_change's unique_label). */
+#define KMS_STORE_NAME_TAKEN EADDRINUSE
 /* Adds, removes or checks the index entries of object id (token no, encoded record rec) inside txn;
  * returns an LMDB code (KMS_INDEX_CHECK: MDB_NOTFOUND when an entry is missing). */
 int kms_index_record(struct kms_store *s, MDB_txn *txn, uint32_t no, uint64_t id, const uint8_t *rec, size_t len,

@@ -58,6 +58,8 @@ CK_RV kms_store_rv(int rc, CK_RV notfound, const char *what)
 		return CKR_HOST_MEMORY;
 	case KMS_STORE_ALIAS_TAKEN:
 		return CKR_ATTRIBUTE_VALUE_INVALID;
+	case KMS_STORE_NAME_TAKEN:
+		return KMS_STORE_RV_NAME_TAKEN;
 	default:
 		KMS_ERR("store: %s: %s", what, mdb_strerror(rc));
 		return CKR_DEVICE_ERROR;

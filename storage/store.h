@@ -115,17 +115,24 @@ CK_RV kms_store_objs_update(struct kms_store *s, uint32_t no, kms_store_objs_upd
 #define KMS_STORE_RV_DELETE (CKR_VENDOR_DEFINED | 0x4b4d0001UL)
 CK_RV kms_store_key_update(struct kms_store *s, uint32_t no, const uint8_t *kid, size_t kidlen,
 			   kms_store_objs_update_fn fn, void *ctx, size_t *n);
-/* A change of a key's existing objects made in the transaction that creates its new objects (a rotation). */
+/* A change of a key's existing objects made in the transaction that creates its new objects (a rotation), and the
+ * rule of management-plane names. fn (and kid) may be NULL: no existing object changes. With unique_label, a key
+ * object the call writes whose CKA_LABEL a key object of another key id of the token has too makes the whole call
+ * fail with KMS_STORE_RV_NAME_TAKEN: a name is unique within its token, checked in the writing transaction. */
 struct kms_store_key_change {
 	const uint8_t *kid;
 	size_t kidlen;
 	kms_store_objs_update_fn fn;
 	void *ctx;
+	bool unique_label;
 };
+#define KMS_STORE_RV_NAME_TAKEN (CKR_VENDOR_DEFINED | 0x4b4d0002UL)
 /* As kms_store_obj_create_many, and in the same transaction, first applies chg (as kms_store_key_update) to the
  * objects the key has already; an error of chg's fn aborts everything and is returned. */
 CK_RV kms_store_obj_create_key(struct kms_store *s, uint32_t no, const uint64_t *ids,
 			       const struct kms_attrs *const *attrs, size_t n, const struct kms_store_key_change *chg);
+/* As kms_store_key_update with chg's kid, fn and ctx, and chg's name rule over the key's objects afterwards. */
+CK_RV kms_store_key_change(struct kms_store *s, uint32_t no, const struct kms_store_key_change *chg, size_t *n);
 /* Creates n new objects of token no (ids[i] from kms_store_id_alloc*, attributes attrs[i]) in ONE
  * transaction: all are written or none (a key pair is never half-written). CKR_DEVICE_ERROR
  * when an id already exists (or appears twice), CKR_ARGUMENTS_BAD when one is 0; other errors

@@ -1187,8 +1187,6 @@ static int run_token_init(const struct verb *v, struct args *a)
 	const char *label = OPT(a, v, "label");
 	struct kms_err e = {0};
 	struct kms_token *tok;
-	struct kms_session *s = NULL;
-	CK_SESSION_HANDLE h = 0;
 	CK_TOKEN_INFO ti;
 	char *so = NULL, *pin = NULL;
 	int ret = 0;
@@ -1222,27 +1220,14 @@ static int run_token_init(const struct verb *v, struct args *a)
 		ret = fail(4, "the token is initialised already; --force initialises it again and destroys its keys");
 		goto stop;
 	}
-	rv = kms_token_init(tok, so, strlen(so), label);
+	/* One store transaction writes the token with both PINs: a failure leaves the token as it was. */
+	rv = kms_token_init(tok, so, strlen(so), label, pin, strlen(pin));
 	if (rv != CKR_OK) {
 		ret = fail(rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ? 5 : rv == CKR_SESSION_EXISTS ? 4 : 1,
 			   "token init: %s", rv == CKR_PIN_INCORRECT ? "wrong SO PIN"
+					     : rv == CKR_PIN_LOCKED	 ? "the SO PIN is locked"
 					     : rv == CKR_SESSION_EXISTS ? "another process has a session on the token"
 									  : "the module refused (see its log)");
-		goto stop;
-	}
-	rv = kms_session_open(tok, CKF_SERIAL_SESSION | CKF_RW_SESSION, &h);
-	if (rv == CKR_OK)
-		rv = kms_session_get(h, &s);
-	if (rv == CKR_OK) {
-		rv = kms_token_login(s, CKU_SO, so, strlen(so));
-		if (rv == CKR_OK)
-			rv = kms_token_init_pin(s, pin, strlen(pin));
-		kms_session_put(s);
-	}
-	if (h)
-		kms_session_close(h);
-	if (rv != CKR_OK) {
-		ret = fail(1, "token init: setting the user PIN failed; run kms11 token init --force again");
 		goto stop;
 	}
 	print_json(json_pack("{s:s,s:I,s:b}", "token", label, "slot", (json_int_t)tok->slot, "initialized", 1));

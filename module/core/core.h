@@ -132,6 +132,22 @@ struct kms_session {
 	 * a change of the key's existing objects made in the transaction that stores the new ones (a rotation). */
 	const struct kms_attrs *facts;
 	const struct kms_store_key_change *key_change;
+	/* When set: token objects the session creates are held here, and written together by kms_obj_batch_commit. */
+	struct kms_obj_batch *batch;
+};
+
+/* Token objects made ready (ids allocated, key material sealed) but not yet written: a key pair imported as two
+ * C_CreateObject calls goes to the store in one transaction. */
+#define KMS_OBJ_BATCH_MAX 4
+struct kms_obj_batch {
+	uint64_t ids[KMS_OBJ_BATCH_MAX];
+	struct kms_attrs attrs[KMS_OBJ_BATCH_MAX];
+	/* The engine blobs of an engine that keeps keys elsewhere (it has destroy): what to destroy there when the
+	 * objects are never written. */
+	uint8_t *blob[KMS_OBJ_BATCH_MAX];
+	size_t bloblen[KMS_OBJ_BATCH_MAX];
+	CK_OBJECT_CLASS cls[KMS_OBJ_BATCH_MAX];
+	size_t n;
 };
 
 struct kms_module {
@@ -174,7 +190,11 @@ CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info);
 bool kms_token_present(struct kms_token *tok);
 /* Label shown for the token (the init label, else the config label), trimmed. */
 void kms_token_label(struct kms_token *tok, char out[33]);
-CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);
+/* C_InitToken: the token made anew with label and SO PIN, its objects gone (and the engine's keys, for an engine
+ * that keeps them elsewhere); with user_pin (else NULL) the user PIN is set in the same store transaction, so no
+ * token is ever left initialised without it. */
+CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label, const char *user_pin,
+		     size_t user_len);
 CK_RV kms_token_login(struct kms_session *s, CK_USER_TYPE user, const char *pin, size_t len);
 CK_RV kms_token_logout(struct kms_token *tok);
 /* Checks the user PIN (counted like a login) without changing the login state; codes as C_Login. */
@@ -288,6 +308,11 @@ enum kms_use { KMS_USE_RECIPIENT = 0, KMS_USE_ORIGINATOR = 1 };
 CK_RV kms_obj_key(struct kms_session *s, struct kms_obj *o, enum kms_use use, struct kms_keyref **key);
 void kms_keyref_put(struct kms_keyref *k);
 CK_RV kms_obj_create(struct kms_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h);
+/* Writes the objects of s->batch in one store transaction (with s->key_change), then empties it; on failure
+ * nothing is written (and the engine's keys made for them are destroyed). kms_obj_batch_drop empties it without
+ * writing, destroying those keys. */
+CK_RV kms_obj_batch_commit(struct kms_session *s);
+void kms_obj_batch_drop(struct kms_session *s);
 CK_RV kms_obj_copy(struct kms_session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 		   CK_OBJECT_HANDLE *out);
 CK_RV kms_obj_destroy(struct kms_session *s, CK_OBJECT_HANDLE h);

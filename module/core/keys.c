@@ -149,12 +149,80 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, uint8_t 
 		rv = set_unique_id(attrs, id);
 	if (rv == CKR_OK)
 		rv = seal_into(s->tok, id, attrs, sealme, bloblen);
+	if (rv == CKR_OK && s->batch) {
+		/* Held for kms_obj_batch_commit: the batch takes the attributes over. */
+		if (s->batch->n == KMS_OBJ_BATCH_MAX) {
+			rv = CKR_GENERAL_ERROR;
+		} else {
+			struct kms_obj_batch *b = s->batch;
+			unsigned long cls = 0;
+
+			kms_attrs_get_ulong(attrs, CKA_CLASS, &cls);
+			b->ids[b->n] = id;
+			b->cls[b->n] = cls;
+			b->blob[b->n] = NULL;
+			b->bloblen[b->n] = 0;
+			if (s->tok->eng->destroy && *blob && !value) {
+				b->blob[b->n] = *blob;
+				b->bloblen[b->n] = bloblen;
+				*blob = NULL;
+			}
+			b->attrs[b->n++] = *attrs;
+			*attrs = (struct kms_attrs)KMS_ATTRS_INIT;
+			*h = id;
+		}
+		kms_secure_free(value);
+		return rv;
+	}
 	if (rv == CKR_OK)
 		rv = s->key_change ? kms_store_obj_create_key(kms_mod.store, s->tok->no, &id, one, 1, s->key_change)
 				   : kms_store_obj_create_many(kms_mod.store, s->tok->no, &id, one, 1);
 	if (rv == CKR_OK)
 		*h = id;
 	kms_secure_free(value);
+	return rv;
+}
+
+/* Empties the batch; unwritten: the engine destroys the keys it made for its objects. */
+static void batch_end(struct kms_session *s, bool written)
+{
+	struct kms_obj_batch *b = s->batch;
+
+	for (size_t i = 0; b && i < b->n; i++) {
+		if (!written && b->blob[i]) {
+			CK_RV rv = s->tok->eng->destroy(s->tok->einst, b->cls[i], b->blob[i], b->bloblen[i]);
+
+			if (rv != CKR_OK)
+				KMS_WARN("token '%s': a key the %s engine made for an object that was not stored is left there "
+					 "(0x%lx)", s->tok->conf_label, s->tok->eng->name, (unsigned long)rv);
+		}
+		kms_secure_free(b->blob[i]);
+		b->blob[i] = NULL;
+		kms_attrs_free(&b->attrs[i]);
+	}
+	if (b)
+		b->n = 0;
+}
+
+void kms_obj_batch_drop(struct kms_session *s)
+{
+	batch_end(s, false);
+}
+
+CK_RV kms_obj_batch_commit(struct kms_session *s)
+{
+	const struct kms_attrs *all[KMS_OBJ_BATCH_MAX];
+	struct kms_obj_batch *b = s->batch;
+	CK_RV rv;
+
+	if (!b)
+		return CKR_GENERAL_ERROR;
+	for (size_t i = 0; i < b->n; i++)
+		all[i] = &b->attrs[i];
+	rv = b->n == 0		? CKR_OK
+	     : s->key_change ? kms_store_obj_create_key(kms_mod.store, s->tok->no, b->ids, all, b->n, s->key_change)
+			     : kms_store_obj_create_many(kms_mod.store, s->tok->no, b->ids, all, b->n);
+	batch_end(s, rv == CKR_OK);
 	return rv;
 }
 

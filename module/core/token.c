@@ -543,30 +543,41 @@ CK_RV kms_token_public_key(struct kms_token *tok, bool create, uint8_t **key, bo
 }
 
 /* Builds a fresh record for C_InitToken. */
-static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, uint8_t **out, size_t *outlen)
+/* A new token record: a new token key under the SO PIN, and under the user PIN too when one is given. */
+static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, const char *user_pin, size_t user_len,
+			uint8_t **out, size_t *outlen)
 {
 	struct kms_attrs rec = KMS_ATTRS_INIT;
 	uint8_t tkey[KMS_TOKEN_KEY_LEN], pkey[KMS_TOKEN_KEY_LEN], rnd[8], epoch[KMS_EPOCH_LEN];
-	struct kms_kdf kdf;
-	uint8_t *wrap = NULL;
-	size_t wraplen = 0;
+	struct kms_kdf kdf, ukdf = {0};
+	uint8_t *wrap = NULL, *uwrap = NULL;
+	size_t wraplen = 0, uwraplen = 0;
 	char *serial = NULL;
 	CK_RV rv;
 
 	if (!kms_rand(tkey, sizeof(tkey)) || !kms_rand(rnd, sizeof(rnd)) || !kms_rand(epoch, sizeof(epoch)))
 		return CKR_GENERAL_ERROR;
 	rv = wrap_under_pin(tkey, so_pin, so_len, &kdf, &wrap, &wraplen);
+	if (rv == CKR_OK && user_pin)
+		rv = wrap_under_pin(tkey, user_pin, user_len, &ukdf, &uwrap, &uwraplen);
 	kms_wipe(tkey, sizeof(tkey));
-	if (rv != CKR_OK)
+	if (rv != CKR_OK) {
+		free(wrap);
 		return rv;
+	}
 	if (!kms_rand(pkey, sizeof(pkey))) {
 		free(wrap);
+		free(uwrap);
 		return CKR_GENERAL_ERROR;
 	}
 	serial = kms_hex_encode(rnd, sizeof(rnd));
 	rv = CKR_HOST_MEMORY;
+	if (user_pin && (kms_attrs_set(&rec, TR_USER_KDF, &ukdf, sizeof(ukdf)) ||
+			 kms_attrs_set(&rec, TR_USER_WRAP, uwrap, uwraplen)))
+		goto out;
 	if (!serial || kms_attrs_set(&rec, TR_LABEL, label, strlen(label)) ||
-	    kms_attrs_set(&rec, TR_SERIAL, serial, 16) || kms_attrs_set_ulong(&rec, TR_FLAGS, TRF_INITIALIZED) ||
+	    kms_attrs_set(&rec, TR_SERIAL, serial, 16) ||
+	    kms_attrs_set_ulong(&rec, TR_FLAGS, TRF_INITIALIZED | (user_pin ? TRF_USER_PIN : 0)) ||
 	    kms_attrs_set_ulong(&rec, TR_USER_FAILS, 0) || kms_attrs_set_ulong(&rec, TR_SO_FAILS, 0) ||
 	    kms_attrs_set(&rec, TR_SO_KDF, &kdf, sizeof(kdf)) || kms_attrs_set(&rec, TR_SO_WRAP, wrap, wraplen) ||
 	    kms_attrs_set(&rec, TR_EPOCH, epoch, sizeof(epoch)) || kms_attrs_set_ulong(&rec, TR_SEAL_V, SEAL_VERSION) ||
@@ -578,17 +589,20 @@ out:
 	rec_wipe_free(&rec);
 	free(serial);
 	free(wrap);
+	free(uwrap);
 	return rv;
 }
 
-static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label);
+static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label,
+			  const char *user_pin, size_t user_len);
 
-CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
+CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label, const char *user_pin,
+		     size_t user_len)
 {
 	CK_ULONG all = 0, rw = 0;
 	CK_RV rv;
 
-	if (so_len < KMS_MIN_PIN || so_len > KMS_MAX_PIN)
+	if (so_len < KMS_MIN_PIN || so_len > KMS_MAX_PIN || (user_pin && (user_len < KMS_MIN_PIN || user_len > KMS_MAX_PIN)))
 		return CKR_PIN_LEN_RANGE;
 	kms_session_count(tok, &all, &rw);
 	if (all > 0)
@@ -597,7 +611,7 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 	rv = kms_presence_exclusive(tok);
 	if (rv != CKR_OK)
 		return rv;
-	rv = token_reinit(tok, so_pin, so_len, label);
+	rv = token_reinit(tok, so_pin, so_len, label, user_pin, user_len);
 	kms_presence_release(tok);
 	return rv;
 }
@@ -648,7 +662,8 @@ static CK_RV engine_purge_all(struct kms_token *tok, uint8_t *tkey)
 }
 
 /* C_InitToken once no process has a session on the token. */
-static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label)
+static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_len, const char *label,
+			  const char *user_pin, size_t user_len)
 {
 	struct kms_attrs rec;
 	uint8_t *buf = NULL, *tkey = NULL;
@@ -668,7 +683,7 @@ static CK_RV token_reinit(struct kms_token *tok, const char *so_pin, size_t so_l
 	kms_attrs_free(&rec);
 	if (rv != CKR_OK)
 		return rv;
-	rv = record_new(label, so_pin, so_len, &buf, &len);
+	rv = record_new(label, so_pin, so_len, user_pin, user_len, &buf, &len);
 	if (rv != CKR_OK)
 		return rv;
 	rv = kms_store_token_reset(kms_mod.store, tok->no, tok->conf_label, buf, len);

@@ -143,6 +143,24 @@ int kms_name_free(struct kms_token *tok, const char *name, const char *kid, stru
 	return ret;
 }
 
+void kms_new_key_begin(struct kms_login *l, const struct kms_attrs *facts, struct kms_obj_batch *batch)
+{
+	static const struct kms_store_key_change unique_name = {NULL, 0, NULL, NULL, true};
+
+	l->s->facts = facts;
+	l->s->key_change = &unique_name;
+	l->s->batch = batch;
+}
+
+void kms_new_key_end(struct kms_login *l)
+{
+	if (l->s->batch)
+		kms_obj_batch_drop(l->s);
+	l->s->facts = NULL;
+	l->s->key_change = NULL;
+	l->s->batch = NULL;
+}
+
 /* The facts a new key gets besides its template: description, metadata, tags, expiration date. */
 int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e)
 {
@@ -272,9 +290,9 @@ int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_k
 		kms_attrs_free(&facts);
 		return ret;
 	}
-	l->s->facts = &facts;
+	kms_new_key_begin(l, &facts, NULL);
 	ret = kms_make_key(l, c->algorithm, c->size, c->name, c->extractable, NULL, 0, &kid, e);
-	l->s->facts = NULL;
+	kms_new_key_end(l);
 	kms_attrs_free(&facts);
 	if (ret == KMS_OK)
 		ret = kms_key_load(l->tok, kid, out, e);
@@ -320,6 +338,7 @@ static CK_RV change_cb(void *ctx, uint64_t id, const struct kms_attrs *cur, stru
 
 static int key_change(struct kms_login *l, struct kms_key *k, struct change *ch, struct kms_err *e)
 {
+	struct kms_store_key_change chg;
 	size_t seen = 0;
 	char kid[sizeof(k->kid)];
 	CK_RV rv;
@@ -328,8 +347,9 @@ static int key_change(struct kms_login *l, struct kms_key *k, struct change *ch,
 		return kms_fail(e, KMS_E_INTERNAL, "logged in to another token than the key's");
 	ch->e = e;
 	ch->ret = KMS_OK;
-	rv = kms_store_key_update(kms_mod.store, k->tok->no, (const uint8_t *)k->kid, strlen(k->kid), change_cb, ch,
-				  &seen);
+	/* A rename is checked against the other keys' names in the transaction that writes it. */
+	chg = (struct kms_store_key_change){(const uint8_t *)k->kid, strlen(k->kid), change_cb, ch, ch->name != NULL};
+	rv = kms_store_key_change(kms_mod.store, k->tok->no, &chg, &seen);
 	if (ch->ret != KMS_OK)
 		return ch->ret;
 	if (rv != CKR_OK) {
@@ -657,7 +677,7 @@ int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *materi
 	const struct kms_attrs *a = kms_key_main(k);
 	const struct kms_attr *label = kms_attrs_get(a, CKA_LABEL);
 	struct change ch = {.fn = demote_fn};
-	struct kms_store_key_change chg = {(const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch};
+	struct kms_store_key_change chg = {(const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch, false};
 	struct kms_attrs facts = KMS_ATTRS_INIT;
 	struct kms_err inner = {0};
 	unsigned long version = 1, bits;

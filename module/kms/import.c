@@ -270,6 +270,7 @@ static int load_made(struct kms_token *tok, CK_OBJECT_HANDLE h, struct kms_key *
 int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_key *out, struct kms_err *e)
 {
 	struct kms_attrs pub = KMS_ATTRS_INIT, priv = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT;
+	struct kms_obj_batch batch = {.n = 0};
 	CK_OBJECT_HANDLE hpub = 0, hpriv = 0;
 	EVP_PKEY *pk = NULL;
 	const char *alg = NULL;
@@ -322,15 +323,14 @@ int kms_key_import(struct kms_login *l, const struct kms_import *in, struct kms_
 			goto out;
 		}
 	}
-	l->s->facts = &facts;
-	/* The private (or secret) object first: if the public one then fails, the private one is removed again. */
+	/* Both halves of a pair are written in one store transaction, or neither. */
+	kms_new_key_begin(l, &facts, &batch);
 	rv = in->public_key ? CKR_OK : create(l, &priv, &hpriv);
-	if (rv == CKR_OK && !in->secret) {
+	if (rv == CKR_OK && !in->secret)
 		rv = create(l, &pub, &hpub);
-		if (rv != CKR_OK && hpriv)
-			kms_obj_destroy(l->s, hpriv);
-	}
-	l->s->facts = NULL;
+	if (rv == CKR_OK)
+		rv = kms_obj_batch_commit(l->s);
+	kms_new_key_end(l);
 	if (rv != CKR_OK) {
 		ret = kms_fail_rv(e, "import", rv);
 		goto out;
@@ -397,9 +397,9 @@ int kms_wrapping_key(struct kms_login *l, struct kms_key *out, struct kms_err *e
 				  strlen("wraps keys brought into this token (kms11 key import --wrapped)")))
 			ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
 		if (ret == KMS_OK) {
-			l->s->facts = &facts;
+			kms_new_key_begin(l, &facts, NULL);
 			ret = kms_make_key(l, "RSA", 3072, WRAPPING_KEY_NAME, false, NULL, 0, &kid, e);
-			l->s->facts = NULL;
+			kms_new_key_end(l);
 		}
 		kms_attrs_free(&facts);
 		if (ret != KMS_OK)
@@ -435,7 +435,8 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 	} kinds[] = {{"AES", CKO_SECRET_KEY, CKK_AES},	       {"HMAC", CKO_SECRET_KEY, CKK_GENERIC_SECRET},
 		     {"RSA", CKO_PRIVATE_KEY, CKK_RSA},	       {"ECDSA", CKO_PRIVATE_KEY, CKK_EC},
 		     {"Ed25519", CKO_PRIVATE_KEY, CKK_EC_EDWARDS}};
-	struct kms_attrs t = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, r = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT;
+	struct kms_attrs t = KMS_ATTRS_INIT, facts = KMS_ATTRS_INIT, pub = KMS_ATTRS_INIT;
+	struct kms_obj_batch batch = {.n = 0};
 	struct kms_key wk;
 	struct rsa_aes ra;
 	CK_ATTRIBUTE *ck = NULL;
@@ -478,16 +479,16 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 		goto out;
 	}
 	rsa_aes_mech(&ra);
-	l->s->facts = &facts;
+	/* A private key and its public half are written in one store transaction, or neither. */
+	kms_new_key_begin(l, &facts, &batch);
 	rv = kms_obj_unwrap(l->s, &ra.m, wk.id_priv, wrapped, len, ck, (CK_ULONG)t.n, &h);
 	if (rv == CKR_OK && kinds[i].cls == CKO_PRIVATE_KEY) {
-		/* The public half, from the private key's SubjectPublicKeyInfo. */
+		/* The public half, from the private key's SubjectPublicKeyInfo (held in the batch, not yet stored). */
 		EVP_PKEY *pk = NULL;
 		const char *alg;
 		unsigned long bits;
 
-		rv = kms_obj_read(l->tok, h, &r);
-		spki = rv == CKR_OK ? kms_attrs_get(&r, CKA_PUBLIC_KEY_INFO) : NULL;
+		spki = batch.n == 1 ? kms_attrs_get(&batch.attrs[0], CKA_PUBLIC_KEY_INFO) : NULL;
 		pk = spki ? decode(spki->val, spki->len, EVP_PKEY_PUBLIC_KEY, NULL) : NULL;
 		if (!pk || key_attrs(pk, &pub, NULL, &alg, &bits, e) != KMS_OK || common_attrs(&pub, in, false) ||
 		    kms_attrs_set_bool(&pub, CKA_VERIFY, true))
@@ -495,11 +496,10 @@ int kms_key_import_wrapped(struct kms_login *l, const struct kms_import *in, con
 		else
 			rv = create(l, &pub, &hpub);
 		EVP_PKEY_free(pk);
-		if (rv != CKR_OK)
-			kms_obj_destroy(l->s, h);
-		kms_attrs_free(&r);
 	}
-	l->s->facts = NULL;
+	if (rv == CKR_OK)
+		rv = kms_obj_batch_commit(l->s);
+	kms_new_key_end(l);
 	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID ||
 	    rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_KEY_TYPE_INCONSISTENT) {
 		ret = kms_fail(e, KMS_E_INPUT, "wrapped: it does not unwrap under this token's wrapping key as a %s key "
@@ -516,7 +516,6 @@ out:
 	kms_key_free(&wk);
 	kms_attrs_free(&t);
 	kms_attrs_free(&facts);
-	kms_attrs_free(&r);
 	kms_attrs_free(&pub);
 	return ret;
 }
@@ -657,9 +656,9 @@ int kms_key_adopt(struct kms_login *l, const struct kms_create *c, const char *b
 		ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	l->s->facts = &facts;
+	kms_new_key_begin(l, &facts, NULL);
 	rv = kms_obj_adopt(l->s, blabel, bid, bidlen, &priv, &pub, &hpub, &hkey);
-	l->s->facts = NULL;
+	kms_new_key_end(l);
 	switch (rv) {
 	case CKR_OK:
 		break;

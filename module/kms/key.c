@@ -44,6 +44,8 @@ int kms_fail_rv(struct kms_err *e, const char *what, CK_RV rv)
 		return kms_fail(e, KMS_E_DENIED, "%s: the key's state or expiration forbids it", what);
 	case CKR_USER_NOT_LOGGED_IN:
 		return kms_fail(e, KMS_E_DENIED, "%s: the user PIN is needed", what);
+	case KMS_STORE_RV_NAME_TAKEN:
+		return kms_fail(e, KMS_E_CONFLICT, "name: another key of the token has that name (it was taken meanwhile)");
 	case CKR_HOST_MEMORY:
 	case CKR_DEVICE_MEMORY:
 	case CKR_DEVICE_ERROR:
@@ -125,7 +127,7 @@ int kms_mgr_login(struct kms_token *tok, const char *pin, struct kms_login *l, s
 void kms_mgr_logout(struct kms_login *l)
 {
 	if (l->s) {
-		l->s->facts = NULL;
+		kms_new_key_end(l);
 		kms_session_put(l->s);
 	}
 	if (l->h)

@@ -21,6 +21,11 @@ json_t *kms_list_json(const struct kms_attr *v);
 
 /* KMS_E_CONFLICT when a key other than kid (NULL: any key) in tok is named name. */
 int kms_name_free(struct kms_token *tok, const char *name, const char *kid, struct kms_err *e);
+/* Around the core calls that make a new key on l's session: the facts it gets, the name rule checked again in the
+ * transaction that stores it (a clash found there is KMS_E_CONFLICT), and with batch, its objects held and written
+ * in one transaction by kms_obj_batch_commit. _end drops what was not written. */
+void kms_new_key_begin(struct kms_login *l, const struct kms_attrs *facts, struct kms_obj_batch *batch);
+void kms_new_key_end(struct kms_login *l);
 /* The facts a new key gets besides its template: description, metadata, tags, expiration date. */
 int kms_create_facts(const struct kms_create *c, struct kms_attrs *f, struct kms_err *e);
 

@@ -177,7 +177,7 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
 	label[n] = 0;
 	if (n == 0)
 		snprintf(label, sizeof(label), "%s", tok->conf_label);
-	return leave(kms_token_init(tok, (const char *)pPin, ulPinLen, label));
+	return leave(kms_token_init(tok, (const char *)pPin, ulPinLen, label, NULL, 0));
 }
 
 CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)

@@ -44,18 +44,11 @@ static int die(const char *what, const struct kms_err *e)
 static int setup(struct kms_login *l, struct kms_err *e)
 {
 	struct kms_token *tok;
-	struct kms_session *s;
-	CK_SESSION_HANDLE h;
 
 	if (kms_mgr_start(e) != KMS_OK || kms_mgr_token(NULL, &tok, e) != KMS_OK)
 		return -1;
-	if (kms_token_init(tok, SO_PIN, 8, "bench") != CKR_OK || kms_session_open(tok, CKF_SERIAL_SESSION | CKF_RW_SESSION, &h) != CKR_OK ||
-	    kms_session_get(h, &s) != CKR_OK)
+	if (kms_token_init(tok, SO_PIN, 8, "bench", PIN, 4) != CKR_OK)
 		return -1;
-	if (kms_token_login(s, CKU_SO, SO_PIN, 8) != CKR_OK || kms_token_init_pin(s, PIN, 4) != CKR_OK)
-		return -1;
-	kms_session_put(s);
-	kms_session_close(h);
 	return kms_mgr_login(tok, PIN, l, e) == KMS_OK ? 0 : -1;
 }
 

@@ -70,6 +70,15 @@ kms_expect 4 "a second key named web in the same token" "${K[@]}" key create --a
 kms_expect 0 "a key named web in the other token" "${K[@]}" key create --algorithm Ed25519 --name web --engine-id beta \
 	--pin "$KMS_PIN"
 beta_web=$(kms_json "$KMS_TMP/out.json" 'd["key_id"]')
+# token init --force is one store transaction: refused (wrong SO PIN), it changes nothing.
+kms_expect 5 "token init --force with a wrong SO PIN" "${K[@]}" token init --engine-id beta --force --label renamed \
+	--so-pin 87654321 --pin 5555
+kms_expect 0 "token info after it" "${K[@]}" token info --engine-id beta
+kms_check "... the token keeps its label and user PIN" [ "$(kms_json "$KMS_TMP/out.json" '(d["id"], d["user_pin"])')" = \
+	"('beta', 'ok')" ]
+kms_expect 0 "... its key is still there" "${K[@]}" key get "$beta_web"
+kms_expect 0 "... and signs with the old user PIN" "${K[@]}" key sign "$beta_web" --algorithm ED25519 \
+	--message aGVsbG8= --pin "$KMS_PIN"
 kms_expect 0 "create AES-128" "${K[@]}" key create --algorithm AES --size 128 --name data --pin "$KMS_PIN"
 kms_check "AES key: size 128, no public key, a 128-bit key id" [ "$(kms_json "$KMS_TMP/out.json" '(d["algorithm"], d["size"],
 	"public_key" in d, len(d["key_id"]), d["has_private_key"])')" = "('AES', 128, False, 32, False)" ]
@@ -271,6 +280,29 @@ kms_expect 0 "engine list" "${K[@]}" engine list
 kms_check "two engines, openssl, with the key kinds" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["type"],
 	[t["algorithm"] for t in e["supported_key_types"]]) for e in d["list"]]')" = \
 	"[('alpha', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC']), ('beta', '${KMS11_TEST_ENGINE:-openssl}', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'])]" ]
+# Names are checked again in the transaction that writes the key: of processes racing for one name, one wins.
+for i in 1 2 3 4; do
+	(rc=0; "${K[@]}" key create --algorithm RSA --size 2048 --name race --pin "$KMS_PIN" >/dev/null \
+		2>"$KMS_TMP/race$i.err" || rc=$?; echo $rc >"$KMS_TMP/race$i.rc") &
+done
+wait
+kms_check "4 racing creates of one name: one succeeds, three are conflicts (exit 4)" \
+	[ "$(cat "$KMS_TMP"/race[1-4].rc | sort | tr '\n' ' ')" = "0 4 4 4 " ]
+kms_expect 0 "list by that name" "${K[@]}" key list --filter 'name[eq]race'
+kms_check "... finds one key" [ "$(kms_json "$KMS_TMP/out.json" 'len(d["list"])')" = 1 ]
+for i in 1 2 3; do
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | base64 -w0 >"$KMS_TMP/race$i.b64"
+done
+for i in 1 2 3; do
+	(rc=0; "${K[@]}" key import --private-key "$(cat "$KMS_TMP/race$i.b64")" --name race-import --pin "$KMS_PIN" \
+		>/dev/null 2>"$KMS_TMP/racei$i.err" || rc=$?; echo $rc >"$KMS_TMP/racei$i.rc") &
+done
+wait
+kms_check "3 racing imports of one name: one succeeds, two are conflicts" \
+	[ "$(cat "$KMS_TMP"/racei[1-3].rc | sort | tr '\n' ' ')" = "0 4 4 " ]
+pkcs11-tool --module "$KMS11_MODULE" --token-label alpha --login --pin "$KMS_PIN" -O >"$KMS_TMP/objs.txt" 2>/dev/null
+kms_check "... and the token holds exactly one pair named race-import (no half of a refused import)" \
+	[ "$(grep -c 'label: *race-import$' "$KMS_TMP/objs.txt")" = 2 ]
 "${K[@]}" key count --engine-id alpha >"$KMS_TMP/count.json"
 kms_expect 0 "summary" "${K[@]}" summary
 kms_check "counts the keys per engine" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["available"], e["keys"]) for e in d["engines"]]')" \

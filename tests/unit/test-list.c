@@ -34,16 +34,9 @@ static int token_setup(const char *name, struct kms_login *l)
 {
 	struct kms_err e = {0};
 	struct kms_token *tok;
-	struct kms_session *s;
-	CK_SESSION_HANDLE h;
 
-	if (kms_mgr_token(name, &tok, &e) != KMS_OK || kms_token_init(tok, SO_PIN, 8, name) != CKR_OK ||
-	    kms_session_open(tok, CKF_SERIAL_SESSION | CKF_RW_SESSION, &h) != CKR_OK || kms_session_get(h, &s) != CKR_OK)
+	if (kms_mgr_token(name, &tok, &e) != KMS_OK || kms_token_init(tok, SO_PIN, 8, name, PIN, 4) != CKR_OK)
 		return -1;
-	if (kms_token_login(s, CKU_SO, SO_PIN, 8) != CKR_OK || kms_token_init_pin(s, PIN, 4) != CKR_OK)
-		return -1;
-	kms_session_put(s);
-	kms_session_close(h);
 	return kms_mgr_login(tok, PIN, l, &e);
 }
 
