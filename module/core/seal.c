@@ -9,16 +9,19 @@
 #include "module/core/core.h"
 
 /*
- * The associated data of a seal (version 2) is "kms11-seal-v2" || object id (8, BE) || token number (4, BE)
- * || the attributes below that the object has, in this order, in the record encoding (common/attrs.h).
- * Changing any of them in the store without the token key (CKA_SENSITIVE flipped to false, a usage flag
- * turned on, the object moved to another token) makes the seal fail to open: the object is refused with
- * CKR_DEVICE_ERROR and a log line, never used. Version 1 (stores written before) bound only the id:
- * "kms11-obj" || id.
+ * The associated data of a seal (version 4) is "kms11-seal-v4" || object id (8, BE) || token number (4, BE)
+ * || the attributes below that the object has, in this order, in the record encoding (common/attrs.h): those
+ * that guard the material, then the lifecycle facts (state, expiration and deletion dates, primary version).
+ * Changing any of them in the store without the token key (CKA_SENSITIVE flipped to false, a usage flag turned
+ * on, a disabled key enabled again, an expiration date moved, the object moved to another token) makes the seal
+ * fail to open: the object is refused with CKR_DEVICE_ERROR and a log line, never used.
+ *
+ * Older seals, opened once to be sealed again at the first login after an upgrade: version 3 is "kms11-seal-v2"
+ * with the guards only; version 2 is version 3 with every object under the token key; version 1 bound only the
+ * id: "kms11-obj" || id.
  *
  * The key is the token key (under the PINs) for private objects, and the token's public seal key (in the
- * token record in clear) for objects with CKA_PRIVATE false, which PKCS#11 lets any session use; version 3
- * of a token's objects is version 2 with that split (version 2 sealed every object under the token key).
+ * token record in clear) for objects with CKA_PRIVATE false, which PKCS#11 lets any session use.
  */
 static const CK_ATTRIBUTE_TYPE guarded[] = {
 	CKA_CLASS,	     CKA_KEY_TYPE,	   CKA_TOKEN,		  CKA_PRIVATE,	     CKA_SENSITIVE,
@@ -27,14 +30,18 @@ static const CK_ATTRIBUTE_TYPE guarded[] = {
 	CKA_VERIFY_RECOVER,  CKA_WRAP,		   CKA_UNWRAP,		  CKA_DERIVE,	     CKA_ALWAYS_AUTHENTICATE,
 	CKA_ALLOWED_MECHANISMS, CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE,	  CKA_DERIVE_TEMPLATE, CKA_MODIFIABLE,
 	CKA_COPYABLE,	     CKA_DESTROYABLE,
+	/* version 4 on */
+	CKA_KMS11_STATE,     CKA_KMS11_EXPIRATION_DATE, CKA_KMS11_DELETION_DATE, CKA_KMS11_PRIMARY,
 };
+#define N_GUARDED (sizeof(guarded) / sizeof(guarded[0]))
+#define N_GUARDED_V3 (N_GUARDED - 4)
 
-static const char aad_v2[] = "kms11-seal-v2";
+static const char aad_v4[] = "kms11-seal-v4", aad_v2[] = "kms11-seal-v2";
 #define AAD_V1_LEN 17
 
 bool kms_seal_guards_equal(const struct kms_attrs *a, const struct kms_attrs *b)
 {
-	for (size_t i = 0; i < sizeof(guarded) / sizeof(guarded[0]); i++) {
+	for (size_t i = 0; i < N_GUARDED; i++) {
 		const struct kms_attr *x = kms_attrs_get(a, guarded[i]), *y = kms_attrs_get(b, guarded[i]);
 
 		if (!x != !y || (x && (x->len != y->len || (x->len && memcmp(x->val, y->val, x->len) != 0))))
@@ -43,15 +50,17 @@ bool kms_seal_guards_equal(const struct kms_attrs *a, const struct kms_attrs *b)
 	return true;
 }
 
-/* The version 2 associated data of object id of token no with attributes a (malloc'd). */
-static CK_RV aad_build(uint64_t id, uint32_t no, const struct kms_attrs *a, uint8_t **out, size_t *outlen)
+/* The associated data of object id of token no with attributes a (malloc'd): version 4, or with old the one of
+ * versions 2 and 3. */
+static CK_RV aad_build(uint64_t id, uint32_t no, const struct kms_attrs *a, bool old, uint8_t **out, size_t *outlen)
 {
+	const char *tag = old ? aad_v2 : aad_v4;
 	struct kms_attrs sub = KMS_ATTRS_INIT;
 	uint8_t *enc = NULL, *buf = NULL;
-	size_t enclen = 0, head = sizeof(aad_v2) - 1 + 12;
+	size_t enclen = 0, taglen = strlen(tag), head = taglen + 12;
 	CK_RV rv = CKR_HOST_MEMORY;
 
-	for (size_t i = 0; i < sizeof(guarded) / sizeof(guarded[0]); i++) {
+	for (size_t i = 0; i < (old ? N_GUARDED_V3 : N_GUARDED); i++) {
 		const struct kms_attr *x = kms_attrs_get(a, guarded[i]);
 
 		if (x && kms_attrs_set(&sub, x->type, x->val, x->len) != 0)
@@ -62,9 +71,9 @@ static CK_RV aad_build(uint64_t id, uint32_t no, const struct kms_attrs *a, uint
 	buf = malloc(head + enclen);
 	if (!buf)
 		goto out;
-	memcpy(buf, aad_v2, sizeof(aad_v2) - 1);
-	kms_be64_put(buf + sizeof(aad_v2) - 1, id);
-	kms_be32_put(buf + sizeof(aad_v2) - 1 + 8, no);
+	memcpy(buf, tag, taglen);
+	kms_be64_put(buf + taglen, id);
+	kms_be32_put(buf + taglen + 8, no);
 	memcpy(buf + head, enc, enclen);
 	*out = buf;
 	*outlen = head + enclen;
@@ -98,9 +107,11 @@ static CK_RV with_key(struct kms_token *tok, bool user_only, bool open, const ui
 	return rv;
 }
 
-/* Seals or opens with the token's public seal key, which needs no login (created when sealing). */
-static CK_RV with_public_key(struct kms_token *tok, bool open, const uint8_t *aad, size_t aadlen, const uint8_t *in,
-			     size_t len, uint8_t **out, size_t *outlen)
+/* Seals or opens with the token's public seal key, which needs no login (created when sealing). Opening a seal
+ * of a token whose objects are not yet sealed again as version 4 also tries old_aad (version 3). */
+static CK_RV with_public_key(struct kms_token *tok, bool open, const uint8_t *aad, size_t aadlen,
+			     const uint8_t *old_aad, size_t old_aadlen, const uint8_t *in, size_t len, uint8_t **out,
+			     size_t *outlen)
 {
 	uint8_t *key = NULL;
 	bool current = true;
@@ -109,8 +120,11 @@ static CK_RV with_public_key(struct kms_token *tok, bool open, const uint8_t *aa
 	if (rv == CKR_OK)
 		rv = open ? kms_gcm_open(key, aad, aadlen, in, len, out, outlen)
 			  : kms_gcm_seal(key, aad, aadlen, in, len, out, outlen);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID && key && open && !current && old_aad)
+		rv = kms_gcm_open(key, old_aad, old_aadlen, in, len, out, outlen);
 	kms_secure_free(key);
-	/* A public object of a token not yet migrated is still under the token key: a login migrates it. */
+	/* A public object of a token not yet migrated from version 2 is still under the token key: a login
+	 * migrates it. */
 	if (rv == CKR_ENCRYPTED_DATA_INVALID && !current)
 		rv = CKR_USER_NOT_LOGGED_IN;
 	return rv;
@@ -122,28 +136,39 @@ static bool sealed_public(const struct kms_attrs *a)
 	return !kms_attrs_get_bool(a, CKA_PRIVATE, true);
 }
 
-/* Seals (or opens: CKR_ENCRYPTED_DATA_INVALID when it does not open) with the version 2 associated data of
- * token object id with attributes a, under the key its CKA_PRIVATE chooses; user_only has a private object
- * need the user's login. */
-static CK_RV seal_v2(struct kms_token *tok, bool user_only, bool open, uint64_t id, const struct kms_attrs *a,
+/* Seals (or opens: CKR_ENCRYPTED_DATA_INVALID when it does not open) with the associated data of token object id
+ * with attributes a (version 4; with old, versions 2 and 3), under the key its CKA_PRIVATE chooses; user_only has a
+ * private object need the user's login. */
+static CK_RV seal_with(struct kms_token *tok, bool user_only, bool open, bool old, uint64_t id,
+		       const struct kms_attrs *a, const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
+{
+	uint8_t *aad = NULL, *aad3 = NULL;
+	size_t aadlen = 0, aad3len = 0;
+	CK_RV rv = aad_build(id, tok->no, a, old, &aad, &aadlen);
+
+	if (rv == CKR_OK && sealed_public(a)) {
+		if (open && !old)
+			rv = aad_build(id, tok->no, a, true, &aad3, &aad3len);
+		if (rv == CKR_OK)
+			rv = with_public_key(tok, open, aad, aadlen, aad3, aad3len, in, len, out, outlen);
+	} else if (rv == CKR_OK) {
+		rv = with_key(tok, user_only, open, aad, aadlen, in, len, out, outlen);
+	}
+	free(aad);
+	free(aad3);
+	return rv;
+}
+
+static CK_RV seal_v4(struct kms_token *tok, bool user_only, bool open, uint64_t id, const struct kms_attrs *a,
 		     const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
 {
-	uint8_t *aad = NULL;
-	size_t aadlen = 0;
-	CK_RV rv = aad_build(id, tok->no, a, &aad, &aadlen);
-
-	if (rv == CKR_OK && sealed_public(a))
-		rv = with_public_key(tok, open, aad, aadlen, in, len, out, outlen);
-	else if (rv == CKR_OK)
-		rv = with_key(tok, user_only, open, aad, aadlen, in, len, out, outlen);
-	free(aad);
-	return rv;
+	return seal_with(tok, user_only, open, false, id, a, in, len, out, outlen);
 }
 
 CK_RV kms_token_seal(struct kms_token *tok, uint64_t id, const struct kms_attrs *a, const uint8_t *blob, size_t len,
 		     uint8_t **out, size_t *outlen)
 {
-	return seal_v2(tok, true, false, id, a, blob, len, out, outlen);
+	return seal_v4(tok, true, false, id, a, blob, len, out, outlen);
 }
 
 /* Opens the seal of a record, any login: CKR_DEVICE_ERROR (logged) when it does not open. */
@@ -157,7 +182,7 @@ static CK_RV unseal_record(struct kms_token *tok, bool user_only, uint64_t id, c
 		KMS_ERR("object %llu: its sealed value is missing", (unsigned long long)id);
 		return CKR_DEVICE_ERROR;
 	}
-	rv = seal_v2(tok, user_only, true, id, a, sealed->val, sealed->len, blob, bloblen);
+	rv = seal_v4(tok, user_only, true, id, a, sealed->val, sealed->len, blob, bloblen);
 	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
 		KMS_ERR("object %llu: the seal does not open: its record was changed outside kms11 or is damaged",
 			(unsigned long long)id);
@@ -187,7 +212,7 @@ static CK_RV seal_into_record(struct kms_token *tok, uint64_t id, struct kms_att
 
 	kms_attrs_del(next, CKA_VALUE);
 	kms_attrs_del(next, CKA_KMS11_SEALED);
-	rv = seal_v2(tok, false, false, id, next, val, len, &sealed, &sealedlen);
+	rv = seal_v4(tok, false, false, id, next, val, len, &sealed, &sealedlen);
 	if (rv == CKR_OK && kms_attrs_set(next, CKA_KMS11_SEALED, sealed, sealedlen) != 0)
 		rv = CKR_HOST_MEMORY;
 	free(sealed);
@@ -264,8 +289,8 @@ struct migrate_ctx {
 	size_t resealed, failed;
 };
 
-/* One object of the migration: a version 1 seal opened and sealed again as version 2; a private data
- * object's clear value sealed. Objects already in the new form are left alone (next stays empty). */
+/* One object of the migration: a seal of version 1 to 4 opened and sealed again as version 4; a private data
+ * object's clear value sealed. Objects without either are left alone (next stays empty). */
 static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
 {
 	struct migrate_ctx *c = vctx;
@@ -285,17 +310,21 @@ static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, s
 		rv = blob ? seal_into_record(c->tok, id, next, blob, bloblen) : CKR_HOST_MEMORY;
 		goto out;
 	}
-	rv = seal_v2(c->tok, false, true, id, cur, sealed->val, sealed->len, &blob, &bloblen);
+	rv = seal_v4(c->tok, false, true, id, cur, sealed->val, sealed->len, &blob, &bloblen);
 	if (rv == CKR_OK)
-		goto out; /* already in the current form */
+		goto reseal; /* the migration runs once, at an upgrade: every seal is made again as version 4 */
 	if (rv != CKR_ENCRYPTED_DATA_INVALID && !(rv == CKR_USER_NOT_LOGGED_IN && sealed_public(cur)))
 		return rv;
+	/* Version 3: the guards without the lifecycle facts, under the key CKA_PRIVATE chooses. */
+	rv = seal_with(c->tok, false, true, true, id, cur, sealed->val, sealed->len, &blob, &bloblen);
+	if (rv != CKR_ENCRYPTED_DATA_INVALID && !(rv == CKR_USER_NOT_LOGGED_IN && sealed_public(cur)))
+		goto reseal;
 	if (sealed_public(cur)) {
 		/* Version 2 sealed public objects under the token key too. */
 		uint8_t *aad2 = NULL;
 		size_t aad2len = 0;
 
-		rv = aad_build(id, c->tok->no, cur, &aad2, &aad2len);
+		rv = aad_build(id, c->tok->no, cur, true, &aad2, &aad2len);
 		if (rv == CKR_OK)
 			rv = with_key(c->tok, false, true, aad2, aad2len, sealed->val, sealed->len, &blob, &bloblen);
 		free(aad2);
@@ -306,7 +335,7 @@ static CK_RV migrate_one(void *vctx, uint64_t id, const struct kms_attrs *cur, s
 	rv = with_key(c->tok, false, true, aad, sizeof(aad), sealed->val, sealed->len, &blob, &bloblen);
 reseal:
 	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
-		KMS_ERR("object %llu: the seal does not open (version 1, 2 or 3): left as it is", (unsigned long long)id);
+		KMS_ERR("object %llu: the seal does not open (version 1 to 4): left as it is", (unsigned long long)id);
 		c->failed++;
 		return CKR_OK;
 	}

@@ -27,7 +27,7 @@ enum {
 	TR_SEAL_V, /* the seal version of the token's objects (seal.c); absent: 1 */
 	TR_PUBLIC_KEY, /* 32 random bytes in clear: the seal key of public objects (CKA_PRIVATE false) */
 };
-#define SEAL_VERSION 3UL
+#define SEAL_VERSION 4UL
 #define TRF_INITIALIZED 1UL
 #define TRF_USER_PIN 2UL
 
@@ -542,7 +542,6 @@ CK_RV kms_token_public_key(struct kms_token *tok, bool create, uint8_t **key, bo
 	return create ? CKR_DEVICE_ERROR : CKR_ENCRYPTED_DATA_INVALID;
 }
 
-/* Builds a fresh record for C_InitToken. */
 /* A new token record: a new token key under the SO PIN, and under the user PIN too when one is given. */
 static CK_RV record_new(const char *label, const char *so_pin, size_t so_len, const char *user_pin, size_t user_len,
 			uint8_t **out, size_t *outlen)

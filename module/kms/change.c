@@ -304,6 +304,7 @@ int kms_key_create(struct kms_login *l, const struct kms_create *c, struct kms_k
 
 struct change {
 	int (*fn)(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next);
+	struct kms_token *tok; /* the key's: its seals are made again when a guarded fact changes */
 	struct kms_err *e;
 	int ret;               /* a refusal found inside the transaction */
 	const char *name;      /* rename */
@@ -333,7 +334,9 @@ static CK_RV change_cb(void *ctx, uint64_t id, const struct kms_attrs *cur, stru
 		ch->ret = ret;
 		return CKR_CANCEL; /* aborts the transaction; ch->ret says why */
 	}
-	return CKR_OK;
+	/* The seal binds the lifecycle facts (state, dates, primary version): a change of them seals again, with the
+	 * token key of this logged-in process, in the same transaction. */
+	return ch->tok ? kms_seal_update(ch->tok, id, cur, next, false) : CKR_GENERAL_ERROR;
 }
 
 static int key_change(struct kms_login *l, struct kms_key *k, struct change *ch, struct kms_err *e)
@@ -346,6 +349,7 @@ static int key_change(struct kms_login *l, struct kms_key *k, struct change *ch,
 	if (l->tok != k->tok)
 		return kms_fail(e, KMS_E_INTERNAL, "logged in to another token than the key's");
 	ch->e = e;
+	ch->tok = k->tok;
 	ch->ret = KMS_OK;
 	/* A rename is checked against the other keys' names in the transaction that writes it. */
 	chg = (struct kms_store_key_change){(const uint8_t *)k->kid, strlen(k->kid), change_cb, ch, ch->name != NULL};
@@ -423,7 +427,7 @@ static int engine_purge(struct kms_token *tok, const char *kid, struct kms_err *
 
 int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e)
 {
-	struct change ch = {.fn = del_fn};
+	struct change ch = {.fn = del_fn, .tok = k->tok};
 	size_t seen = 0;
 	CK_RV rv;
 	int ret;
@@ -676,7 +680,7 @@ int kms_key_rotate(struct kms_login *l, struct kms_key *k, const uint8_t *materi
 {
 	const struct kms_attrs *a = kms_key_main(k);
 	const struct kms_attr *label = kms_attrs_get(a, CKA_LABEL);
-	struct change ch = {.fn = demote_fn};
+	struct change ch = {.fn = demote_fn, .tok = k->tok};
 	struct kms_store_key_change chg = {(const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch, false};
 	struct kms_attrs facts = KMS_ATTRS_INIT;
 	struct kms_err inner = {0};
@@ -930,7 +934,7 @@ int kms_maintain(const char *engine_id, const char *pin, json_t **out, struct km
 		free(ids);
 		json_array_foreach(due, j, kid)
 		{
-			struct change ch = {.fn = purge_fn};
+			struct change ch = {.fn = purge_fn, .tok = tok};
 			struct kms_err ke = {0};
 			size_t seen = 0;
 
