@@ -1252,6 +1252,8 @@ static int run_tokens(const struct verb *v, struct args *a)
 		ret = kms_summary(&out, &e);
 	else if (!strcmp(v->name, "info"))
 		ret = kms_token_show(OPT(a, v, "engine-id"), &out, &e);
+	else if (!strcmp(v->group, "token"))
+		ret = kms_tokens(&out, &e);
 	else
 		ret = kms_engines(&out, &e);
 	kms_mgr_stop();
@@ -1427,7 +1429,7 @@ static const struct verb verbs[] = {
 	 false,
 	 run_maintain},
 	{"token", "init", NULL, "initialises a token with its SO and user PINs", o_token_init, false, run_token_init},
-	{"token", "list", NULL, "lists the tokens", o_none, false, run_tokens},
+	{"token", "list", NULL, "lists the tokens: slot, state, serial, PIN states", o_none, false, run_tokens},
 	{"token", "info", NULL, "one token: its engine, state and PIN states", o_token_one, false, run_tokens},
 	{"token", "set-pin", NULL, "changes the user PIN", o_set_pin, false, run_token_pin},
 	{"token", "unlock", NULL, "the SO sets a new user PIN (unlocks a locked user)", o_unlock, false, run_token_pin},

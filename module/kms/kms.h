@@ -217,8 +217,11 @@ int kms_aad_check(const char *const *aad, size_t naad, struct kms_err *e);
 
 /* ---- tokens ---- */
 
-/* Every token as an engine: id (its label), type, default, slot, PIN states, the key kinds it makes:
- * {"list": [...]}. */
+/* Every token: id (its label), config_name, type (engine), slot, default, present, initialized, serial, user_pin
+ * and so_pin states: {"list": [...]}. */
+int kms_tokens(json_t **out, struct kms_err *e);
+/* Every token as an engine (Lamassu's /v1/engines): id, type, provider, default, available, supported_key_types
+ * (the key kinds and sizes it makes): {"list": [...]}. */
 int kms_engines(json_t **out, struct kms_err *e);
 /* Availability and key counts per engine: {"engines": [...], "total_keys": N}. */
 int kms_summary(json_t **out, struct kms_err *e);

@@ -14,6 +14,15 @@ static json_t *key_types(void)
 			 512);
 }
 
+/* A fixed-width CK_TOKEN_INFO field without its padding. */
+static json_t *padded(const CK_UTF8CHAR *v, size_t n)
+{
+	while (n && v[n - 1] == ' ')
+		n--;
+	return json_stringn((const char *)v, n);
+}
+
+/* A token as kms11 token list and info show it: the slot, its state and its PINs' states. */
 static json_t *token_json(struct kms_token *tok, size_t i)
 {
 	CK_TOKEN_INFO ti;
@@ -23,8 +32,10 @@ static json_t *token_json(struct kms_token *tok, size_t i)
 	kms_token_label(tok, label);
 	memset(&ti, 0, sizeof(ti));
 	kms_token_info(tok, &ti);
-	o = json_pack("{s:s,s:s,s:s,s:I,s:b,s:b}", "id", label, "config_name", tok->conf_label, "type", tok->eng->name, "slot",
-		      (json_int_t)tok->slot, "default", i == 0, "initialized", (ti.flags & CKF_TOKEN_INITIALIZED) != 0);
+	o = json_pack("{s:s,s:s,s:s,s:I,s:b,s:b,s:b}", "id", label, "config_name", tok->conf_label, "type", tok->eng->name,
+		      "slot", (json_int_t)tok->slot, "default", i == 0, "present", kms_token_present(tok), "initialized",
+		      (ti.flags & CKF_TOKEN_INITIALIZED) != 0);
+	json_object_set_new(o, "serial", padded(ti.serialNumber, sizeof(ti.serialNumber)));
 	json_object_set_new(o, "user_pin", json_string(!(ti.flags & CKF_USER_PIN_INITIALIZED) ? "unset"
 						       : (ti.flags & CKF_USER_PIN_LOCKED)	? "locked"
 						       : (ti.flags & CKF_USER_PIN_FINAL_TRY)	? "final_try"
@@ -34,17 +45,38 @@ static json_t *token_json(struct kms_token *tok, size_t i)
 	return o;
 }
 
+/* A token as an engine (Lamassu's /v1/engines): what makes keys, and which kinds. */
+static json_t *engine_json(struct kms_token *tok, size_t i)
+{
+	CK_TOKEN_INFO ti;
+	char label[33];
+
+	kms_token_label(tok, label);
+	memset(&ti, 0, sizeof(ti));
+	kms_token_info(tok, &ti);
+	return json_pack("{s:s,s:s,s:s,s:b,s:b,s:o}", "id", label, "type", tok->eng->name, "provider", "kms11", "default",
+			 i == 0, "available", kms_token_present(tok) && (ti.flags & CKF_TOKEN_INITIALIZED) != 0,
+			 "supported_key_types", key_types());
+}
+
+int kms_tokens(json_t **out, struct kms_err *e)
+{
+	json_t *list = json_array();
+
+	(void)e;
+	for (size_t i = 0; i < kms_mod.n_tokens; i++)
+		json_array_append_new(list, token_json(&kms_mod.tokens[i], i));
+	*out = json_pack("{s:o}", "list", list);
+	return KMS_OK;
+}
+
 int kms_engines(json_t **out, struct kms_err *e)
 {
 	json_t *list = json_array();
 
 	(void)e;
-	for (size_t i = 0; i < kms_mod.n_tokens; i++) {
-		json_t *o = token_json(&kms_mod.tokens[i], i);
-
-		json_object_set_new(o, "supported_key_types", key_types());
-		json_array_append_new(list, o);
-	}
+	for (size_t i = 0; i < kms_mod.n_tokens; i++)
+		json_array_append_new(list, engine_json(&kms_mod.tokens[i], i));
 	*out = json_pack("{s:o}", "list", list);
 	return KMS_OK;
 }

@@ -47,9 +47,10 @@ kms_expect 0 "token init beta (--opt=value)" "${K[@]}" token init --engine-id=be
 kms_expect 4 "token init of an initialised token without --force" "${K[@]}" token init --engine-id alpha --label alpha \
 	--so-pin "$KMS_SO_PIN" --pin "$KMS_PIN"
 kms_expect 0 "token list" "${K[@]}" token list
-kms_check "two initialised tokens, alpha the default" \
-	[ "$(kms_json "$KMS_TMP/out.json" '[(t["id"], t["initialized"], t["default"]) for t in d["list"]]')" = \
-		"[('alpha', True, True), ('beta', True, False)]" ]
+kms_check "two initialised tokens, alpha the default, each present with its slot, serial and PIN states" \
+	[ "$(kms_json "$KMS_TMP/out.json" '[(t["id"], t["initialized"], t["default"], t["present"], t["slot"],
+		len(t["serial"]), t["user_pin"], t["so_pin"], "supported_key_types" in t) for t in d["list"]]')" = \
+		"[('alpha', True, True, True, 0, 16, 'ok', 'ok', False), ('beta', True, False, True, 1, 16, 'ok', 'ok', False)]" ]
 
 # --- create, and the key object ---
 kms_expect 0 "create ECDSA with tags, metadata, description" "${K[@]}" key create --algorithm ECDSA --size 384 --name web \
@@ -277,9 +278,9 @@ kms_check "beta holds one key" [ "$(kms_json "$KMS_TMP/out.json" '[k["key_id"] f
 
 # --- engines, summary, PIN changes ---
 kms_expect 0 "engine list" "${K[@]}" engine list
-kms_check "two engines, openssl, with the key kinds" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["type"],
-	[t["algorithm"] for t in e["supported_key_types"]]) for e in d["list"]]')" = \
-	"[('alpha', 'openssl', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC']), ('beta', '${KMS11_TEST_ENGINE:-openssl}', ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'])]" ]
+kms_check "two engines, openssl, available, with the key kinds (and no PIN states)" [ "$(kms_json "$KMS_TMP/out.json" '[(e["id"], e["type"],
+	e["available"], [t["algorithm"] for t in e["supported_key_types"]], "user_pin" in e) for e in d["list"]]')" = \
+	"[('alpha', 'openssl', True, ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'], False), ('beta', '${KMS11_TEST_ENGINE:-openssl}', True, ['RSA', 'ECDSA', 'Ed25519', 'AES', 'HMAC'], False)]" ]
 # Names are checked again in the transaction that writes the key: of processes racing for one name, one wins.
 for i in 1 2 3 4; do
 	(rc=0; "${K[@]}" key create --algorithm RSA --size 2048 --name race --pin "$KMS_PIN" >/dev/null \
