@@ -420,31 +420,67 @@ static int engine_purge(struct kms_token *tok, const char *kid, struct kms_err *
 	}
 	free(ids);
 	if (ret == KMS_OK && rv != CKR_OK)
-		ret = kms_fail(e, KMS_E_INTERNAL, "the %s engine did not destroy the key's objects (0x%lx); the key is kept",
+		ret = kms_fail(e, KMS_E_INTERNAL, "the %s engine did not destroy the key's objects (0x%lx)",
 			       tok->eng->name, (unsigned long)rv);
 	return ret;
 }
 
-int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e)
+/* Marks every object of a key for deletion now (pending_deletion, due at once), in one transaction. */
+static int mark_fn(struct change *ch, uint64_t id, const struct kms_attrs *cur, struct kms_attrs *next)
 {
-	struct change ch = {.fn = del_fn, .tok = k->tok};
+	char ts[32];
+
+	(void)id;
+	if (!kms_attrs_get_bool(cur, CKA_DESTROYABLE, true))
+		return kms_fail(ch->e, KMS_E_DENIED, "the key is not destroyable (CKA_DESTROYABLE false)");
+	kms_time_iso8601(time(NULL), ts, sizeof(ts));
+	if (kms_attrs_set_ulong(next, CKA_KMS11_STATE, KMS11_STATE_PENDING_DELETION) ||
+	    kms_attrs_set(next, CKA_KMS11_DELETION_DATE, ts, strlen(ts)))
+		return kms_fail(ch->e, KMS_E_INTERNAL, "out of memory");
+	return KMS_OK;
+}
+
+/* Runs one change over every object of key k; KMS_E_NOTFOUND when it has none. */
+static int key_run(struct kms_token *tok, const char *kid, struct change *ch, struct kms_err *e)
+{
 	size_t seen = 0;
 	CK_RV rv;
+
+	ch->e = e;
+	ch->tok = tok;
+	ch->ret = KMS_OK;
+	rv = kms_store_key_update(kms_mod.store, tok->no, (const uint8_t *)kid, strlen(kid), change_cb, ch, &seen);
+	if (ch->ret != KMS_OK)
+		return ch->ret;
+	if (rv != CKR_OK)
+		return kms_fail_rv(e, "store", rv);
+	return seen ? KMS_OK : kms_fail(e, KMS_E_NOTFOUND, "key '%s' not found (deleted meanwhile)", kid);
+}
+
+int kms_key_delete(struct kms_login *l, struct kms_key *k, struct kms_err *e)
+{
+	struct change mark = {.fn = mark_fn}, del = {.fn = del_fn};
+	bool elsewhere = k->tok->eng->destroy != NULL;
 	int ret;
 
 	if (l->tok != k->tok)
 		return kms_fail(e, KMS_E_INTERNAL, "logged in to another token than the key's");
-	ret = engine_purge(k->tok, k->kid, e);
-	if (ret != KMS_OK)
+	/* A key held by another engine (pkcs11) is first marked for deletion now, then destroyed there, then its
+	 * records go: a failure after the mark leaves a key that refuses every use and that kms11 maintain finishes,
+	 * never records that point at nothing. */
+	if (elsewhere && (ret = key_run(k->tok, k->kid, &mark, e)) != KMS_OK)
 		return ret;
-	ch.e = e;
-	rv = kms_store_key_update(kms_mod.store, k->tok->no, (const uint8_t *)k->kid, strlen(k->kid), change_cb, &ch,
-				  &seen);
-	if (ch.ret != KMS_OK)
-		return ch.ret;
-	if (rv != CKR_OK)
-		return kms_fail_rv(e, "store", rv);
-	return seen ? KMS_OK : kms_fail(e, KMS_E_NOTFOUND, "key '%s' not found (deleted meanwhile)", k->kid);
+	ret = engine_purge(k->tok, k->kid, e);
+	if (ret == KMS_OK)
+		ret = key_run(k->tok, k->kid, &del, e);
+	if (ret != KMS_OK && elsewhere) {
+		char why[sizeof(e->msg)];
+
+		memcpy(why, e->msg, sizeof(why));
+		return kms_fail(e, ret, "%s; the key is marked for deletion (pending_deletion, due now), refuses every use, "
+			       "and kms11 maintain finishes its deletion", why);
+	}
+	return ret;
 }
 
 /* The label of a key's object: the name for the primary version, "<name>#v<version>" for an older one. */

@@ -225,6 +225,25 @@ kms_expect 0 "deleting the adopted key pair" "${K[@]}" key delete adopted
 kms_check "destroys it in the backend" [ "$(backend_count priv)" = $((n0 - 1)) ]
 "${K[@]}" key delete adopted-aes >/dev/null || kms_die "delete adopted-aes"
 
+# A deletion the backend refuses half-way: the key is marked for deletion first, so it refuses every use, and
+# kms11 maintain finishes it once the backend lets its objects go. The backend's object files are made immutable
+# (chattr +i), so SoftHSMv2's C_DestroyObject fails.
+kms_expect 0 "create a key to delete" "${K[@]}" key create --algorithm ECDSA --engine-id hsm --name doomed
+n0=$(backend_count priv)
+mapfile -t objfiles < <(find "$KMS_TMP/backend" -name '*.object' ! -name token.object)
+chattr +i "${objfiles[@]}" || kms_die "chattr +i is needed on $KMS_TMP (an ext2/3/4 or similar file system, as root)"
+kms_expect 1 "key delete while the backend cannot destroy objects" "${K[@]}" key delete doomed
+kms_check "... says the key is marked and maintain finishes it" grep -q "marked for deletion.*kms11 maintain" "$KMS_TMP/err.json"
+chattr -i "${objfiles[@]}" || kms_die "chattr -i"
+kms_expect 0 "the key is still listed" "${K[@]}" key get doomed
+kms_check "... as pending deletion, due now" [ "$(kms_json "$KMS_TMP/out.json" '(d["state"], d["deletion_date"] <= __import__("time").strftime("%Y-%m-%dT%H:%M:%SZ", __import__("time").gmtime()))')" = "('pending_deletion', True)" ]
+kms_expect 5 "... and refuses to sign" "${K[@]}" key sign doomed --algorithm ECDSA_SHA_256 --message "$msg"
+kms_check "the backend still holds its private key" [ "$(backend_count priv)" = "$n0" ]
+kms_expect 0 "kms11 maintain" "${K[@]}" maintain
+kms_check "reports the deletion" [ "$(kms_json "$KMS_TMP/out.json" 'len(d["deleted"]), d["errors"]')" = "(1, [])" ]
+kms_check "the backend object is gone" [ "$(backend_count priv)" = $((n0 - 1)) ]
+kms_expect 3 "and so is the key" "${K[@]}" key get doomed
+
 # A session key lives in a backend session object and goes when the kms11 session that made it closes.
 kms_check "a session key's backend object goes with the kms11 session" [ "$($PY - "$KMS11_MODULE" "$SH" <<'PY'
 import sys, PyKCS11
