@@ -143,6 +143,54 @@ out:
 	return ret;
 }
 
+mode_t kms_store_file_mode(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWGRP) ? 0660 : 0600;
+}
+
+void kms_store_share_file(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	/* Only the owner can change the mode; a file another member made has it already. */
+	if (mode == 0660 && stat(path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != 0660 &&
+	    chmod(path, 0660) != 0)
+		KMS_WARN("store: cannot make %s group-writable: %s", path, strerror(errno));
+}
+
+/* Logs which file of the store this process cannot use, and why: its mode, owner and group against the process's
+ * ids; true when there is one. */
+static bool kms_store_explain_access(const char *dir)
+{
+	static const char *const names[] = {"", "data.mdb", "lock.mdb"};
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int need = i == 0 ? (X_OK | W_OK) : (R_OK | W_OK);
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s%s%s", dir, i ? "/" : "", names[i]);
+		if (stat(path, &st) != 0) {
+			if (errno == ENOENT && i > 0)
+				continue;
+			KMS_ERR("store: %s: %s (this process: uid %u, gid %u)", path, strerror(errno), (unsigned)geteuid(),
+				(unsigned)getegid());
+			return true;
+		}
+		if (access(path, need) == 0)
+			continue;
+		KMS_ERR("store: %s: permission denied: this process (uid %u, gid %u) needs to %s it; it is mode %04o, "
+			"owner uid %u, group gid %u (a shared store: a group both can use, the directory g+rwxs, the files "
+			"g+rw)",
+			path, (unsigned)geteuid(), (unsigned)getegid(), i == 0 ? "enter and write in" : "read and write",
+			(unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
+		return true;
+	}
+	return false;
+}
+
 static size_t kms_store_mapsize(void)
 {
 	const char *e = getenv("KMS11_STORE_MAPSIZE");
@@ -399,6 +447,7 @@ static void kms_store_find_map(struct kms_store *s)
 CK_RV kms_store_open(const char *dir, struct kms_store **out)
 {
 	struct kms_store *s = NULL;
+	mode_t mode;
 	CK_RV rv;
 	int rc, dead;
 
@@ -407,8 +456,13 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 	*out = NULL;
 	if (kms_store_mkdirs(dir) < 0) {
 		KMS_ERR("store: cannot create %s: %s", dir, strerror(errno));
+		if (errno == EACCES || errno == EPERM)
+			(void)kms_store_explain_access(dir);
 		return CKR_DEVICE_ERROR;
 	}
+	/* A store this process may not use is said so, naming the file and the permission it lacks. */
+	if (kms_store_explain_access(dir))
+		return CKR_DEVICE_ERROR;
 	rv = kms_store_check_file(dir, NULL, 0);
 	if (rv != CKR_OK)
 		return rv;
@@ -428,12 +482,25 @@ CK_RV kms_store_open(const char *dir, struct kms_store **out)
 		rc = mdb_env_set_maxdbs(s->env, KMS_DB_COUNT + 4);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, kms_store_mapsize());
+	/* A group-writable store directory is a shared store: its files are made group-readable and -writable,
+	 * whatever the process's umask. */
+	mode = kms_store_file_mode(dir);
 	if (rc == 0)
-		rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+		rc = mdb_env_open(s->env, dir, MDB_NOTLS, mode);
 	if (rc) {
 		KMS_ERR("store: cannot open %s: %s", dir, mdb_strerror(rc));
+		if (rc == EACCES || rc == EPERM)
+			(void)kms_store_explain_access(dir);
 		rv = CKR_DEVICE_ERROR;
 		goto out;
+	}
+	if (mode == 0660) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/data.mdb", dir);
+		kms_store_share_file(path, mode);
+		snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+		kms_store_share_file(path, mode);
 	}
 	kms_store_pad_tail(s);
 	kms_store_find_map(s);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -64,6 +65,11 @@ struct kms_store_report {
  * LMDB has no page checksums: a damaged page can still make LMDB fault, so run it in a process of its
  * own (kms11 store check does). */
 CK_RV kms_store_verify(const char *dir, struct kms_store_report *r);
+/* The mode of the files of the store in dir: 0660 for a shared store (the directory is group-writable: give it a
+ * group, g+rwxs), else 0600. */
+mode_t kms_store_file_mode(const char *dir);
+/* Makes a file of a shared store (mode 0660) group-readable and -writable when this process owns it. */
+void kms_store_share_file(const char *path, mode_t mode);
 /* Closes the store; no transaction may be in use. */
 void kms_store_close(struct kms_store *s);
 /* In a child after fork: forgets the inherited environment without calling LMDB

@@ -215,11 +215,9 @@ static const char *optval(const struct args *a, const struct verb *v, const char
 
 static void verb_help(const struct verb *v, FILE *out)
 {
-	fprintf(out, "usage: kms11 %s%s%s%s%s%s\n  %s\n", v->group, *v->name ? " " : "", v->name, v->pos ? " " : "",
-		v->pos ? v->pos : "",
-		v->opts && v->opts[0].name ? " [options]" : "", v->summary);
-	if (v->opts && v->opts[0].name)
-		fputs("options:\n", out);
+	/* Every verb takes --table and --help at least. */
+	fprintf(out, "usage: kms11 %s%s%s%s%s [options]\n  %s\noptions:\n", v->group, *v->name ? " " : "", v->name,
+		v->pos ? " " : "", v->pos ? v->pos : "", v->summary);
 	for (int i = 0; v->opts && v->opts[i].name; i++) {
 		char left[64];
 
@@ -1442,13 +1440,19 @@ static const struct verb verbs[] = {
 static void usage(FILE *out, const char *group)
 {
 	fputs("usage: kms11 <group> <verb> [options]      (kms11 <group> <verb> --help for its options)\n", out);
-	for (size_t i = 0; i < NVERBS; i++)
-		if (!group || !strcmp(group, verbs[i].group))
-			fprintf(out, "  %-6s %-18s %-5s %s\n", verbs[i].group, verbs[i].name, verbs[i].pos ? verbs[i].pos : "",
-				verbs[i].summary);
+	for (size_t i = 0; i < NVERBS; i++) {
+		char cmd[40];
+
+		if (group && strcmp(group, verbs[i].group))
+			continue;
+		snprintf(cmd, sizeof(cmd), "%-6s %s", verbs[i].group, verbs[i].name);
+		fprintf(out, "  %-25s %-5s %s\n", *verbs[i].name ? cmd : verbs[i].group, verbs[i].pos ? verbs[i].pos : "",
+			verbs[i].summary);
+	}
 	fputs("Output is JSON on stdout; errors are {\"err\": ...} on stderr.\n"
 	      "Exit status: 0 done, 1 internal failure, 2 bad input, 3 not found, 4 conflict, 5 not permitted.\n"
-	      "Environment: KMS11_CONF, KMS11_STORE, KMS11_PIN, KMS11_SO_PIN.\n",
+	      "Environment: KMS11_CONF, KMS11_STORE, KMS11_PIN, KMS11_SO_PIN, KMS11_NEW_PIN, KMS11_DEBUG, KMS11_LOG.\n"
+	      "See kms11(1), kms11.conf(5) and libkms11(8).\n",
 	      out);
 }
 

@@ -15,6 +15,10 @@
 
 #include <ini.h>
 
+#ifndef KMS11_SYSCONF
+#define KMS11_SYSCONF "/etc/kms11/kms11.conf"
+#endif
+
 #define KMS_CONF_LABEL_MAX 32 /* CK_TOKEN_INFO.label */
 #define KMS_CONF_DEFAULT_TOKEN "kms11"
 #define KMS_CONF_DEFAULT_ENGINE "openssl"
@@ -353,6 +357,12 @@ static FILE *kms_conf_open(const char *path, char *errbuf, size_t errlen)
 
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == EACCES && stat(path, &st) == 0) {
+		kms_conf_errf(errbuf, errlen, "cannot open %s: permission denied: this process (uid %u, gid %u) needs to "
+			      "read it; it is mode %04o, owner uid %u, group gid %u", path, (unsigned)geteuid(),
+			      (unsigned)getegid(), (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
+		return NULL;
+	}
 	if (fd < 0) {
 		kms_conf_errf(errbuf, errlen, "cannot open %s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
 		return NULL;
@@ -465,6 +475,9 @@ int kms_conf_load(struct kms_conf *c, char *errbuf, size_t errlen)
 		return -1;
 	if (path != NULL && path[0] != '\0')
 		return kms_conf_load_file(c, path, errbuf, errlen);
+	/* Then the system configuration, when there is one (a daemon's tokens and shared store). */
+	if (access(KMS11_SYSCONF, F_OK) == 0)
+		return kms_conf_load_file(c, KMS11_SYSCONF, errbuf, errlen);
 	kms_conf_init(c);
 	c->store_dir = kms_conf_default_store();
 	if (c->store_dir == NULL) {

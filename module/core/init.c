@@ -200,7 +200,10 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 		goto fail_conf;
 	rv = kms_store_open(kms_mod.conf.store_dir, &kms_mod.store);
 	if (rv != CKR_OK) {
-		KMS_ERR("cannot open the store in %s", kms_mod.conf.store_dir);
+		KMS_ERR("cannot open the store in %s (the lines above say why)", kms_mod.conf.store_dir);
+		/* C_Initialize has no device codes: the log carries the reason. */
+		if (rv != CKR_HOST_MEMORY)
+			rv = CKR_GENERAL_ERROR;
 		goto fail_lock;
 	}
 	rv = tokens_open();

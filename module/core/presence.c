@@ -44,7 +44,9 @@ static bool presence_open_locked(struct kms_token *tok)
 		return true;
 	if (snprintf(path, sizeof(path), "%s/token-%u.lock", kms_mod.conf.store_dir, tok->no) >= (int)sizeof(path))
 		return false;
-	tok->presence_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	tok->presence_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kms_store_file_mode(kms_mod.conf.store_dir));
+	if (tok->presence_fd >= 0)
+		kms_store_share_file(path, kms_store_file_mode(kms_mod.conf.store_dir));
 	if (tok->presence_fd < 0) {
 		KMS_WARN("token '%s': cannot open %s (%s): sessions of other processes are not seen", tok->conf_label,
 			 path, strerror(errno));
