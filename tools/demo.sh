@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The main job on the default token: initialise it, generate a key and sign with it through pkcs11-tool,
 # then verify the signature with openssl against the public key read back from the token.
-# With --setup it first installs the Debian packages it needs and builds into ./build.
+# With --setup it first installs the Debian packages it needs and builds into ./build; with --installed it uses
+# the installed module and CLI (meson install, or the Debian packages).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,9 +18,17 @@ if [ "${1:-}" = --setup ]; then
 	[ -d build ] || meson setup build
 	ninja -C build
 fi
-build=${1:-build}
-mod=$(cd "$build" && pwd)/module/pkcs11/libkms11.so
-[ -f "$mod" ] || { echo "demo: $mod not found; build first (meson setup $build && ninja -C $build)" >&2; exit 1; }
+if [ "${1:-}" = --installed ]; then
+	# The installed module (meson install, or the Debian packages): in p11-kit's module directory.
+	mod=$(pkg-config --variable=p11_module_path p11-kit-1)/libkms11.so
+	[ -f "$mod" ] || { echo "demo: $mod not found; install kms11 first" >&2; exit 1; }
+	cli=$(command -v kms11 || true)
+else
+	build=${1:-build}
+	mod=$(cd "$build" && pwd)/module/pkcs11/libkms11.so
+	[ -f "$mod" ] || { echo "demo: $mod not found; build first (meson setup $build && ninja -C $build)" >&2; exit 1; }
+	cli=$(cd "$build" && pwd)/tools/kms11
+fi
 command -v pkcs11-tool >/dev/null || { echo "demo: pkcs11-tool not found (apt-get install opensc)" >&2; exit 1; }
 
 if [ -z "${KMS11_STORE:-}" ]; then
@@ -42,4 +51,8 @@ p11 --login --pin "$pin" --sign -m ECDSA-SHA256 --signature-format openssl --lab
 p11 --read-object --type pubkey --label demo -o "$work/pub.der"
 openssl dgst -sha256 -verify "$work/pub.der" -keyform DER -signature "$work/msg.sig" "$work/msg"
 p11 --login --pin "$pin" -O
+if [ -x "${cli:-}" ]; then
+	echo "== the same key through the kms11 CLI ($cli)"
+	"$cli" key list --table
+fi
 echo "== demo done: key generated in kms11, signature verified by openssl"
