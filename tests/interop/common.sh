@@ -16,6 +16,7 @@ KMS_LABEL=kms11
 KMS_PASSED=0
 KMS_FAILED=0
 KMS_PIDS=()
+KMS_UNDO=()
 
 kms_die() {
 	echo "FAIL: $*" >&2
@@ -24,10 +25,14 @@ kms_die() {
 
 kms_cleanup() {
 	local rc=$?
-	local pid
+	local pid undo
 	for pid in "${KMS_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
+	done
+	# What a suite changed outside its directory, undone in reverse order.
+	for ((undo = ${#KMS_UNDO[@]} - 1; undo >= 0; undo--)); do
+		eval "${KMS_UNDO[undo]}" || true
 	done
 	if [ -n "${KMS11_KEEP_TMP:-}" ]; then
 		echo "# kept $KMS_TMP" >&2
@@ -191,4 +196,21 @@ kms_expect() {
 # A free TCP port on 127.0.0.1.
 kms_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# kms_system_config TEXT: writes TEXT as the build's system configuration (sysconfdir/kms11/kms11.conf, read by
+# every process without KMS11_CONF), removed when the suite ends; a suite that calls it must run alone
+# (is_parallel false). Refuses to overwrite a configuration that is there already. Sets KMS_SYSCONF.
+kms_system_config() {
+	: "${BUILDDIR:?BUILDDIR must name the build directory}"
+	KMS_SYSCONF=$(meson introspect --buildoptions "$BUILDDIR" | /usr/bin/python3 -c 'import json, os.path, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(os.path.join(o["prefix"], o["sysconfdir"], "kms11", "kms11.conf"))')
+	[ -e "$KMS_SYSCONF" ] && kms_die "a system configuration exists at $KMS_SYSCONF: this suite writes there; move it away first"
+	if [ ! -d "$(dirname "$KMS_SYSCONF")" ]; then
+		mkdir -p "$(dirname "$KMS_SYSCONF")"
+		KMS_UNDO+=("rmdir '$(dirname "$KMS_SYSCONF")' 2>/dev/null || true")
+	fi
+	printf '%s' "$1" >"$KMS_SYSCONF"
+	KMS_UNDO+=("rm -f '$KMS_SYSCONF'")
 }

@@ -9,33 +9,19 @@
 . "$(dirname "$0")/common.sh"
 kms_need meson setpriv pkcs11-tool openssl stat
 : "${KMS11_CLI:?KMS11_CLI must name the kms11 tool}"
-: "${BUILDDIR:?BUILDDIR must name the build directory}"
 K=("$KMS11_CLI")
 PY=/usr/bin/python3
 [ "$(id -u)" -eq 0 ] || kms_die "this suite needs root (it runs processes as www-data)"
 id www-data >/dev/null 2>&1 || kms_die "no www-data user"
 G=4242 # the store's group: a number of no group, so that nothing in /etc/group changes
-sysconf=$(meson introspect --buildoptions "$BUILDDIR" | $PY -c 'import json,sys
-o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-import os.path
-print(os.path.join(o["prefix"], o["sysconfdir"], "kms11", "kms11.conf"))')
-[ -e "$sysconf" ] && kms_die "a system configuration exists at $sysconf: this suite writes there; move it away first"
-made_dir=""
-[ -d "$(dirname "$sysconf")" ] || made_dir=$(dirname "$sysconf")
-cleanup_sysconf() {
-	rm -f "$sysconf"
-	[ -z "$made_dir" ] || rmdir "$made_dir" 2>/dev/null || true
-}
-trap 'kms_rc=$?; cleanup_sysconf; (exit $kms_rc); kms_cleanup' EXIT
-mkdir -p "$(dirname "$sysconf")"
-
 chmod 0711 "$KMS_TMP"
 S="$KMS_TMP/var/kms11"
 mkdir -p "$S"
 chmod 0755 "$KMS_TMP/var"
 chgrp "$G" "$S"
 chmod 2770 "$S"
-printf '[kms11]\nstore = %s\n\n[token:sys]\nengine = openssl\n' "$S" >"$sysconf"
+kms_system_config "$(printf '[kms11]\nstore = %s\n\n[token:sys]\nengine = openssl\n' "$S")"
+sysconf=$KMS_SYSCONF
 chgrp "$G" "$sysconf"
 chmod 0640 "$sysconf"
 unset KMS11_CONF KMS11_STORE KMS11_PIN
