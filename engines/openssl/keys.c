@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "common/osslctx.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "engines/openssl/ossl.h"
 
@@ -173,6 +174,32 @@ static int curve_nid(const uint8_t *p, size_t n, bool *bad)
 	}
 	*bad = true;
 	return NID_undef;
+}
+
+/* The refusal of EC parameters, with its reason in the log (KMS11_DEBUG=3): CKR_DOMAIN_PARAMS_INVALID for
+ * parameters that are no named curve's DER, else CKR_CURVE_NOT_SUPPORTED naming the curve. */
+static CK_RV curve_refused(const uint8_t *p, size_t n, int nid, bool bad, const char *what)
+{
+	char oid[80] = "?";
+
+	if (bad) {
+		KMS_DBG("%s: CKA_EC_PARAMS (%zu bytes) are not a named curve (a DER OBJECT IDENTIFIER or PrintableString)",
+			what, n);
+		return CKR_DOMAIN_PARAMS_INVALID;
+	}
+	if (nid != NID_undef)
+		OBJ_obj2txt(oid, sizeof(oid), OBJ_nid2obj(nid), 1);
+	else if (n >= 2 && p[0] == 0x06) {
+		const unsigned char *q = p;
+		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)n);
+
+		if (obj)
+			OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+		ASN1_OBJECT_free(obj);
+	}
+	KMS_DBG("%s: curve %s (%s) is not offered (P-256, P-384, P-521, Ed25519, Ed448, X25519, X448)", what,
+		nid != NID_undef ? OBJ_nid2sn(nid) : "unknown", oid);
+	return CKR_CURVE_NOT_SUPPORTED;
 }
 
 static bool ec_nid_ok(int nid)
@@ -478,10 +505,8 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 		break;
 	case CKM_EC_KEY_PAIR_GEN:
 		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
-		if (bad)
-			return CKR_DOMAIN_PARAMS_INVALID;
-		if (!ec_nid_ok(nid))
-			return CKR_CURVE_NOT_SUPPORTED;
+		if (bad || !ec_nid_ok(nid))
+			return curve_refused(p->ec_params, p->ec_params_len, nid, bad, "EC key pair generation");
 		g = gen_kind(nid);
 		break;
 	case CKM_EC_EDWARDS_KEY_PAIR_GEN:
@@ -489,10 +514,9 @@ CK_RV ossl_generate_pair(void *inst, const struct kms_keygen_params *p, struct k
 		bool ed = p->mech == CKM_EC_EDWARDS_KEY_PAIR_GEN;
 
 		nid = curve_nid(p->ec_params, p->ec_params_len, &bad);
-		if (bad)
-			return CKR_DOMAIN_PARAMS_INVALID;
-		if (ed ? nid != NID_ED25519 && nid != NID_ED448 : nid != NID_X25519 && nid != NID_X448)
-			return CKR_CURVE_NOT_SUPPORTED;
+		if (bad || (ed ? nid != NID_ED25519 && nid != NID_ED448 : nid != NID_X25519 && nid != NID_X448))
+			return curve_refused(p->ec_params, p->ec_params_len, nid, bad,
+					     ed ? "Edwards key pair generation" : "Montgomery key pair generation");
 		g = gen_kind(nid);
 		break;
 	}
@@ -641,10 +665,8 @@ static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY 
 	if (!par || !val || !val->len)
 		return CKR_TEMPLATE_INCOMPLETE;
 	nid = curve_nid(par->val, par->len, &bad);
-	if (bad)
-		return CKR_DOMAIN_PARAMS_INVALID;
-	if (!ec_nid_ok(nid))
-		return CKR_CURVE_NOT_SUPPORTED;
+	if (bad || !ec_nid_ok(nid))
+		return curve_refused(par->val, par->len, nid, bad, "EC key import");
 	b = OSSL_PARAM_BLD_new();
 	if (!b || OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) != 1)
 		goto out;
@@ -680,13 +702,14 @@ static CK_RV import_raw(CK_OBJECT_CLASS cls, const struct kms_attrs *t, CK_KEY_T
 	const uint8_t *raw;
 	size_t rawlen;
 	bool bad;
-	int c;
+	int c, nid;
 
 	if (!par || !val)
 		return CKR_TEMPLATE_INCOMPLETE;
-	c = gen_kind(curve_nid(par->val, par->len, &bad));
+	nid = curve_nid(par->val, par->len, &bad);
+	c = gen_kind(nid);
 	if (c < 0 || gens[c].kt != kt)
-		return bad ? CKR_DOMAIN_PARAMS_INVALID : CKR_CURVE_NOT_SUPPORTED;
+		return curve_refused(par->val, par->len, nid, bad, "Edwards or Montgomery key import");
 	raw = cls == CKO_PRIVATE_KEY ? val->val : unwrap_octet_string(val->val, val->len, &rawlen);
 	if (cls == CKO_PRIVATE_KEY)
 		rawlen = val->len;

@@ -288,6 +288,9 @@ CK_RV kms_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aadlen, con
  * CKR_SESSION_HANDLE_INVALID. kms_session_put unlocks it and leaves the module. */
 CK_RV kms_session_get(CK_SESSION_HANDLE h, struct kms_session **s);
 void kms_session_put(struct kms_session *s);
+/* kms_session_put, then rv, logged with the function's name when the call failed (KMS11_DEBUG=3), after the
+ * lines that say why where the reason is known (a wrong PIN, a template's attribute, a curve). */
+CK_RV kms_session_done(struct kms_session *s, CK_RV rv, const char *fn);
 CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *h);
 CK_RV kms_session_close(CK_SESSION_HANDLE h);
 CK_RV kms_session_close_all(struct kms_token *tok);

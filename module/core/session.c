@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ckr.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "module/core/core.h"
 
@@ -61,6 +63,15 @@ void kms_session_put(struct kms_session *s)
 	kms_lock_unlock(&s->lock);
 	session_unref(s);
 	kms_leave();
+}
+
+CK_RV kms_session_done(struct kms_session *s, CK_RV rv, const char *fn)
+{
+	kms_session_put(s);
+	/* A size query's CKR_BUFFER_TOO_SMALL is how PKCS#11 works, not a failure. */
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		KMS_DBG("%s: %s", fn, kms_ckr_name(rv));
+	return rv;
 }
 
 CK_RV kms_session_open(struct kms_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *h)

@@ -5,6 +5,8 @@
 
 #include <jansson.h>
 
+#include "common/ckr.h"
+#include "common/log.h"
 #include "module/core/core.h"
 #include "module/core/template.h"
 
@@ -366,11 +368,16 @@ CK_RV kms_tmpl_check(const struct kms_attrs *tmpl, CK_OBJECT_CLASS cls, CK_KEY_T
 		const struct kms_attr *a = &tmpl->v[i];
 		const struct rule *r = rule_find(a->type, kind, alg);
 
-		if (!r)
-			return CKR_ATTRIBUTE_TYPE_INVALID;
-		rv = check_one(a, r, use, cur, so);
-		if (rv != CKR_OK)
+		rv = r ? check_one(a, r, use, cur, so) : CKR_ATTRIBUTE_TYPE_INVALID;
+		if (rv != CKR_OK) {
+			/* Which attribute of the template, and why (KMS11_DEBUG=3). */
+			KMS_DBG("template: attribute 0x%lx (%lu bytes) of a %s object: %s", (unsigned long)a->type,
+				(unsigned long)a->len, cls == CKO_PRIVATE_KEY ? "private key" : cls == CKO_PUBLIC_KEY ? "public key"
+						       : cls == CKO_SECRET_KEY ? "secret key" : cls == CKO_CERTIFICATE ? "certificate"
+									       : "data",
+				kms_ckr_name(rv));
 			return rv;
+		}
 	}
 	return CKR_OK;
 }

@@ -297,6 +297,14 @@ static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin
 		rv = unwrap_with_pin(&c.rec, TR_SO_KDF, TR_SO_WRAP, pin, len, tkey);
 	else
 		rv = unwrap_with_pin(&c.rec, TR_USER_KDF, TR_USER_WRAP, pin, len, tkey);
+	/* Why a login fails, never the PIN itself (KMS11_DEBUG=3). */
+	if (rv == CKR_PIN_INCORRECT)
+		KMS_DBG("token '%s': wrong %s PIN", tok->conf_label, user == CKU_SO ? "SO" : "user");
+	else if (rv == CKR_PIN_LOCKED)
+		KMS_DBG("token '%s': the %s PIN is locked after too many wrong ones%s", tok->conf_label,
+			user == CKU_SO ? "SO" : "user", user == CKU_SO ? "" : " (the SO sets a new one: kms11 token unlock)");
+	else if (rv == CKR_USER_PIN_NOT_INITIALIZED)
+		KMS_DBG("token '%s': no user PIN is set yet (C_InitPIN, or kms11 token init)", tok->conf_label);
 	/* Only a right PIN clears the count; a wrong one stays counted. */
 	if (rv == CKR_OK) {
 		fails_reset(tok, c.fails_t);

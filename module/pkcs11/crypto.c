@@ -10,8 +10,7 @@ static CK_RV op_init(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_MECHANISM_PT
 	if (rv != CKR_OK)
 		return rv;
 	rv = !mech ? CKR_ARGUMENTS_BAD : kms_op_init(s, kind, mech, key);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 /* A single-part call (C_Sign, C_Encrypt, ...) or, with update, a multi-part call with output (C_EncryptUpdate). */
@@ -30,8 +29,7 @@ static CK_RV op_sized(CK_SESSION_HANDLE h, enum kms_op_kind kind, bool update, C
 		rv = update ? kms_op_cipher_update(s, kind, in, inlen, out, outlen)
 			    : kms_op_oneshot(s, kind, in, inlen, out, outlen);
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV op_update(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen)
@@ -47,8 +45,7 @@ static CK_RV op_update(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR i
 	} else {
 		rv = kms_op_update(s, kind, in, inlen);
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV op_final(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
@@ -64,8 +61,7 @@ static CK_RV op_final(CK_SESSION_HANDLE h, enum kms_op_kind kind, CK_BYTE_PTR ou
 	} else {
 		rv = kms_op_final(s, kind, out, outlen);
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
@@ -108,8 +104,7 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
 	} else {
 		rv = kms_op_verify(s, pData, ulDataLen, pSignature, ulSignatureLen);
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
@@ -130,8 +125,7 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
 	} else {
 		rv = kms_op_verify_final(s, pSignature, ulSignatureLen);
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
@@ -186,8 +180,7 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 	if (rv != CKR_OK)
 		return rv;
 	rv = !pMechanism ? CKR_ARGUMENTS_BAD : kms_op_digest_init(s, pMechanism);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
@@ -214,8 +207,7 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 	if (rv != CKR_OK)
 		return rv;
 	rv = kms_op_digest_key(s, hKey);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 /* No operation state is ever saved: an active operation is CKR_STATE_UNSAVEABLE. */
@@ -233,8 +225,7 @@ CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationStat
 	for (int k = 0; k < KMS_OP__COUNT && rv == CKR_OPERATION_NOT_INITIALIZED; k++)
 		if (s->op[k].eop)
 			rv = CKR_STATE_UNSAVEABLE;
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 /* C_GetOperationState never hands out a state, so none can be given back. */
@@ -248,8 +239,7 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationStat
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pOperationState || !ulOperationStateLen) ? CKR_ARGUMENTS_BAD : CKR_SAVED_STATE_INVALID;
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen)
@@ -260,8 +250,7 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_UL
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!RandomData && ulRandomLen) ? CKR_ARGUMENTS_BAD : kms_random(s, RandomData, ulRandomLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
@@ -272,6 +261,5 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSee
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pSeed && ulSeedLen) ? CKR_ARGUMENTS_BAD : kms_seed(s, pSeed, ulSeedLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }

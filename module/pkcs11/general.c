@@ -188,8 +188,7 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pPin && ulPinLen) ? CKR_ARGUMENTS_BAD : kms_token_init_pin(s, (const char *)pPin, ulPinLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
@@ -204,8 +203,7 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulO
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_token_set_pin(s, (const char *)pOldPin, ulOldLen, (const char *)pNewPin, ulNewLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify,
@@ -259,8 +257,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 		pInfo->flags = s->flags;
 		pInfo->ulDeviceError = 0;
 	}
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
@@ -271,8 +268,7 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pPin && ulPinLen) ? CKR_ARGUMENTS_BAD : kms_token_login(s, userType, (const char *)pPin, ulPinLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_Logout(CK_SESSION_HANDLE hSession)
@@ -283,6 +279,5 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 	if (rv != CKR_OK)
 		return rv;
 	rv = kms_token_logout(s->tok);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }

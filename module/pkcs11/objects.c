@@ -11,8 +11,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!phObject || (!pTemplate && ulCount)) ? CKR_ARGUMENTS_BAD : kms_obj_create(s, pTemplate, ulCount, phObject);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
@@ -25,8 +24,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
 		return rv;
 	rv = (!phNewObject || (!pTemplate && ulCount)) ? CKR_ARGUMENTS_BAD
 						       : kms_obj_copy(s, hObject, pTemplate, ulCount, phNewObject);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
@@ -37,8 +35,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 	if (rv != CKR_OK)
 		return rv;
 	rv = kms_obj_destroy(s, hObject);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
@@ -49,8 +46,7 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
 	if (rv != CKR_OK)
 		return rv;
 	rv = !pulSize ? CKR_ARGUMENTS_BAD : kms_obj_size(s, hObject, pulSize);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -62,8 +58,7 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pTemplate && ulCount) ? CKR_ARGUMENTS_BAD : kms_obj_get_attrs(s, hObject, pTemplate, ulCount);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -75,8 +70,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pTemplate && ulCount) ? CKR_ARGUMENTS_BAD : kms_obj_set_attrs(s, hObject, pTemplate, ulCount);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
@@ -87,8 +81,7 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
 	if (rv != CKR_OK)
 		return rv;
 	rv = (!pTemplate && ulCount) ? CKR_ARGUMENTS_BAD : kms_find_init(s, pTemplate, ulCount);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
@@ -102,8 +95,7 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
 	rv = (!phObject && ulMaxObjectCount) || !pulObjectCount
 		     ? CKR_ARGUMENTS_BAD
 		     : kms_find_next(s, phObject, ulMaxObjectCount, pulObjectCount);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
@@ -114,8 +106,7 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	if (rv != CKR_OK)
 		return rv;
 	rv = kms_find_final(s);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
@@ -134,8 +125,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	else
 		rv = kms_obj_generate_pair(s, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
 					   pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
@@ -150,8 +140,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_obj_generate_secret(s, pMechanism, pTemplate, ulCount, phKey);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
@@ -166,8 +155,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJE
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_obj_wrap(s, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
@@ -185,8 +173,7 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
 	else
 		rv = kms_obj_unwrap(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate,
 				    ulAttributeCount, phKey);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
@@ -202,6 +189,5 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_obj_derive(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }

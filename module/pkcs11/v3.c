@@ -19,8 +19,7 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
 		rv = CKR_USER_TYPE_INVALID;
 	else
 		rv = kms_token_login(s, userType, (const char *)pPin, ulPinLen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
@@ -65,8 +64,7 @@ static CK_RV msg_init(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_MECHANISM_
 	if (rv != CKR_OK)
 		return rv;
 	rv = mech ? kms_msg_init(s, kind, mech, key) : CKR_ARGUMENTS_BAD;
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV msg_final(CK_SESSION_HANDLE h, enum kms_msg_kind kind)
@@ -79,8 +77,7 @@ static CK_RV msg_final(CK_SESSION_HANDLE h, enum kms_msg_kind kind)
 	if (!s->msg[kind].key)
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 	kms_msg_end(s, kind);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV msg_crypt(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR param, CK_ULONG plen, CK_BYTE_PTR aad,
@@ -95,8 +92,7 @@ static CK_RV msg_crypt(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR 
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_msg_crypt(s, kind, param, plen, aad, aadlen, in, inlen, out, outlen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV msg_begin(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR param, CK_ULONG plen, CK_BYTE_PTR aad,
@@ -113,8 +109,7 @@ static CK_RV msg_begin(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR 
 		rv = kms_msg_sv_begin(s, kind);
 	else
 		rv = kms_msg_crypt_begin(s, kind, param, plen, aad, aadlen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 static CK_RV msg_next(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR param, CK_ULONG plen, CK_BYTE_PTR in,
@@ -129,8 +124,7 @@ static CK_RV msg_next(CK_SESSION_HANDLE h, enum kms_msg_kind kind, CK_VOID_PTR p
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = kms_msg_crypt_next(s, kind, param, plen, in, inlen, out, outlen, flags & CKF_END_OF_MESSAGE);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 /* The message-based sign and verify calls: whole messages (next false) or parts (next true). */
@@ -148,8 +142,7 @@ static CK_RV msg_sv(CK_SESSION_HANDLE h, enum kms_msg_kind kind, bool next, CK_B
 		rv = next ? kms_msg_sign_next(s, data, len, sig, siglen) : kms_msg_sign(s, data, len, sig, siglen);
 	else
 		rv = next ? kms_msg_verify_next(s, data, len, sig, vsiglen) : kms_msg_verify(s, data, len, sig, vsiglen);
-	kms_session_put(s);
-	return rv;
+	return kms_session_done(s, rv, __func__);
 }
 
 CK_RV C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
