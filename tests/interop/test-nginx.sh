@@ -13,8 +13,6 @@ kms_need nginx curl openssl
 K=("$KMS11_CLI")
 [ "$(id -u)" -eq 0 ] || kms_die "this suite needs root (nginx's master, a worker as www-data)"
 id www-data >/dev/null 2>&1 || kms_die "no www-data user"
-engine=$(find /usr/lib /usr/lib64 -name pkcs11.so -path '*engines*' 2>/dev/null | head -n 1)
-[ -n "$engine" ] || kms_die "libp11's OpenSSL engine (pkcs11.so) is not installed (package libengine-pkcs11-openssl)"
 
 # The kms11 group (the Debian package makes it too) and the shared store.
 getent group kms11 >/dev/null || groupadd --system kms11 || kms_die "groupadd kms11"
@@ -41,21 +39,11 @@ umask 022
 printf '%s' "$KMS_PIN" >"$KMS_TMP/web.pin"
 chown www-data "$KMS_TMP/web.pin"
 chmod 0400 "$KMS_TMP/web.pin"
-# The openssl.cnf of nginx's master: libp11's engine, initialised (nginx does not initialise engines itself).
-cat >"$KMS_TMP/openssl-nginx.cnf" <<CNF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $engine
-init = 1
-CNF
+# The openssl.cnf of nginx's master: libp11's engine, initialised (nginx does not initialise engines itself), with
+# no module path (p11-kit's proxy finds kms11) and no PIN (the URI's pin-source gives it).
+kms_engine_conf </dev/null
+sed -e '/^MODULE_PATH = /d' -e '/^PIN = /d' -e 's/^init = 0$/init = 1/' "$OPENSSL_CONF" >"$KMS_TMP/openssl-nginx.cnf"
+unset OPENSSL_CONF
 # A test CA, whose certificates the keys get.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$KMS_TMP/ca.key" -subj /CN=kms11-test-CA \
 	-days 2 -out "$KMS_TMP/ca.crt" 2>/dev/null || kms_die "test CA"

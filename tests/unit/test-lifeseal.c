@@ -11,6 +11,8 @@
 
 #include <check.h>
 
+#include "tests/unit/testutil.h"
+
 #include "common/mem.h"
 #include "include/kms11.h"
 #include "module/kms/kms.h"
@@ -225,17 +227,11 @@ int main(void)
 {
 	Suite *su = suite_create("lifeseal");
 	TCase *tc = tcase_create("lifeseal");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_lifecycle_bound);
 	tcase_add_test(tc, test_v3_store_migrates);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return kms_test_run(su);
 }

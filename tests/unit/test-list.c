@@ -10,6 +10,8 @@
 
 #include <check.h>
 
+#include "tests/unit/testutil.h"
+
 #include "common/util.h"
 #include "include/kms11.h"
 #include "module/kms/kms.h"
@@ -40,22 +42,42 @@ static int token_setup(const char *name, struct kms_login *l)
 	return kms_mgr_login(tok, PIN, l, &e);
 }
 
-/* One AES key with the oracle's facts: key id, creation time, tags and state. */
-static void make_key(size_t i)
+/* An AES token key named name in l's token with the facts given: key id, creation time, tags (a kms11.h list of
+ * tagslen bytes, or none) and state (0: the default). */
+static void aes_key(struct kms_login *l, const char *name, const char *kid, time_t t, const char *tags, size_t tagslen,
+		    unsigned long state)
 {
-	struct okey *k = &keys[i];
-	struct kms_login *l = &logins[i % 3 == 0];
 	struct kms_attrs facts = KMS_ATTRS_INIT;
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_AES;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ULONG len = 16;
 	CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
-	char name[32], created[32], tags[32];
-	size_t tl = 0;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_TOKEN, &yes, 1},
-			    {CKA_PRIVATE, &yes, 1},	    {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, name, 0}};
+	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_TOKEN, &yes, 1},
+			       {CKA_PRIVATE, &yes, 1},	  {CKA_VALUE_LEN, &len, sizeof(len)},
+			       {CKA_LABEL, (void *)name, (CK_ULONG)strlen(name)}};
 	CK_OBJECT_HANDLE h;
+	char created[32];
+
+	kms_time_iso8601(t, created, sizeof(created));
+	ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_KEY_ID, kid, strlen(kid)), 0);
+	ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_CREATED, created, strlen(created)), 0);
+	if (tagslen)
+		ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_TAGS, tags, tagslen), 0);
+	if (state)
+		ck_assert_int_eq(kms_attrs_set_ulong(&facts, CKA_KMS11_STATE, state), 0);
+	l->s->facts = &facts;
+	ck_assert_uint_eq(kms_obj_generate_secret(l->s, &m, tmpl, 6, &h), CKR_OK);
+	l->s->facts = NULL;
+	kms_attrs_free(&facts);
+}
+
+/* Key i of the oracle, made with its facts. */
+static void make_key(size_t i)
+{
+	struct okey *k = &keys[i];
+	char name[32], tags[32];
+	size_t tl = 0;
 
 	/* Key ids in no order related to i; about eight keys share each second, in both tokens. */
 	snprintf(k->kid, sizeof(k->kid), "%08lx%03zu", (unsigned long)((i * 2654435761u) & 0xffffffffu), i);
@@ -66,22 +88,12 @@ static void make_key(size_t i)
 	k->disabled = i % 10 == 3;
 	k->rotated = i % 25 == 4;
 	snprintf(name, sizeof(name), "key-%zu", i);
-	t[5].ulValueLen = (CK_ULONG)strlen(name);
-	kms_time_iso8601(k->t, created, sizeof(created));
 	memcpy(tags + tl, "every", 6), tl += 6;
 	if (k->half)
 		memcpy(tags + tl, "half", 5), tl += 5;
 	if (k->few)
 		memcpy(tags + tl, "few", 4), tl += 4;
-	ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_KEY_ID, k->kid, strlen(k->kid)), 0);
-	ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_CREATED, created, strlen(created)), 0);
-	ck_assert_int_eq(kms_attrs_set(&facts, CKA_KMS11_TAGS, tags, tl), 0);
-	if (k->disabled)
-		ck_assert_int_eq(kms_attrs_set_ulong(&facts, CKA_KMS11_STATE, KMS11_STATE_DISABLED), 0);
-	l->s->facts = &facts;
-	ck_assert_uint_eq(kms_obj_generate_secret(l->s, &m, t, 6, &h), CKR_OK);
-	l->s->facts = NULL;
-	kms_attrs_free(&facts);
+	aes_key(&logins[i % 3 == 0], name, k->kid, k->t, tags, tl, k->disabled ? KMS11_STATE_DISABLED : 0);
 }
 
 static void rotate(size_t i)
@@ -254,31 +266,8 @@ START_TEST(test_bookmark_position)
 	json_decref(out);
 	ck_assert(*bm);
 	/* Two new keys: one created before every key, one after. */
-	{
-		struct kms_attrs facts = KMS_ATTRS_INIT;
-		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-		CK_KEY_TYPE kt = CKK_AES;
-		CK_BBOOL yes = CK_TRUE;
-		CK_ULONG len = 16;
-		CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
-		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)}, {CKA_TOKEN, &yes, 1},
-				    {CKA_VALUE_LEN, &len, sizeof(len)}};
-		const char *kids[2] = {"zz-earlier", "zz-later"};
-		time_t ts[2] = {BASE_T - 100, BASE_T + 1000};
-		CK_OBJECT_HANDLE h;
-
-		for (int i = 0; i < 2; i++) {
-			char created[32];
-
-			kms_time_iso8601(ts[i], created, sizeof(created));
-			kms_attrs_set(&facts, CKA_KMS11_KEY_ID, kids[i], strlen(kids[i]));
-			kms_attrs_set(&facts, CKA_KMS11_CREATED, created, strlen(created));
-			logins[0].s->facts = &facts;
-			ck_assert_uint_eq(kms_obj_generate_secret(logins[0].s, &m, t, 4, &h), CKR_OK);
-			logins[0].s->facts = NULL;
-			kms_attrs_free(&facts);
-		}
-	}
+	aes_key(&logins[0], "earlier", "zz-earlier", BASE_T - 100, NULL, 0, 0);
+	aes_key(&logins[0], "later", "zz-later", BASE_T + 1000, NULL, 0, 0);
 	q.bookmark = bm;
 	do {
 		json_t *it;
@@ -307,17 +296,11 @@ int main(void)
 {
 	Suite *su = suite_create("list");
 	TCase *tc = tcase_create("list");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_walks);
 	tcase_add_test(tc, test_bookmark_position);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return kms_test_run(su);
 }
