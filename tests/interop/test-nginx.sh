@@ -8,7 +8,7 @@
 # which file and which permission. It writes the build's system configuration and a p11-kit module config in
 # /etc/pkcs11/modules (both removed at the end), so it runs alone.
 . "$(dirname "$0")/common.sh"
-kms_need nginx curl openssl
+kms_need nginx curl openssl ps groupadd
 : "${KMS11_CLI:?KMS11_CLI must name the kms11 tool}"
 K=("$KMS11_CLI")
 [ "$(id -u)" -eq 0 ] || kms_die "this suite needs root (nginx's master, a worker as www-data)"

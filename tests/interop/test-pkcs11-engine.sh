@@ -7,7 +7,7 @@
 # failure cases: a wrong backend PIN, a PIN file open to others, a missing library, an absent backend token, a
 # backend token deleted while a process uses it.
 . "$(dirname "$0")/common.sh"
-kms_need pkcs11-tool openssl faketime softhsm2-util
+kms_need pkcs11-tool openssl faketime softhsm2-util chattr
 : "${KMS11_CLI:?KMS11_CLI must name the kms11 tool}"
 K=("$KMS11_CLI")
 PY=/usr/bin/python3
