@@ -5,7 +5,8 @@
 # of the run's own); a block after "<!-- example: installed-sh NAME -->" runs with bash -e there. In order: the
 # system store; then, prepared here (the README names them as what the reader has), a key web-ec, its certificate
 # and the daemon's PIN file; nginx started as the README says, read by curl through the certificate; a signature
-# through pkcs11-provider, verified. It changes the system (/etc/kms11, /var/lib/kms11, /etc/ssl/certs/web.crt,
+# through pkcs11-provider, verified; the configuration examples loaded; the backup taken and checked. It changes the
+# system (/etc/kms11, /var/lib/kms11, /etc/ssl/certs/web.crt, /var/log/kms11.log, /backup/kms11-2026-12-05,
 # www-data's groups, an nginx on port 443) and undoes it all at the end, and before it starts.
 set -euo pipefail
 unset KMS11_CONF KMS11_STORE KMS11_PIN KMS11_SO_PIN OPENSSL_CONF
@@ -30,7 +31,9 @@ stop_nginx() {
 undo() {
 	stop_nginx
 	rm -f /etc/kms11/kms11.conf /etc/kms11/openssl-nginx.cnf /etc/kms11/nginx-web.conf /etc/kms11/web.pin \
-		/etc/ssl/certs/web.crt
+		/etc/ssl/certs/web.crt /var/log/kms11.log
+	rm -rf /backup/kms11-2026-12-05
+	rmdir /backup 2>/dev/null || true
 	rmdir /etc/kms11 2>/dev/null || true
 	if [ -d /var/lib/kms11 ]; then find /var/lib/kms11 -mindepth 1 -delete; fi
 	gpasswd -d www-data kms11 >/dev/null 2>&1 || true
@@ -126,6 +129,28 @@ if run_sh provider >"$work/provider.log" 2>&1 &&
 	ok "README pkcs11-provider: signs as written, and the signature verifies"
 else
 	fail "README pkcs11-provider: $(tail -3 "$work/provider.log")"
+fi
+# The configuration examples load as written.
+put_file config-example.conf
+if KMS11_CONF="$work/config-example.conf" kms11 token list >tokens.json 2>"$work/conf.err" &&
+	[ "$(/usr/bin/python3 -c 'import json,sys; print([t["id"] for t in json.load(open(sys.argv[1]))["list"]])' tokens.json)" = "['signing', 'backup']" ]; then
+	ok "README configuration example: loads, tokens signing and backup"
+else
+	fail "README configuration example: $(cat "$work/conf.err")"
+fi
+put_file legacy.conf
+if KMS11_CONF="$work/legacy.conf" KMS11_STORE="$work/legacy-store" kms11 token list >tokens.json 2>"$work/conf.err" &&
+	[ "$(/usr/bin/python3 -c 'import json,sys; print([t["id"] for t in json.load(open(sys.argv[1]))["list"]])' tokens.json)" = "['migrated']" ]; then
+	ok "README legacy example: loads, token migrated"
+else
+	fail "README legacy example: $(cat "$work/conf.err")"
+fi
+
+# The backup, as the README says, and the copy checked.
+if run_sh backup >"$work/backup.log" 2>&1 && kms11 store check --store /backup/kms11-2026-12-05 | grep -q '"ok": true'; then
+	ok "README backup: mdb_copy runs as written, and kms11 store check finds the copy sound"
+else
+	fail "README backup: $(tail -3 "$work/backup.log")"
 fi
 echo "# README (installed): $passed ok, $failed not ok"
 [ "$failed" -eq 0 ]
