@@ -77,7 +77,7 @@ void kms_store_txn_untrack(MDB_txn *txn);
 	do {                                                              \
 		struct kms_store_guard guard_;                            \
 		CK_RV guard_rv_;                                          \
-		if ((s) && (s)->damaged)                                  \
+		if (!(s) || (s)->damaged)                                 \
 			return CKR_DEVICE_ERROR;                          \
 		kms_store_guard_push(&guard_);                            \
 		if (setjmp(guard_.jb) == 0)                               \

@@ -155,6 +155,8 @@ struct kms_module {
 	unsigned fork_gen;
 	struct kms_lock lock; /* sessions table, counters */
 	struct kms_conf conf;
+	/* NULL while the store directory does not exist (see kms_mod_store); set once, then kept until
+	 * C_Finalize. */
 	struct kms_store *store;
 	struct kms_token *tokens;
 	size_t n_tokens;
@@ -183,6 +185,12 @@ static inline CK_RV kms_core_check(void)
 }
 /* CKR_SLOT_ID_INVALID for an unknown slot. */
 CK_RV kms_token_lookup(CK_SLOT_ID slot, struct kms_token **tok);
+/* The store. C_Initialize opens it when its directory exists; when it does not, nothing is made until the
+ * first write: kms_mod_store(true, ...) creates and opens it then (initialising a token, storing a token
+ * object), while kms_mod_store(false, ...) only opens one that another process has made since. Returns the
+ * store, or NULL with *rv CKR_OK (no store yet: no token record, no object) or the reason it cannot be
+ * opened. */
+struct kms_store *kms_mod_store(bool create, CK_RV *rv);
 
 /* token.c */
 CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info);

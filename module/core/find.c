@@ -70,7 +70,9 @@ CK_RV kms_find_ids(struct kms_token *tok, CK_SESSION_HANDLE owner, const struct 
 			*n = 0;
 			return CKR_OK;
 		}
-	rv = kms_store_obj_find(kms_mod.store, tok->no, tmpl, priv, &tids, &tn);
+	/* No store yet: session objects only. */
+	if (kms_mod_store(false, &rv))
+		rv = kms_store_obj_find(kms_mod.store, tok->no, tmpl, priv, &tids, &tn);
 	if (rv != CKR_OK)
 		return rv;
 	kms_lock_rd(&tok->lock);
@@ -152,7 +154,7 @@ CK_RV kms_find_final(struct kms_session *s)
 CK_RV kms_obj_read(struct kms_token *tok, uint64_t id, struct kms_attrs *out)
 {
 	uint32_t no = 0;
-	CK_RV rv = kms_store_obj_get(kms_mod.store, id, &no, out);
+	CK_RV rv = kms_mod.store ? kms_store_obj_get(kms_mod.store, id, &no, out) : CKR_OBJECT_HANDLE_INVALID;
 
 	if (rv == CKR_OK && no != tok->no) {
 		kms_attrs_free(out);

@@ -2,7 +2,9 @@
 /* Module life cycle: C_Initialize and C_Finalize, the configured tokens, and fork handling. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,14 +114,62 @@ static CK_RV tokens_open(void)
 			KMS_ERR("token '%s': engine '%s' failed to start", ct->label, ct->engine);
 			return rv;
 		}
-		rv = kms_store_token_number(kms_mod.store, ct->label, &t->no);
-		if (rv != CKR_OK)
-			return rv;
+		if (kms_mod.store) {
+			rv = kms_store_token_number(kms_mod.store, ct->label, &t->no);
+			if (rv != CKR_OK)
+				return rv;
+		}
 		rv = kms_obj_add_profile(t);
 		if (rv != CKR_OK)
 			return rv;
 	}
 	return CKR_OK;
+}
+
+/* Serialises opening a store that did not exist at C_Initialize. */
+static pthread_mutex_t store_attach_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens (creating it if need be) the store and numbers the tokens in it. */
+static CK_RV store_open(struct kms_store **out)
+{
+	struct kms_store *s = NULL;
+	CK_RV rv = kms_store_open(kms_mod.conf.store_dir, &s);
+
+	if (rv != CKR_OK) {
+		KMS_ERR("cannot open the store in %s (the lines above say why)", kms_mod.conf.store_dir);
+		return rv;
+	}
+	for (size_t i = 0; i < kms_mod.n_tokens && rv == CKR_OK; i++)
+		rv = kms_store_token_number(s, kms_mod.tokens[i].conf_label, &kms_mod.tokens[i].no);
+	if (rv != CKR_OK) {
+		kms_store_close(s);
+		return rv;
+	}
+	*out = s;
+	return CKR_OK;
+}
+
+struct kms_store *kms_mod_store(bool create, CK_RV *rv)
+{
+	struct kms_store *s = __atomic_load_n(&kms_mod.store, __ATOMIC_ACQUIRE);
+	struct stat st;
+
+	*rv = CKR_OK;
+	if (s)
+		return s;
+	pthread_mutex_lock(&store_attach_lock);
+	s = kms_mod.store;
+	if (!s && (create || stat(kms_mod.conf.store_dir, &st) == 0)) {
+		*rv = store_open(&s);
+		if (*rv == CKR_OK) {
+			KMS_INFO("store: opened %s, which did not exist at C_Initialize", kms_mod.conf.store_dir);
+			__atomic_store_n(&kms_mod.store, s, __ATOMIC_RELEASE);
+		} else if (*rv != CKR_HOST_MEMORY) {
+			*rv = CKR_DEVICE_ERROR;
+		}
+	}
+	pthread_mutex_unlock(&store_attach_lock);
+	return s;
 }
 
 static void tokens_close(void)
@@ -163,6 +213,8 @@ static void drop_inherited(void)
 	if (kms_mod.store)
 		kms_store_forget(kms_mod.store);
 	memset(&kms_mod, 0, sizeof(kms_mod));
+	/* Another thread of the parent may have held it at the fork. */
+	pthread_mutex_init(&store_attach_lock, NULL);
 	/* The parent's threads that were inside the module do not exist here. */
 	atomic_store(&kms_open, false);
 	atomic_store(&kms_in_flight, 0);
@@ -171,6 +223,7 @@ static void drop_inherited(void)
 CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 {
 	char err[512];
+	struct stat st;
 	CK_RV rv;
 
 	pthread_once(&atfork_once, install_atfork);
@@ -198,13 +251,19 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 	rv = kms_lock_init(&kms_mod.lock);
 	if (rv != CKR_OK)
 		goto fail_conf;
-	rv = kms_store_open(kms_mod.conf.store_dir, &kms_mod.store);
-	if (rv != CKR_OK) {
-		KMS_ERR("cannot open the store in %s (the lines above say why)", kms_mod.conf.store_dir);
-		/* C_Initialize has no device codes: the log carries the reason. */
-		if (rv != CKR_HOST_MEMORY)
-			rv = CKR_GENERAL_ERROR;
-		goto fail_lock;
+	/* A store directory that does not exist yet is made by the first write (kms_mod_store), not here: a module
+	 * that p11-kit loads into every program that asks for its registered modules leaves nothing behind. */
+	if (stat(kms_mod.conf.store_dir, &st) == 0 || errno != ENOENT) {
+		rv = kms_store_open(kms_mod.conf.store_dir, &kms_mod.store);
+		if (rv != CKR_OK) {
+			KMS_ERR("cannot open the store in %s (the lines above say why)", kms_mod.conf.store_dir);
+			/* C_Initialize has no device codes: the log carries the reason. */
+			if (rv != CKR_HOST_MEMORY)
+				rv = CKR_GENERAL_ERROR;
+			goto fail_lock;
+		}
+	} else {
+		KMS_INFO("store: %s does not exist; it is made when a token is initialised", kms_mod.conf.store_dir);
 	}
 	rv = tokens_open();
 	if (rv != CKR_OK)

@@ -144,7 +144,9 @@ static CK_RV obj_commit(struct kms_session *s, struct kms_attrs *attrs, uint8_t 
 		sealme = value;
 		bloblen = valuelen;
 	}
-	rv = kms_store_id_alloc(kms_mod.store, &id);
+	/* The first token object makes the store, when it does not exist yet. */
+	if (kms_mod_store(true, &rv))
+		rv = kms_store_id_alloc(kms_mod.store, &id);
 	if (rv == CKR_OK)
 		rv = set_unique_id(attrs, id);
 	if (rv == CKR_OK)
@@ -244,7 +246,8 @@ static CK_RV pair_commit(struct kms_session *s, struct kms_attrs *pub, struct km
 			kms_obj_destroy(s, *hpriv);
 		return rv;
 	}
-	rv = kms_store_id_alloc_many(kms_mod.store, 2, ids);
+	if (kms_mod_store(true, &rv))
+		rv = kms_store_id_alloc_many(kms_mod.store, 2, ids);
 	if (rv == CKR_OK)
 		rv = set_unique_id(priv, ids[0]);
 	if (rv == CKR_OK)

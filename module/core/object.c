@@ -116,6 +116,8 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 		return CKR_OK;
 	}
 
+	if (!kms_mod.store)
+		return CKR_OBJECT_HANDLE_INVALID;
 	rv = kms_store_obj_get_gen(kms_mod.store, id, &no, &attrs, &gen);
 	if (rv == CKR_OBJECT_HANDLE_INVALID) {
 		kms_lock_wr(&tok->lock);

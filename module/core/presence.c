@@ -40,8 +40,13 @@ static bool presence_open_locked(struct kms_token *tok)
 {
 	char path[4096];
 
+	CK_RV rv;
+
 	if (tok->presence_fd >= 0)
 		return true;
+	/* No store yet: no token a session of another process could be using. */
+	if (!kms_mod_store(false, &rv))
+		return false;
 	if (snprintf(path, sizeof(path), "%s/token-%u.lock", kms_mod.conf.store_dir, tok->no) >= (int)sizeof(path))
 		return false;
 	tok->presence_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kms_store_file_mode(kms_mod.conf.store_dir));

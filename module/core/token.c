@@ -40,6 +40,9 @@ static CK_RV record_read(struct kms_token *tok, struct kms_attrs *rec)
 	CK_RV rv;
 
 	kms_attrs_init(rec);
+	/* No store yet: no record, an uninitialised token. */
+	if (!kms_mod_store(false, &rv))
+		return rv;
 	rv = kms_store_token_get(kms_mod.store, tok->conf_label, &buf, &len);
 	if (rv != CKR_OK || !buf)
 		return rv;
@@ -614,6 +617,9 @@ CK_RV kms_token_init(struct kms_token *tok, const char *so_pin, size_t so_len, c
 	kms_session_count(tok, &all, &rw);
 	if (all > 0)
 		return CKR_SESSION_EXISTS;
+	/* The first token initialised makes the store. */
+	if (!kms_mod_store(true, &rv))
+		return rv;
 	/* No session of any process either, until the new record is written. */
 	rv = kms_presence_exclusive(tok);
 	if (rv != CKR_OK)

@@ -91,6 +91,14 @@ kms_json "$KMS_TMP/pub.json" 'd["public_key"]' | base64 -d >"$KMS_TMP/pub.pem"
 kms_run "openssl verifies that signature" openssl pkeyutl -verify -pubin -inkey "$KMS_TMP/pub.pem" \
 	-in "$KMS_TMP/msg.sha256" -sigfile "$KMS_TMP/nhome/sig"
 
+# A user who never used kms11 (no configuration, no KMS11_STORE), with the registration: p11-kit's programs load the
+# module, which shows an uninitialised token and makes no store in the user's home.
+F=(setpriv --reuid=65534 --regid=65534 --clear-groups env -u KMS11_STORE -u KMS11_CONF -u XDG_DATA_HOME HOME="$KMS_TMP/nhome")
+kms_run "p11-kit list-modules, no configuration and no store" "${F[@]}" p11-kit list-modules
+kms_check "... shows kms11's uninitialised token" grep -q "token: kms11" "$KMS_TMP/last.log"
+kms_run "p11tool --list-tokens, no configuration and no store" "${F[@]}" p11tool --list-tokens
+kms_check "... and neither made a store in the user's home" [ ! -e "$KMS_TMP/nhome/.local/share/kms11" ]
+
 # The bash completion completes verbs and the options of a verb.
 if [ -f /usr/share/bash-completion/bash_completion ]; then
 	got=$(PATH="$D$prefix/bin:$PATH" bash -c ". /usr/share/bash-completion/bash_completion; . '$comp'

@@ -189,6 +189,61 @@ def child_create(module, label):
     return 0
 
 
+def child_late(module):
+    """A process that loads the module before any store exists: it makes none, shows an uninitialised token, and
+    once another process has initialised the token (the parent says so on stdin) it finds and uses it."""
+    store = os.environ["KMS11_STORE"]
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(module)
+    slot = find_slot(lib)
+    print("uninitialised %d" % (0 if token_flags(lib, slot) & CKF_TOKEN_INITIALIZED else 1), flush=True)
+    s = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+    print("found %d" % len(s.findObjects([(CKA_CLASS, CKO_PRIVATE_KEY)])), flush=True)
+    print("nostore %d" % (0 if os.path.exists(store) else 1), flush=True)
+    s.closeSession()
+    sys.stdin.readline()
+    slot = find_slot(lib)
+    print("initialised %d" % (1 if token_flags(lib, slot) & CKF_TOKEN_INITIALIZED else 0), flush=True)
+    s = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+    s.login(PIN)
+    print("found %d" % len(s.findObjects([(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_LABEL, "made-elsewhere")])), flush=True)
+    s.logout()
+    s.closeSession()
+    return 0
+
+
+def store_made_late(module, tmp):
+    """The store is made by the first token initialisation, not by C_Initialize; a process started before it
+    exists sees it once another process has made it."""
+    env = dict(os.environ, KMS11_STORE=os.path.join(tmp, "late", "store"))
+    a = subprocess.Popen([sys.executable, __file__, "--child-late", module], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    got = [a.stdout.readline().split() for _ in range(3)]
+    check("a process started before the store exists sees an uninitialised token (%s)" % got[0], got[0] == ["uninitialised", "1"])
+    check("... finds no token object (%s)" % got[1], got[1] == ["found", "0"])
+    check("... and C_Initialize and C_OpenSession make no store directory (%s)" % got[2], got[2] == ["nostore", "1"])
+    b = subprocess.run([sys.executable, __file__, "--child-init", module], env=env, capture_output=True, text=True)
+    check("another process initialises the token and makes a key there (%s)" % b.stderr.strip()[-200:], b.returncode == 0)
+    out, _ = a.communicate("go\n", timeout=60)
+    rest = [line.split() for line in out.splitlines()]
+    check("the first process then sees the token initialised (%s)" % rest, rest[:1] == [["initialised", "1"]])
+    check("... logs in and finds the other process's key (%s)" % rest, rest[1:2] == [["found", "1"]] and a.returncode == 0)
+
+
+def child_init(module):
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(module)
+    slot = find_slot(lib)
+    lib.initToken(slot, SO_PIN, LABEL)
+    slot = find_slot(lib)
+    so = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+    so.login(SO_PIN, CKU_SO)
+    so.initPin(PIN)
+    so.logout()
+    so.closeSession()
+    return child_create(module, "made-elsewhere")
+
+
 def softhsm_backend(tmp):
     """KMS11_TEST_ENGINE=pkcs11: the kms11 token keeps its keys in a SoftHSMv2 token made here (the pkcs11 engine)."""
     import subprocess
@@ -219,7 +274,12 @@ def main():
         if not module or not os.path.exists(module):
             print("FAIL: KMS11_MODULE does not name a module: %r" % module, file=sys.stderr)
             return 1
+        store_absent = not os.path.exists(os.environ["KMS11_STORE"])
         run(module)
+        if os.environ.get("KMS11_TEST_BACKEND") != "softhsm":
+            check("the store did not exist before the suite's C_InitToken made it",
+                  store_absent and os.path.exists(os.path.join(os.environ["KMS11_STORE"], "data.mdb")))
+            store_made_late(module, tmp)
     except Exception as e:  # a crash of the suite is a failure, with its reason
         import traceback
         traceback.print_exc()
@@ -428,4 +488,8 @@ def run(module):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child-create":
         sys.exit(child_create(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-late":
+        sys.exit(child_late(sys.argv[2]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-init":
+        sys.exit(child_init(sys.argv[2]))
     sys.exit(main())
