@@ -649,6 +649,23 @@ static size_t ec_public_from_private(int nid, const BIGNUM *d, uint8_t *buf, siz
 	return n;
 }
 
+/* CKA_EC_POINT is DER OCTET STRING { point }, though some applications give the bare point. A bare point on a
+ * curve of field size f is 1 + 2f bytes (04 x y) or 1 + f (02 or 03, x): a wrapped point never has that length,
+ * while a bare one may begin like a wrapper (04 5f ... on P-384, when x begins with 5f). So the length decides. */
+static const uint8_t *ec_point_unwrap(int nid, const uint8_t *p, size_t n, size_t *len)
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name_ex(kms_libctx(), NULL, nid);
+	size_t f = g ? ((size_t)EC_GROUP_get_degree(g) + 7) / 8 : 0;
+
+	EC_GROUP_free(g);
+	if (f && n > 0 && ((n == 1 + 2 * f && (p[0] == 0x04 || p[0] == 0x06 || p[0] == 0x07)) ||
+			   (n == 1 + f && (p[0] == 0x02 || p[0] == 0x03)))) {
+		*len = n;
+		return p;
+	}
+	return unwrap_octet_string(p, n, len);
+}
+
 static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY **pk)
 {
 	const struct kms_attr *par = kms_attrs_get(t, CKA_EC_PARAMS);
@@ -683,7 +700,7 @@ static CK_RV import_ec(CK_OBJECT_CLASS cls, const struct kms_attrs *t, EVP_PKEY 
 		    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, plen) != 1)
 			goto out;
 	} else {
-		raw = unwrap_octet_string(val->val, val->len, &rawlen);
+		raw = ec_point_unwrap(nid, val->val, val->len, &rawlen);
 		if (OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, raw, rawlen) != 1)
 			goto out;
 	}

@@ -191,6 +191,11 @@ CK_RV kms_token_lookup(CK_SLOT_ID slot, struct kms_token **tok);
  * store, or NULL with *rv CKR_OK (no store yet: no token record, no object) or the reason it cannot be
  * opened. */
 struct kms_store *kms_mod_store(bool create, CK_RV *rv);
+/* The store as it is now, NULL when there is none yet (another thread may be opening it). */
+static inline struct kms_store *kms_mod_store_now(void)
+{
+	return __atomic_load_n(&kms_mod.store, __ATOMIC_ACQUIRE);
+}
 
 /* token.c */
 CK_RV kms_token_info(struct kms_token *tok, CK_TOKEN_INFO *info);

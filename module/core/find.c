@@ -154,7 +154,7 @@ CK_RV kms_find_final(struct kms_session *s)
 CK_RV kms_obj_read(struct kms_token *tok, uint64_t id, struct kms_attrs *out)
 {
 	uint32_t no = 0;
-	CK_RV rv = kms_mod.store ? kms_store_obj_get(kms_mod.store, id, &no, out) : CKR_OBJECT_HANDLE_INVALID;
+	CK_RV rv = kms_mod_store_now() ? kms_store_obj_get(kms_mod.store, id, &no, out) : CKR_OBJECT_HANDLE_INVALID;
 
 	if (rv == CKR_OK && no != tok->no) {
 		kms_attrs_free(out);

@@ -100,7 +100,7 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 {
 	struct kms_attrs attrs = KMS_ATTRS_INIT;
 	struct kms_obj *o, *old;
-	uint64_t gen = kms_store_generation(kms_mod.store);
+	uint64_t gen = kms_store_generation(kms_mod_store_now());
 	uint32_t no = 0;
 	CK_RV rv;
 
@@ -116,7 +116,7 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 		return CKR_OK;
 	}
 
-	if (!kms_mod.store)
+	if (!kms_mod_store_now())
 		return CKR_OBJECT_HANDLE_INVALID;
 	rv = kms_store_obj_get_gen(kms_mod.store, id, &no, &attrs, &gen);
 	if (rv == CKR_OBJECT_HANDLE_INVALID) {

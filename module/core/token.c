@@ -468,7 +468,7 @@ CK_RV kms_token_check_epoch(struct kms_token *tok)
 	if (__atomic_load_n(&tok->login, __ATOMIC_ACQUIRE) == KMS_NO_USER)
 		return CKR_OK;
 	/* Nothing was committed since the epoch was last found current: no read. */
-	gen = kms_store_generation(kms_mod.store);
+	gen = kms_store_generation(kms_mod_store_now());
 	if (gen == atomic_load(&tok->epoch_gen))
 		return CKR_OK;
 	rv = record_read(tok, &rec);

@@ -858,7 +858,7 @@ static int walk_list(const struct kms_query *q, const struct kms_filter *f, cons
 		ret = kms_fail(e, KMS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (!kms_mod.store || kms_store_created_count(kms_mod.store, &nall) != CKR_OK)
+	if (!kms_mod_store_now() || kms_store_created_count(kms_mod.store, &nall) != CKR_OK)
 		goto out; /* the candidates' way then (no store yet: nothing) */
 	for (size_t i = 0; ret == KMS_OK && i < kms_mod.n_tokens; i++) {
 		struct stream *st = &sts[nst];

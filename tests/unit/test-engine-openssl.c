@@ -459,6 +459,41 @@ START_TEST(test_ec_import_round_trip)
 }
 END_TEST
 
+/* A bare P-384 point whose x begins with 5f reads like a DER OCTET STRING header (04 5f, 95 bytes follow): its
+ * length, 97 bytes, says it is the point. (It used to be taken for a wrapper, one key in 256.) */
+START_TEST(test_ec_bare_point_like_der)
+{
+	struct pair p, q;
+	struct kms_attrs tp = KMS_ATTRS_INIT;
+	const struct kms_attr *pt = NULL;
+	int tries = 0;
+
+	for (;;) {
+		gen(&p, CKM_EC_KEY_PAIR_GEN, 0, oid_p384, sizeof(oid_p384));
+		pt = kms_attrs_get(&p.km.pub, CKA_EC_POINT);
+		ck_assert_int_eq(pt->len, 99); /* 04 61, then 04 x y */
+		if (pt->val[3] == 0x5f)
+			break;
+		pair_free(&p);
+		ck_assert_int_lt(++tries, 20000);
+	}
+	kms_attrs_set(&tp, CKA_EC_PARAMS, oid_p384, sizeof(oid_p384));
+	kms_attrs_set(&tp, CKA_EC_POINT, pt->val + 2, pt->len - 2);
+	memset(&q, 0, sizeof(q));
+	ck_assert_rv(e->import(inst, CKO_PUBLIC_KEY, CKK_EC, &tp, &q.km), CKR_OK);
+	ck_assert_mem_eq(kms_attrs_get(&q.km.pub, CKA_EC_POINT)->val, pt->val, pt->len);
+	/* and the same point wrapped, as PKCS#11 has it */
+	kms_key_material_free(&q.km);
+	kms_attrs_set(&tp, CKA_EC_POINT, pt->val, pt->len);
+	memset(&q, 0, sizeof(q));
+	ck_assert_rv(e->import(inst, CKO_PUBLIC_KEY, CKK_EC, &tp, &q.km), CKR_OK);
+	ck_assert_mem_eq(kms_attrs_get(&q.km.pub, CKA_EC_POINT)->val, pt->val, pt->len);
+	kms_key_material_free(&q.km);
+	kms_attrs_free(&tp);
+	pair_free(&p);
+}
+END_TEST
+
 START_TEST(test_oaep)
 {
 	static const struct {
@@ -603,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, test_ed25519_known_answer);
 	tcase_add_test(tc, test_rsa_import_matches_openssl);
 	tcase_add_test(tc, test_ec_import_round_trip);
+	tcase_add_test(tc, test_ec_bare_point_like_der);
 	tcase_add_test(tc, test_oaep);
 	tcase_add_test(tc, test_error_codes);
 	tcase_add_test(tc, test_mechanism_table);
