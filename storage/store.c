@@ -329,7 +329,53 @@ int kms_store_dbs_open(struct kms_store *s, MDB_txn *txn, bool create)
 	return rc;
 }
 
-/* Opens every named database and checks (or writes) the schema version, in one write transaction. */
+/* Whether any database holds a record: a store without a schema version but with records is damaged. */
+static bool kms_store_holds_data(struct kms_store *s, MDB_txn *txn)
+{
+	MDB_stat st;
+
+	for (int i = 0; i < KMS_DB_COUNT; i++)
+		if (mdb_stat(txn, s->dbi[i], &st) != 0 || st.ms_entries > 0)
+			return true;
+	return false;
+}
+
+/* A store of the current schema is only read: its databases opened and its version checked in a read
+ * transaction, so that opening a store writes nothing, and a store whose pages are damaged is not written on
+ * the strength of them (LMDB trusts its pages when it writes, and a damaged one can make it write past a
+ * buffer). 1: done; 0: a write transaction must make or upgrade it; or an LMDB code. */
+static int kms_store_setup_read(struct kms_store *s)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = { 6, (void *)"schema" }, v;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+	if (rc)
+		return rc;
+	kms_store_txn_track(txn);
+	rc = kms_store_dbs_open(s, txn, false);
+	if (rc == MDB_NOTFOUND) {
+		rc = 0; /* a new store, or one of an older schema */
+	} else if (rc == 0) {
+		rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
+		if (rc == 0 && v.mv_size == 4 && kms_be32_get(v.mv_data) == KMS_STORE_SCHEMA) {
+			/* The commit keeps the database handles for the process. */
+			rc = kms_store_commit(txn);
+			return rc ? rc : 1;
+		}
+		if (rc == MDB_NOTFOUND && kms_store_holds_data(s, txn)) {
+			KMS_ERR("store: data.mdb is damaged: it holds records but no schema version");
+			rc = MDB_CORRUPTED;
+		} else if (rc == MDB_NOTFOUND || rc == 0) {
+			rc = 0; /* empty, or another version: the write transaction decides */
+		}
+	}
+	kms_store_abort(txn);
+	return rc;
+}
+
+/* Opens every named database and checks (or writes) the schema version: read only when the store is current,
+ * else in one write transaction. */
 static CK_RV kms_store_setup(struct kms_store *s)
 {
 	MDB_txn *txn = NULL;
@@ -338,6 +384,11 @@ static CK_RV kms_store_setup(struct kms_store *s)
 	CK_RV rv;
 	int rc;
 
+	rc = kms_store_setup_read(s);
+	if (rc == 1)
+		return CKR_OK;
+	if (rc)
+		return kms_store_rv(rc, CKR_DEVICE_ERROR, "databases");
 	rc = kms_store_wbegin(s, &txn);
 	if (rc)
 		return kms_store_rv(rc, CKR_DEVICE_ERROR, "begin");
@@ -347,7 +398,11 @@ static CK_RV kms_store_setup(struct kms_store *s)
 		goto out;
 	}
 	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
-	if (rc == MDB_NOTFOUND) {
+	if (rc == MDB_NOTFOUND && kms_store_holds_data(s, txn)) {
+		KMS_ERR("store: data.mdb is damaged: it holds records but no schema version");
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	} else if (rc == MDB_NOTFOUND) {
 		kms_be32_put(buf, KMS_STORE_SCHEMA);
 		v.mv_size = sizeof(buf);
 		v.mv_data = buf;

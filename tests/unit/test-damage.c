@@ -320,6 +320,55 @@ START_TEST(test_lmdb_assertion_answered)
 }
 END_TEST
 
+/* The newer meta page's transaction id: it moves with every write transaction committed. */
+static uint64_t last_txnid(const char *p)
+{
+	uint8_t m[2][4096];
+	uint64_t txn[2];
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, m, sizeof(m), 0), (ssize_t)sizeof(m));
+	close(fd);
+	for (int i = 0; i < 2; i++)
+		memcpy(&txn[i], m[i] + 16 + 24 + 104, 8);
+	return txn[1] > txn[0] ? txn[1] : txn[0];
+}
+
+/* Opening a store of the current schema writes nothing; a store whose records are there but whose schema version
+ * is gone (a damaged page reads so) is refused and not written: LMDB would write on the strength of the damaged
+ * page. */
+START_TEST(test_open_writes_nothing)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {6, (void *)"schema"};
+	uint64_t before;
+
+	setup_damage();
+	before = last_txnid(data_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_msg(last_txnid(data_path) == before, "C_Initialize wrote to a current store");
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 64), 0);
+	ck_assert_int_eq(mdb_env_open(env, store, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	before = last_txnid(data_path);
+	unlink(log_path);
+	ck_assert_rv(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	ck_assert_msg(log_has("holds records but no schema version"), "the log does not say why");
+	ck_assert_msg(last_txnid(data_path) == before, "the damaged store was written");
+	teardown_damage();
+}
+END_TEST
+
 /* An existing store directory open to other users is named in the log; the log file is made 0600. */
 START_TEST(test_open_directory_and_log_mode)
 {
@@ -427,6 +476,7 @@ int main(void)
 	tcase_add_test(tc, test_truncated_store_refused);
 	tcase_add_test(tc, test_overwritten_meta_refused);
 	tcase_add_test(tc, test_damaged_pages_never_crash);
+	tcase_add_test(tc, test_open_writes_nothing);
 	tcase_add_test(tc, test_lmdb_assertion_answered);
 	tcase_add_test(tc, test_open_directory_and_log_mode);
 	tcase_add_test(tc, test_failed_initialize_frees_engines);
