@@ -224,6 +224,25 @@ static CK_RV unwrap_with_pin(const struct kms_attrs *rec, uint64_t kdf_type, uin
 	return rv;
 }
 
+/* kms_store_token_update of the token's record. While there is no store yet, fn sees no record, as it would in a
+ * store without one; should it make one, the store is made for it. */
+static CK_RV token_update(struct kms_token *tok, kms_store_token_update_fn fn, void *ctx)
+{
+	uint8_t *none = NULL;
+	size_t nonelen = 0;
+	CK_RV rv;
+
+	if (!kms_mod_store(false, &rv)) {
+		if (rv != CKR_OK)
+			return rv;
+		rv = fn(ctx, NULL, 0, &none, &nonelen);
+		free(none);
+		if (rv != CKR_OK || !kms_mod_store(true, &rv))
+			return rv;
+	}
+	return kms_store_token_update(kms_mod.store, tok->conf_label, fn, ctx);
+}
+
 /* Clears a PIN failure count inside one store transaction. */
 static CK_RV fails_reset_update(void *vctx, const uint8_t *old, size_t oldlen, uint8_t **newrec, size_t *newlen)
 {
@@ -241,7 +260,7 @@ static CK_RV fails_reset_update(void *vctx, const uint8_t *old, size_t oldlen, u
 
 static CK_RV fails_reset(struct kms_token *tok, uint64_t type)
 {
-	return kms_store_token_update(kms_mod.store, tok->conf_label, fails_reset_update, &type);
+	return token_update(tok, fails_reset_update, &type);
 }
 
 /* What a login takes from the token record besides the token key. */
@@ -291,7 +310,7 @@ static CK_RV pin_check(struct kms_token *tok, CK_USER_TYPE user, const char *pin
 	CK_RV rv;
 
 	kms_attrs_init(&c.rec);
-	rv = kms_store_token_update(kms_mod.store, tok->conf_label, attempt_update, &c);
+	rv = token_update(tok, attempt_update, &c);
 	if (rv != CKR_OK)
 		goto out;
 	if (len < KMS_MIN_PIN || len > KMS_MAX_PIN)
@@ -376,7 +395,7 @@ static CK_RV seal_upgrade(struct kms_token *tok)
 	CK_RV rv = kms_seal_migrate(tok);
 
 	if (rv == CKR_OK)
-		rv = kms_store_token_update(kms_mod.store, tok->conf_label, seal_v_update, NULL);
+		rv = token_update(tok, seal_v_update, NULL);
 	return rv;
 }
 
@@ -546,7 +565,7 @@ CK_RV kms_token_public_key(struct kms_token *tok, bool create, uint8_t **key, bo
 		}
 		if (!create || round)
 			break;
-		rv = kms_store_token_update(kms_mod.store, tok->conf_label, public_key_add, NULL);
+		rv = token_update(tok, public_key_add, NULL);
 		if (rv != CKR_OK)
 			return rv;
 	}
@@ -759,7 +778,7 @@ static CK_RV set_pin_wrap(struct kms_token *tok, CK_USER_TYPE user, const uint8_
 	c.wrap = wrap;
 	c.wraplen = wraplen;
 	c.set_user_flag = user == CKU_USER;
-	rv = kms_store_token_update(kms_mod.store, tok->conf_label, setwrap_update, &c);
+	rv = token_update(tok, setwrap_update, &c);
 	free(wrap);
 	return rv;
 }

@@ -199,6 +199,13 @@ def child_late(module):
     print("uninitialised %d" % (0 if token_flags(lib, slot) & CKF_TOKEN_INITIALIZED else 1), flush=True)
     s = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
     print("found %d" % len(s.findObjects([(CKA_CLASS, CKO_PRIVATE_KEY)])), flush=True)
+    for what, call in (("login", lambda: s.login(PIN)), ("so-login", lambda: s.login(SO_PIN, CKU_SO)),
+                       ("attribute", lambda: s.getAttributeValue(obj_handle(12345), [CKA_LABEL]))):
+        try:
+            call()
+            print("%s CKR_OK" % what, flush=True)
+        except PyKCS11.PyKCS11Error as e:
+            print("%s %s" % (what, ckr(e.value)), flush=True)
     print("nostore %d" % (0 if os.path.exists(store) else 1), flush=True)
     s.closeSession()
     sys.stdin.readline()
@@ -218,10 +225,14 @@ def store_made_late(module, tmp):
     env = dict(os.environ, KMS11_STORE=os.path.join(tmp, "late", "store"))
     a = subprocess.Popen([sys.executable, __file__, "--child-late", module], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
-    got = [a.stdout.readline().split() for _ in range(3)]
+    got = [a.stdout.readline().split() for _ in range(6)]
     check("a process started before the store exists sees an uninitialised token (%s)" % got[0], got[0] == ["uninitialised", "1"])
     check("... finds no token object (%s)" % got[1], got[1] == ["found", "0"])
-    check("... and C_Initialize and C_OpenSession make no store directory (%s)" % got[2], got[2] == ["nostore", "1"])
+    check("... C_Login answers CKR_USER_PIN_NOT_INITIALIZED, as with a store (%s)" % got[2],
+          got[2] == ["login", "CKR_USER_PIN_NOT_INITIALIZED"])
+    check("... for the SO too (%s)" % got[3], got[3] == ["so-login", "CKR_USER_PIN_NOT_INITIALIZED"])
+    check("... an object handle is CKR_OBJECT_HANDLE_INVALID (%s)" % got[4], got[4] == ["attribute", "CKR_OBJECT_HANDLE_INVALID"])
+    check("... and none of it makes a store directory (%s)" % got[5], got[5] == ["nostore", "1"])
     b = subprocess.run([sys.executable, __file__, "--child-init", module], env=env, capture_output=True, text=True)
     check("another process initialises the token and makes a key there (%s)" % b.stderr.strip()[-200:], b.returncode == 0)
     out, _ = a.communicate("go\n", timeout=60)
