@@ -31,9 +31,9 @@ static long file_size(const char *p)
 	return (long)st.st_size;
 }
 
-/* The bytes of data.mdb that LMDB uses: up to the last page the newer meta page names (LMDB 0.9's
- * layout: the page size in the first database record's md_pad, then the last page and txn id). */
-static long used_size(const char *p)
+/* The last page and the transaction id of the newer meta page of data.mdb (LMDB 0.9's layout: the page size in
+ * the first database record's md_pad, then the last page and txn id). */
+static void newer_meta(const char *p, uint64_t *last_pg, uint64_t *txnid)
 {
 	uint8_t m[2][4096];
 	uint64_t last[2], txn[2];
@@ -49,7 +49,17 @@ static long used_size(const char *p)
 		memcpy(&last[i], m[i] + 16 + 24 + 96, 8);
 		memcpy(&txn[i], m[i] + 16 + 24 + 104, 8);
 	}
-	return (long)((txn[1] > txn[0] ? last[1] : last[0]) + 1) * 4096;
+	*last_pg = txn[1] > txn[0] ? last[1] : last[0];
+	*txnid = txn[1] > txn[0] ? txn[1] : txn[0];
+}
+
+/* The bytes of data.mdb that LMDB uses: up to the last page the newer meta page names. */
+static long used_size(const char *p)
+{
+	uint64_t last, txn;
+
+	newer_meta(p, &last, &txn);
+	return (long)(last + 1) * 4096;
 }
 
 /* True when the log holds text. */
@@ -379,16 +389,10 @@ END_TEST
 /* The newer meta page's transaction id: it moves with every write transaction committed. */
 static uint64_t last_txnid(const char *p)
 {
-	uint8_t m[2][4096];
-	uint64_t txn[2];
-	int fd = open(p, O_RDONLY);
+	uint64_t last, txn;
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, m, sizeof(m), 0), (ssize_t)sizeof(m));
-	close(fd);
-	for (int i = 0; i < 2; i++)
-		memcpy(&txn[i], m[i] + 16 + 24 + 104, 8);
-	return txn[1] > txn[0] ? txn[1] : txn[0];
+	newer_meta(p, &last, &txn);
+	return txn;
 }
 
 /* Opening a store of the current schema writes nothing; a store whose records are there but whose schema version
