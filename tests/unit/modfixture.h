@@ -34,12 +34,28 @@ static inline void load(void)
 	ck_assert_rv(get(&f), CKR_OK);
 }
 
+/* Writes a config file into the test's store directory and points KMS11_CONF at it. */
+static inline void write_conf(const char *text)
+{
+	char path[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/kms11.conf", store);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	setenv("KMS11_CONF", path, 1);
+}
+
+/* A fresh store, with a configuration of the built-in default's one token: written out, so that a system
+ * configuration on the machine (read when KMS11_CONF is unset) plays no part in a test. */
 static inline void setup_store(void)
 {
 	snprintf(store, sizeof(store), "/tmp/kms11-test-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(store));
 	setenv("KMS11_STORE", store, 1);
-	unsetenv("KMS11_CONF");
+	write_conf("[token:kms11]\nengine = openssl\n");
 	load();
 }
 
@@ -74,20 +90,6 @@ static inline void setup_token(void)
 {
 	setup_store();
 	init_token();
-}
-
-/* Writes a config file into the test's store directory and points KMS11_CONF at it (setup_store unsets it). */
-static inline void write_conf(const char *text)
-{
-	char path[300];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/kms11.conf", store);
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	fclose(fp);
-	setenv("KMS11_CONF", path, 1);
 }
 
 static inline CK_SESSION_HANDLE user_session(void)

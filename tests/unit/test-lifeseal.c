@@ -47,7 +47,18 @@ static void setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(storedir, sizeof(storedir), "%s/store", dir);
 	setenv("KMS11_STORE", storedir, 1);
-	unsetenv("KMS11_CONF");
+	/* The built-in default's token, written out: a system configuration plays no part. */
+	{
+		char conf[300];
+		FILE *fp;
+
+		snprintf(conf, sizeof(conf), "%s/kms11.conf", dir);
+		fp = fopen(conf, "w");
+		ck_assert_ptr_nonnull(fp);
+		fputs("[token:kms11]\nengine = openssl\n", fp);
+		fclose(fp);
+		setenv("KMS11_CONF", conf, 1);
+	}
 }
 
 static void teardown(void)
