@@ -329,14 +329,16 @@ int kms_store_dbs_open(struct kms_store *s, MDB_txn *txn, bool create)
 	return rc;
 }
 
-/* Whether any database holds a record: a store without a schema version but with records is damaged. */
-static bool kms_store_holds_data(struct kms_store *s, MDB_txn *txn)
+/* A store without a schema version is new when no database holds a record; otherwise it is damaged, and said so. */
+static bool kms_store_schema_lost(struct kms_store *s, MDB_txn *txn)
 {
 	MDB_stat st;
 
 	for (int i = 0; i < KMS_DB_COUNT; i++)
-		if (mdb_stat(txn, s->dbi[i], &st) != 0 || st.ms_entries > 0)
+		if (mdb_stat(txn, s->dbi[i], &st) != 0 || st.ms_entries > 0) {
+			KMS_ERR("store: data.mdb is damaged: it holds records but no schema version");
 			return true;
+		}
 	return false;
 }
 
@@ -363,8 +365,7 @@ static int kms_store_setup_read(struct kms_store *s)
 			rc = kms_store_commit(txn);
 			return rc ? rc : 1;
 		}
-		if (rc == MDB_NOTFOUND && kms_store_holds_data(s, txn)) {
-			KMS_ERR("store: data.mdb is damaged: it holds records but no schema version");
+		if (rc == MDB_NOTFOUND && kms_store_schema_lost(s, txn)) {
 			rc = MDB_CORRUPTED;
 		} else if (rc == MDB_NOTFOUND || rc == 0) {
 			rc = 0; /* empty, or another version: the write transaction decides */
@@ -398,8 +399,7 @@ static CK_RV kms_store_setup(struct kms_store *s)
 		goto out;
 	}
 	rc = kms_mdb_get(s, txn, s->dbi[KMS_DB_META], &k, &v);
-	if (rc == MDB_NOTFOUND && kms_store_holds_data(s, txn)) {
-		KMS_ERR("store: data.mdb is damaged: it holds records but no schema version");
+	if (rc == MDB_NOTFOUND && kms_store_schema_lost(s, txn)) {
 		rv = CKR_DEVICE_ERROR;
 		goto out;
 	} else if (rc == MDB_NOTFOUND) {

@@ -129,7 +129,8 @@ static CK_RV tokens_open(void)
 /* Serialises opening a store that did not exist at C_Initialize. */
 static pthread_mutex_t store_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Opens (creating it if need be) the store and numbers the tokens in it. */
+/* Opens (creating it if need be) the store and numbers the tokens opened so far in it (none at C_Initialize,
+ * where tokens_open numbers them). */
 static CK_RV store_open(struct kms_store **out)
 {
 	struct kms_store *s = NULL;
@@ -254,9 +255,8 @@ CK_RV kms_core_initialize(CK_C_INITIALIZE_ARGS *args)
 	/* A store directory that does not exist yet is made by the first write (kms_mod_store), not here: a module
 	 * that p11-kit loads into every program that asks for its registered modules leaves nothing behind. */
 	if (stat(kms_mod.conf.store_dir, &st) == 0 || errno != ENOENT) {
-		rv = kms_store_open(kms_mod.conf.store_dir, &kms_mod.store);
+		rv = store_open(&kms_mod.store);
 		if (rv != CKR_OK) {
-			KMS_ERR("cannot open the store in %s (the lines above say why)", kms_mod.conf.store_dir);
 			/* C_Initialize has no device codes: the log carries the reason. */
 			if (rv != CKR_HOST_MEMORY)
 				rv = CKR_GENERAL_ERROR;

@@ -100,7 +100,8 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 {
 	struct kms_attrs attrs = KMS_ATTRS_INIT;
 	struct kms_obj *o, *old;
-	uint64_t gen = kms_store_generation(kms_mod_store_now());
+	struct kms_store *st = kms_mod_store_now();
+	uint64_t gen = kms_store_generation(st);
 	uint32_t no = 0;
 	CK_RV rv;
 
@@ -116,9 +117,9 @@ static CK_RV token_obj_get(struct kms_token *tok, uint64_t id, struct kms_obj **
 		return CKR_OK;
 	}
 
-	if (!kms_mod_store_now())
+	if (!st)
 		return CKR_OBJECT_HANDLE_INVALID;
-	rv = kms_store_obj_get_gen(kms_mod.store, id, &no, &attrs, &gen);
+	rv = kms_store_obj_get_gen(st, id, &no, &attrs, &gen);
 	if (rv == CKR_OBJECT_HANDLE_INVALID) {
 		kms_lock_wr(&tok->lock);
 		old = kms_map_del(&tok->cache, id);

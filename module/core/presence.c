@@ -39,7 +39,6 @@ void kms_presence_close(struct kms_token *tok)
 static bool presence_open_locked(struct kms_token *tok)
 {
 	char path[4096];
-
 	CK_RV rv;
 
 	if (tok->presence_fd >= 0)

@@ -37,15 +37,7 @@ static inline void load(void)
 /* Writes a config file into the test's store directory and points KMS11_CONF at it. */
 static inline void write_conf(const char *text)
 {
-	char path[300];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/kms11.conf", store);
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	fclose(fp);
-	setenv("KMS11_CONF", path, 1);
+	kms_test_conf(store, text);
 }
 
 /* A fresh store, with a configuration of the built-in default's one token: written out, so that a system

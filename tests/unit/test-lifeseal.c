@@ -48,17 +48,7 @@ static void setup(void)
 	snprintf(storedir, sizeof(storedir), "%s/store", dir);
 	setenv("KMS11_STORE", storedir, 1);
 	/* The built-in default's token, written out: a system configuration plays no part. */
-	{
-		char conf[300];
-		FILE *fp;
-
-		snprintf(conf, sizeof(conf), "%s/kms11.conf", dir);
-		fp = fopen(conf, "w");
-		ck_assert_ptr_nonnull(fp);
-		fputs("[token:kms11]\nengine = openssl\n", fp);
-		fclose(fp);
-		setenv("KMS11_CONF", conf, 1);
-	}
+	kms_test_conf(dir, "[token:kms11]\nengine = openssl\n");
 }
 
 static void teardown(void)

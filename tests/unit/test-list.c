@@ -111,17 +111,11 @@ static void rotate(size_t i)
 static void setup(void)
 {
 	char conf[300];
-	FILE *fp;
 	struct kms_err e = {0};
 
 	snprintf(dir, sizeof(dir), "/tmp/kms11-test-list.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(conf, sizeof(conf), "%s/kms11.conf", dir);
-	fp = fopen(conf, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs("[token:alpha]\nengine = openssl\n\n[token:beta]\nengine = openssl\n", fp);
-	fclose(fp);
-	setenv("KMS11_CONF", conf, 1);
+	kms_test_conf(dir, "[token:alpha]\nengine = openssl\n\n[token:beta]\nengine = openssl\n");
 	snprintf(conf, sizeof(conf), "%s/store", dir);
 	setenv("KMS11_STORE", conf, 1);
 	ck_assert_msg(kms_mgr_start(&e) == KMS_OK, "start: %s", e.msg);
